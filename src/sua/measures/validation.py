@@ -13,7 +13,8 @@ SUM_ATOL = 1e-4
 NEG_ATOL = 1e-7
 
 
-def check_probabilities(p: np.ndarray | torch.Tensor, name: str = "p", atol: float = SUM_ATOL) -> None:
+def check_probabilities(p: np.ndarray | torch.Tensor, name: str = "p",
+                        atol: float = SUM_ATOL) -> None:
     """Raise :class:`SUAInputError` unless ``p`` holds distributions along its last axis.
 
     Checks: at least one dimension, at least 2 classes, finite, non-negative (up to
@@ -24,7 +25,8 @@ def check_probabilities(p: np.ndarray | torch.Tensor, name: str = "p", atol: flo
     if arr.ndim == 0:
         raise SUAInputError(f"{name} must have a class axis; got a scalar")
     if arr.shape[-1] < 2:
-        raise SUAInputError(f"{name} needs at least 2 classes on its last axis; shape is {arr.shape}")
+        raise SUAInputError(f"{name} needs at least 2 classes on its last axis; "
+                            f"shape is {arr.shape}")
     if arr.size == 0:
         raise SUAInputError(f"{name} is empty (shape {arr.shape})")
     if not np.issubdtype(arr.dtype, np.floating):
