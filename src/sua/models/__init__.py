@@ -1,0 +1,18 @@
+"""Model adapters: turn inputs (texts or text pairs) into predictive distributions p(y|x)."""
+
+from sua.models.backbones import default_backbone_path
+from sua.models.base import PredictiveModel
+from sua.models.callable import CallableModel
+from sua.models.hf_classifier import HFSequenceClassifier, Tokenized
+from sua.models.loading import load_model
+from sua.models.sklearn_model import SklearnModel
+
+__all__ = [
+    "CallableModel",
+    "HFSequenceClassifier",
+    "PredictiveModel",
+    "SklearnModel",
+    "Tokenized",
+    "default_backbone_path",
+    "load_model",
+]
