@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from sua.errors import SUAInputError
 
 #: What a model adapter consumes: a single text, or a (first, second) pair such as
 #: (premise, hypothesis) for NLI.
-ModelInput = Union[str, tuple[str, str]]
+ModelInput = str | tuple[str, str]
 
 
 @dataclass(frozen=True)
