@@ -20,6 +20,12 @@ from sua.measures.validation import check_probabilities
 ArrayLike = np.ndarray | torch.Tensor
 
 
+def _float64(x: Any) -> np.ndarray:
+    """A float64 array torch can wrap: read-only views (``np.broadcast_to``) are copied."""
+    arr = np.asarray(x, dtype=np.float64)
+    return arr if arr.flags.writeable else arr.copy()
+
+
 def as_tensors(*xs: Any) -> tuple[list[Any], bool]:
     """Convert ``xs`` to tensors of one floating dtype on one device; ``None`` stays ``None``.
 
@@ -29,15 +35,14 @@ def as_tensors(*xs: Any) -> tuple[list[Any], bool]:
     """
     tensors = [x for x in xs if isinstance(x, torch.Tensor)]
     if not tensors:
-        return [None if x is None else torch.as_tensor(np.asarray(x, dtype=np.float64))
-                for x in xs], False
+        return [None if x is None else torch.as_tensor(_float64(x)) for x in xs], False
     floats = [t.dtype for t in tensors if t.is_floating_point()]
     dtype = functools.reduce(torch.promote_types, floats) if floats else torch.get_default_dtype()
     device = tensors[0].device
     out = [
         None if x is None
         else x.to(device=device, dtype=dtype) if isinstance(x, torch.Tensor)
-        else torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=dtype, device=device)
+        else torch.as_tensor(_float64(x), dtype=dtype, device=device)
         for x in xs
     ]
     return out, True

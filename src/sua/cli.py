@@ -1,0 +1,131 @@
+"""The `sua` command: argument parsing only; each command is one call into the API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from sua.errors import SUAInputError
+
+# Defaults shared by the commands that score (SPEC.md "Defaults").
+DEFAULT_K, DEFAULT_DIVERGENCE, DEFAULT_LAM = 8, "jsd", 1.0
+
+
+def _quiet_transformers() -> None:
+    """Our own progress bars and error lines only: silence transformers' loading bars."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+
+
+def _score(args: argparse.Namespace) -> None:
+    from sua.eval.data import TASK_FIELDS
+    from sua.models import load_model
+    from sua.perturb import get_perturber
+    from sua.scoring import SUAScorer
+
+    _quiet_transformers()
+    fields = TASK_FIELDS[args.task]
+    pair_field = args.pair_field if args.pair_field is not None else fields.pair_field
+    label_field = args.label_field if args.label_field is not None else fields.label_field
+    model = load_model(args.model, batch_size=args.batch_size, max_length=args.max_length)
+    scorer = SUAScorer(model, get_perturber(args.perturber), k=args.k, divergence=args.divergence,
+                       lam=args.lam, seed=args.seed, chunk_size=args.chunk_size)
+    out = scorer.score_file(
+        args.data, args.out,
+        text_field=args.text_field or fields.text_field,
+        pair_field=pair_field or None,
+        label_field=label_field or None,
+        id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
+        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task})
+    print(f"records written to {out}")
+
+
+def _summarize(args: argparse.Namespace) -> None:
+    from sua.eval.summary import format_summary, summarize_file
+
+    summary = summarize_file(args.scores)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from sua.eval.demo import run_demo
+    from sua.eval.summary import format_summary
+
+    _quiet_transformers()
+    summary = run_demo(data_dir=args.data_dir, out_dir=args.out, backbone=args.model,
+                       train_size=args.train_size, eval_size=args.eval_size,
+                       epochs=args.epochs, lr=args.lr, k=args.k, lam=args.lam, seed=args.seed,
+                       progress=not args.quiet)
+    print(format_summary(summary))
+    print(f"records written to {summary['records']}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sua", description="Sensitivity-Uncertainty Alignment: S(x), H(x), SUA(x) per input.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    score = sub.add_parser("score", help="score a JSONL file with SUA")
+    score.add_argument("--model", required=True, help="HF model folder or hub name")
+    score.add_argument("--task", choices=["classification", "nli"], default="classification")
+    score.add_argument("--data", required=True, help="input JSONL file")
+    score.add_argument("--out", required=True, help="output JSONL file of score records")
+    score.add_argument("--text-field", help="field of the (first) text; default per task")
+    score.add_argument("--pair-field", help="field of the second text; '' for none")
+    score.add_argument("--label-field", help="gold label field; '' to score without labels")
+    score.add_argument("--id-field", default="id")
+    score.add_argument("--perturber", default="token", help="perturbation family (default: token)")
+    score.add_argument("--k", type=int, default=DEFAULT_K, help="perturbations per input")
+    score.add_argument("--divergence", default=DEFAULT_DIVERGENCE)
+    score.add_argument("--lam", type=float, default=DEFAULT_LAM, help="alignment coefficient λ")
+    score.add_argument("--seed", type=int, default=0)
+    score.add_argument("--limit", type=int, help="score only the first N inputs")
+    score.add_argument("--batch-size", type=int, default=64)
+    score.add_argument("--max-length", type=int, default=256)
+    score.add_argument("--chunk-size", type=int, default=512, help="inputs per model call")
+    score.add_argument("--overwrite", action="store_true", help="discard an existing --out")
+    score.add_argument("--quiet", action="store_true", help="no progress bar")
+    score.set_defaults(func=_score)
+
+    summarize = sub.add_parser("summarize", help="summarise a file of score records")
+    summarize.add_argument("scores")
+    summarize.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    summarize.set_defaults(func=_summarize)
+
+    demo = sub.add_parser("demo", help="fine-tune a small NLI model offline and score it with SUA")
+    demo.add_argument("--data-dir", help="folder with nli/snli/{dev,test}.jsonl")
+    demo.add_argument("--model", help="backbone (default: the offline MiniLM)")
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--train-size", type=int, default=4000)
+    demo.add_argument("--eval-size", type=int, default=200)
+    demo.add_argument("--epochs", type=float, default=1.0)
+    demo.add_argument("--lr", type=float, default=2e-4, help="fine-tuning learning rate")
+    demo.add_argument("--k", type=int, default=DEFAULT_K)
+    demo.add_argument("--lam", type=float, default=DEFAULT_LAM)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `sua` console command. Bad input: one line on stderr, exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SUAInputError as exc:
+        print(f"sua {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sua {args.command}: interrupted; finished records are kept, rerun to resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""`sua summarize`: a short table over a file of score records."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from sua.errors import SUAInputError
+from sua.io import read_jsonl
+from sua.measures import SIGNATURES, failure_auroc
+
+#: Failure scores read from a record (higher = more likely wrong).
+FAILURE_SCORES = {
+    "sua": lambda r: r["sua"],
+    "sensitivity": lambda r: r["sensitivity"],
+    "entropy": lambda r: r["entropy"],
+    "1-max_prob": lambda r: 1.0 - r["max_prob"],
+}
+_NEEDED = ("sensitivity", "entropy", "sua", "signature", "max_prob")
+
+
+def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Mean S, H, SUA, share of each signature, accuracy and failure AUROCs.
+
+    One pass, memory O(N) floats. AUROCs (wrong vs right, higher score = more likely
+    wrong) only when gold labels are present.
+    """
+    cols: dict[str, list[float]] = {k: [] for k in FAILURE_SCORES}
+    correct: list[bool] = []
+    signatures: Counter[str] = Counter()
+    n = 0
+    for rec in records:
+        missing = [k for k in _NEEDED if k not in rec]
+        if missing:
+            raise SUAInputError(f"record {rec.get('id', n)!r} is not a score record "
+                                f"(missing {', '.join(missing)}); summarize reads `sua score` output")
+        n += 1
+        for name, get in FAILURE_SCORES.items():
+            cols[name].append(float(get(rec)))
+        signatures[rec["signature"]] += 1
+        if rec.get("correct") is not None:
+            correct.append(bool(rec["correct"]))
+    if n == 0:
+        raise SUAInputError("no score records to summarize")
+    out: dict[str, Any] = {
+        "n": n,
+        "mean_sensitivity": float(np.mean(cols["sensitivity"])),
+        "mean_entropy": float(np.mean(cols["entropy"])),
+        "mean_sua": float(np.mean(cols["sua"])),
+        "sua_risk": float(np.mean(np.maximum(cols["sua"], 0.0))),
+        "signatures": {s: signatures.get(s, 0) / n for s in SIGNATURES},
+    }
+    if len(correct) == n:
+        wrong = ~np.asarray(correct)
+        out["accuracy"] = float(1.0 - wrong.mean())
+        out["failure_auroc"] = {name: failure_auroc(np.asarray(v), wrong) for name, v in cols.items()}
+    return out
+
+
+def summarize_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """:func:`summarize_records` over a JSONL file written by ``sua score``."""
+    return summarize_records(rec for _, rec in read_jsonl(path))
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as a small plain-text table."""
+    lines = [f"inputs            {summary['n']}"]
+    if "accuracy" in summary:
+        lines.append(f"accuracy          {summary['accuracy']:.4f}")
+    lines += [
+        f"mean S            {summary['mean_sensitivity']:.4f}",
+        f"mean H            {summary['mean_entropy']:.4f}",
+        f"mean SUA          {summary['mean_sua']:.4f}",
+        f"SUA risk E[(SUA)+] {summary['sua_risk']:.4f}",
+        "signatures",
+    ]
+    lines += [f"  {name:<19} {share:6.1%}" for name, share in summary["signatures"].items()]
+    if "failure_auroc" in summary:
+        lines.append("failure AUROC (wrong vs right)")
+        lines += [f"  {name:<19} {v:.3f}" for name, v in summary["failure_auroc"].items()]
+    return "\n".join(lines)

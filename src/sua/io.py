@@ -1,0 +1,143 @@
+"""JSON Lines in and out: streaming readers, example loading, and append-only writers.
+
+Everything here streams: memory stays bounded by one line (readers) or one chunk
+(writers), whatever the file size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sua.errors import SUAInputError
+from sua.inputs import Example
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` for each non-blank line of a JSONL file.
+
+    A missing file, a line that is not JSON, or a line that is not an object raises
+    :class:`SUAInputError` naming the file and the 1-based line number.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SUAInputError(f"data file not found: {p}")
+    with p.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SUAInputError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise SUAInputError(f"{p}:{lineno}: expected a JSON object, got {type(record).__name__}")
+            yield lineno, record
+
+
+def count_lines(path: str | os.PathLike[str]) -> int:
+    """Number of non-blank lines (for progress bars), streamed line by line."""
+    n = 0
+    with Path(path).open("rb") as fh:
+        for line in fh:
+            n += bool(line.strip())
+    return n
+
+
+def _field(record: dict[str, Any], name: str, where: str) -> Any:
+    if name not in record:
+        raise SUAInputError(f"{where}: field {name!r} is missing (fields present: "
+                            f"{', '.join(sorted(record))}); choose the field with the matching option")
+    return record[name]
+
+
+def iter_examples(
+    path: str | os.PathLike[str],
+    *,
+    text_field: str = "text",
+    pair_field: str | None = None,
+    label_field: str | None = "label",
+    id_field: str = "id",
+    limit: int | None = None,
+) -> Iterator[Example]:
+    """Stream :class:`Example` records from a JSONL file.
+
+    ``id_field`` missing from a record falls back to ``"line-<n>"``; a ``label_field``
+    value of ``null`` gives an unlabeled example (AmbiEnt's multi-label items). Every other
+    field is kept in ``Example.meta``.
+    """
+    used = {text_field, pair_field, label_field, id_field}
+    n = 0
+    for lineno, record in read_jsonl(path):
+        if limit is not None and n >= limit:
+            return
+        where = f"{path}:{lineno}"
+        ex_id = str(record.get(id_field, f"line-{lineno}"))
+        label = record.get(label_field) if label_field else None
+        try:
+            yield Example(
+                id=ex_id,
+                text=_field(record, text_field, where),
+                pair=_field(record, pair_field, where) if pair_field else None,
+                label=None if label is None else str(label),
+                meta={k: v for k, v in record.items() if k not in used},
+            )
+        except SUAInputError as exc:
+            raise SUAInputError(f"{where}: {exc}") from None
+        n += 1
+
+
+class JsonlAppender:
+    """Append records to a JSONL file, one flushed line each, so a crash loses at most
+    the line being written. Use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def flush(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+        self.close()
+
+
+def finished_ids(path: str | os.PathLike[str], id_field: str = "id") -> set[str]:
+    """Ids of the complete records in an output file being resumed.
+
+    A last line cut off by an interruption (no trailing newline or not valid JSON) is
+    removed from the file so appending continues cleanly; every complete line is kept.
+    """
+    p = Path(path)
+    if not p.exists():
+        return set()
+    data = p.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep < len(data):
+        with p.open("r+b") as fh:
+            fh.truncate(keep)
+    ids: set[str] = set()
+    for lineno, line in enumerate(data[:keep].splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            ids.add(str(json.loads(line)[id_field]))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise SUAInputError(f"{p}:{lineno}: existing output line is not a score record; "
+                                "remove the file or choose another --out") from None
+    return ids

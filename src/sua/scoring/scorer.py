@@ -1,0 +1,273 @@
+"""SUAScorer: one batched pass over clean and perturbed inputs, every per-input quantity
+derived from the same cached predictions."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import platform
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import sua
+from sua.errors import SUAInputError
+from sua.inputs import Example, ModelInput
+from sua.io import JsonlAppender, count_lines, finished_ids, iter_examples
+from sua.measures import (
+    ambiguity_proxy,
+    check_probabilities,
+    entropy,
+    get_divergence,
+    max_probability,
+    normalised_confidence,
+    sensitivity,
+    signature,
+    sua_score,
+)
+from sua.models.base import PredictiveModel
+from sua.perturb.base import Perturbation, Perturber
+from sua.scoring.records import PerturbationResult, ScoreRecord
+
+PERTURB_FIELDS = ("auto", "text", "pair")
+
+
+class SUAScorer:
+    """Score inputs with SUA(x) = Ŝ(x) − λ·H(x), Ŝ(x) = (1/K) Σ_k D(p(·|x) ‖ p(·|x'_k)).
+
+    For each chunk of inputs it draws K perturbations per input from ``perturber``, sends
+    every distinct clean and perturbed input through ``model.predict_proba`` in one call
+    (identical strings are scored once), and derives H, S (mean and worst of K), SUA, the
+    ambiguity proxy (entropy of the argmax over x and its K rewrites, §5.4), the Appendix C
+    signature and the baseline scores from those cached predictions.
+
+    ``perturb_field`` says which side of a text pair is rewritten: ``"pair"`` (the NLI
+    hypothesis), ``"text"`` (the first segment), or ``"auto"`` (the pair when there is one).
+    ``thresholds`` are passed to :func:`sua.measures.signature`.
+
+    >>> # scorer = SUAScorer(model, TokenPerturber(), k=8)
+    >>> # for rec in scorer.score(examples): print(rec.id, rec.sua, rec.signature)
+    """
+
+    def __init__(
+        self,
+        model: PredictiveModel,
+        perturber: Perturber,
+        *,
+        k: int = 8,
+        divergence: str = "jsd",
+        lam: float = 1.0,
+        seed: int = 0,
+        perturb_field: str = "auto",
+        chunk_size: int = 512,
+        thresholds: Mapping[str, float] | None = None,
+    ) -> None:
+        if not isinstance(k, int) or k < 1:
+            raise SUAInputError(f"k (perturbations per input) must be an integer >= 1, got {k!r}")
+        if lam < 0:
+            raise SUAInputError(f"lam must be >= 0, got {lam}")
+        if perturb_field not in PERTURB_FIELDS:
+            raise SUAInputError(f"perturb_field must be one of {PERTURB_FIELDS}, got {perturb_field!r}")
+        if chunk_size < 1:
+            raise SUAInputError(f"chunk_size must be >= 1, got {chunk_size}")
+        get_divergence(divergence)  # fail now, not after the first model pass
+        self.model = model
+        self.perturber = perturber
+        self.k = k
+        self.divergence = divergence
+        self.lam = float(lam)
+        self.seed = int(seed)
+        self.perturb_field = perturb_field
+        self.chunk_size = chunk_size
+        self.thresholds = dict(thresholds or {})
+
+    def config(self) -> dict[str, Any]:
+        """What determines the numbers: written beside every output file."""
+        return {
+            "k": self.k,
+            "divergence": self.divergence,
+            "lam": self.lam,
+            "seed": self.seed,
+            "perturb_field": self.perturb_field,
+            "perturber": repr(self.perturber),
+            "model": type(self.model).__name__,
+            "labels": list(self.model.labels),
+            "thresholds": self.thresholds,
+        }
+
+    # -- core --------------------------------------------------------------------------
+
+    def _field(self, ex: Example) -> str:
+        if self.perturb_field == "auto":
+            return "text" if ex.pair is None else "pair"
+        if self.perturb_field == "pair" and ex.pair is None:
+            raise SUAInputError(f"example {ex.id!r} has no pair text but perturb_field='pair'")
+        return self.perturb_field
+
+    def _perturb(self, ex: Example) -> tuple[list[Perturbation], list[ModelInput]]:
+        field = self._field(ex)
+        source = ex.text if field == "text" else ex.pair
+        draws = self.perturber.perturb(source, self.k, input_id=ex.id, seed=self.seed)
+        if len(draws) != self.k:
+            raise SUAInputError(f"perturber returned {len(draws)} perturbations for {ex.id!r}, "
+                                f"expected k={self.k}")
+        if ex.pair is None:
+            inputs: list[ModelInput] = [d.text for d in draws]
+        elif field == "text":
+            inputs = [(d.text, ex.pair) for d in draws]
+        else:
+            inputs = [(ex.text, d.text) for d in draws]
+        return draws, inputs
+
+    def score_batch(self, examples: Sequence[Example]) -> list[ScoreRecord]:
+        """Score a list of examples with one model call over all distinct inputs."""
+        if not examples:
+            return []
+        labels = list(self.model.labels)
+        for ex in examples:
+            if ex.label is not None and ex.label not in labels:
+                raise SUAInputError(f"example {ex.id!r}: label {ex.label!r} is not one of the "
+                                    f"model's labels {labels}")
+        slots: dict[ModelInput, int] = {}
+        clean = [slots.setdefault(ex.model_input(), len(slots)) for ex in examples]
+        draws, perturbed = [], []
+        for ex in examples:
+            d, inputs = self._perturb(ex)
+            draws.append(d)
+            perturbed.append([slots.setdefault(x, len(slots)) for x in inputs])
+        probs = np.asarray(self.model.predict_proba(list(slots)), dtype=np.float64)
+        if probs.shape != (len(slots), len(labels)):
+            raise SUAInputError(f"model returned shape {probs.shape}, expected "
+                                f"({len(slots)}, {len(labels)})")
+        check_probabilities(probs, name="model output")
+
+        p_clean, p_pert = probs[clean], probs[np.asarray(perturbed)]
+        sens = sensitivity(p_clean, p_pert, divergence=self.divergence)
+        h = entropy(p_clean)
+        sua_values = sua_score(sens.expected, h, self.lam)
+        argmax_all = np.concatenate([p_clean.argmax(-1)[:, None], p_pert.argmax(-1)], axis=1)
+        ambiguity = ambiguity_proxy(argmax_all, num_classes=len(labels))
+        sig = signature(sens.expected, h, ambiguity, **self.thresholds)
+        conf, mp = normalised_confidence(p_clean), max_probability(p_clean)
+
+        records = []
+        for i, ex in enumerate(examples):
+            pred = labels[int(argmax_all[i, 0])]
+            records.append(ScoreRecord(
+                id=ex.id,
+                label=ex.label,
+                prediction=pred,
+                correct=None if ex.label is None else ex.label == pred,
+                probs=p_clean[i].tolist(),
+                entropy=float(h[i]),
+                max_prob=float(mp[i]),
+                confidence=float(conf[i]),
+                sensitivity=float(sens.expected[i]),
+                sensitivity_worst=float(sens.worst[i]),
+                sua=float(sua_values[i]),
+                ambiguity=float(ambiguity[i]),
+                signature=str(sig[i]),
+                perturbations=[
+                    PerturbationResult(
+                        text=d.text, kind=d.kind, family=d.family, params=d.params,
+                        divergence=float(sens.per_perturbation[i, j]),
+                        prediction=labels[int(argmax_all[i, j + 1])],
+                        probs=p_pert[i, j].tolist(),
+                    )
+                    for j, d in enumerate(draws[i])
+                ],
+            ))
+        return records
+
+    def score(self, examples: Iterable[Example], *, progress: bool = False,
+              total: int | None = None) -> Iterator[ScoreRecord]:
+        """Stream records for ``examples``, ``chunk_size`` inputs per model call.
+
+        Memory is bounded by one chunk whatever the number of examples.
+        """
+        it = iter(examples)
+        with tqdm(total=total, disable=not progress, unit="input", desc="scoring") as bar:
+            while chunk := list(itertools.islice(it, self.chunk_size)):
+                yield from self.score_batch(chunk)
+                bar.update(len(chunk))
+
+    # -- files -------------------------------------------------------------------------
+
+    def score_file(
+        self,
+        data: str | os.PathLike[str],
+        out: str | os.PathLike[str],
+        *,
+        text_field: str = "text",
+        pair_field: str | None = None,
+        label_field: str | None = "label",
+        id_field: str = "id",
+        limit: int | None = None,
+        overwrite: bool = False,
+        progress: bool = True,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """Score a JSONL file into ``out`` (JSONL), resumably.
+
+        Writes ``<out stem>.meta.json`` with the config, versions and seed. If ``out``
+        already holds records from the same config, only the missing inputs are scored
+        and appended; finished records are never rewritten. A different config is an error
+        unless ``overwrite=True``.
+        """
+        if not Path(data).is_file():
+            raise SUAInputError(f"data file not found: {data}")
+        out_path, meta_path = Path(out), meta_path_for(out)
+        config = {**self.config(), "data": str(data), "text_field": text_field,
+                  "pair_field": pair_field, "label_field": label_field, "id_field": id_field,
+                  "limit": limit, **dict(metadata or {})}
+        if overwrite:
+            out_path.unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+        if out_path.exists() and meta_path.exists():
+            previous = json.loads(meta_path.read_text(encoding="utf-8")).get("config")
+            if previous != json.loads(json.dumps(config)):
+                changed = sorted(k for k in set(config) | set(previous or {})
+                                 if (previous or {}).get(k) != config.get(k))
+                raise SUAInputError(f"{out_path} was written with a different config "
+                                    f"(differs in: {', '.join(changed)}); pass --overwrite or "
+                                    "choose another --out")
+        elif out_path.exists():
+            raise SUAInputError(f"{out_path} exists but has no {meta_path.name}; it was not written "
+                                "by sua score. Remove it or choose another --out")
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        meta_path.write_text(json.dumps({"config": config, "versions": versions()}, indent=2),
+                             encoding="utf-8")
+
+        done = finished_ids(out_path)
+        total = count_lines(data) if limit is None else limit
+        examples = (ex for ex in iter_examples(data, text_field=text_field, pair_field=pair_field,
+                                               label_field=label_field, id_field=id_field,
+                                               limit=limit)
+                    if ex.id not in done)
+        with JsonlAppender(out_path) as sink:
+            for n, record in enumerate(self.score(examples, progress=progress,
+                                                  total=max(total - len(done), 0)), start=1):
+                sink.write(record.to_dict())
+                if n % self.chunk_size == 0:
+                    sink.flush()
+        return out_path
+
+
+def meta_path_for(out: str | os.PathLike[str]) -> Path:
+    """``scores.jsonl`` → ``scores.meta.json`` (config, versions, seed of the run)."""
+    p = Path(out)
+    return p.with_name(p.stem + ".meta.json")
+
+
+def versions() -> dict[str, str]:
+    """Versions of the software that produced a result."""
+    import torch
+    import transformers
+
+    return {"sua": sua.__version__, "python": platform.python_version(),
+            "numpy": np.__version__, "torch": torch.__version__,
+            "transformers": transformers.__version__}

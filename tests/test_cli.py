@@ -1,0 +1,101 @@
+"""The `sua` command end to end on real SNLI pairs and a real MiniLM classifier."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from sua.cli import main
+from sua.models import default_backbone_path
+from sua.scoring import meta_path_for
+
+NLI = ["entailment", "neutral", "contradiction"]
+
+
+@pytest.fixture(scope="module")
+def nli_model_dir(tmp_path_factory) -> Path:
+    """The MiniLM backbone with a seeded 3-way NLI head, saved as a HF folder."""
+    out = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    net = AutoModelForSequenceClassification.from_pretrained(
+        default_backbone_path(), num_labels=3, id2label=dict(enumerate(NLI)),
+        label2id={n: i for i, n in enumerate(NLI)}, attn_implementation="eager")
+    net.save_pretrained(out)
+    AutoTokenizer.from_pretrained(default_backbone_path()).save_pretrained(out)
+    return out
+
+
+def test_score_then_summarize(nli_model_dir, snli_dev, tmp_path, capsys):
+    out = tmp_path / "scores.jsonl"
+    args = ["score", "--model", str(nli_model_dir), "--task", "nli", "--data", str(snli_dev),
+            "--limit", "24", "--k", "4", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 24
+    gold = [json.loads(line) for line in snli_dev.read_text().splitlines()[:24]]
+    assert [r["id"] for r in records] == [g["id"] for g in gold]
+    for r, g in zip(records, gold):
+        assert r["label"] == g["label"] and r["prediction"] in NLI
+        assert sum(r["probs"]) == pytest.approx(1.0)
+        assert len(r["perturbations"]) == 4
+        assert r["sua"] == pytest.approx(r["sensitivity"] - r["entropy"])
+        assert 0 <= r["sensitivity"] <= r["sensitivity_worst"] <= 0.6932
+    meta = json.loads(meta_path_for(out).read_text())
+    assert meta["config"]["k"] == 4 and meta["config"]["labels"] == NLI
+    assert "torch" in meta["versions"]
+
+    # a rerun with the same config has nothing left to do and rewrites nothing
+    before = out.read_bytes()
+    assert main(args) == 0
+    assert out.read_bytes() == before
+
+    capsys.readouterr()
+    assert main(["summarize", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "inputs            24" in table and "failure AUROC" in table
+    assert main(["summarize", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 24
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "missing.jsonl"], "data file not found"),
+    (["--data", "SNLI", "--text-field", "sentence"], "field 'sentence' is missing"),
+    (["--data", "SNLI", "--divergence", "cosine"], "cosine"),
+    (["--data", "SNLI", "--task", "classification"], "field 'text' is missing"),
+])
+def test_bad_input_is_one_line_and_exit_2(nli_model_dir, snli_dev, tmp_path, capsys, extra, message):
+    extra = [str(snli_dev) if a == "SNLI" else a for a in extra]
+    args = ["score", "--model", str(nli_model_dir), "--task", "nli", "--limit", "3",
+            "--out", str(tmp_path / "o.jsonl"), "--quiet", *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sua score: error:") and message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_missing_model_and_bad_summary_input(tmp_path, snli_dev, capsys):
+    assert main(["score", "--model", str(tmp_path / "nope"), "--data", str(snli_dev),
+                 "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["summarize", str(snli_dev)]) == 2
+    assert "not a score record" in capsys.readouterr().err
+
+
+def test_demo_small_end_to_end(data_dir, tmp_path, capsys):
+    """The README's main job with tiny sizes: real data, real fine-tuning, real scoring."""
+    out = tmp_path / "demo"
+    args = ["demo", "--data-dir", str(data_dir), "--out", str(out), "--train-size", "64",
+            "--eval-size", "12", "--k", "2", "--quiet"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "inputs            12" in text and "accuracy" in text
+    assert len((out / "scores.jsonl").read_text().splitlines()) == 12
+    assert (out / "model" / "config.json").exists()
+    # the second run reuses the fine-tuned model and the finished records
+    model_mtime = (out / "model" / "model.safetensors").stat().st_mtime
+    assert main(args) == 0
+    assert (out / "model" / "model.safetensors").stat().st_mtime == model_mtime

@@ -1,0 +1,48 @@
+"""Failure AUROC against sklearn, and the summary over score records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from sua.errors import SUAInputError
+from sua.eval.summary import format_summary, summarize_records
+from sua.measures import failure_auroc
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_failure_auroc_matches_sklearn_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 6, size=200).astype(float)  # many ties
+    wrong = rng.random(200) < 0.3
+    assert failure_auroc(scores, wrong) == pytest.approx(roc_auc_score(wrong, scores), abs=1e-12)
+
+
+def test_failure_auroc_edge_cases():
+    assert np.isnan(failure_auroc(np.array([0.1, 0.2]), np.array([True, True])))
+    with pytest.raises(SUAInputError, match="equal length"):
+        failure_auroc(np.array([0.1, 0.2]), np.array([True]))
+    with pytest.raises(SUAInputError, match="NaN"):
+        failure_auroc(np.array([np.nan, 0.2]), np.array([True, False]))
+
+
+def test_summary_by_hand():
+    recs = [
+        {"id": "a", "sensitivity": 0.2, "entropy": 0.1, "sua": 0.1, "max_prob": 0.9,
+         "signature": "sensitivity_failure", "correct": False},
+        {"id": "b", "sensitivity": 0.0, "entropy": 0.5, "sua": -0.5, "max_prob": 0.6,
+         "signature": "epistemic", "correct": True},
+    ]
+    s = summarize_records(recs)
+    assert s["n"] == 2 and s["accuracy"] == 0.5
+    assert s["mean_sensitivity"] == pytest.approx(0.1)
+    assert s["sua_risk"] == pytest.approx(0.05)
+    assert s["signatures"]["sensitivity_failure"] == 0.5
+    assert s["signatures"]["aligned"] == 0.0
+    assert s["failure_auroc"]["sua"] == 1.0 and s["failure_auroc"]["entropy"] == 0.0
+    assert "accuracy" in format_summary(s)
+    with pytest.raises(SUAInputError, match="not a score record"):
+        summarize_records([{"id": "x"}])
+    with pytest.raises(SUAInputError, match="no score records"):
+        summarize_records([])
