@@ -64,6 +64,39 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"records written to {summary['records']}")
 
 
+def _lam_arg(value: str) -> float | str:
+    """argparse type for --lam: a number, or 'select' (choose λ on the records)."""
+    if value == "select":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'select', got {value!r}") from None
+
+
+def _abstain_fit(args: argparse.Namespace) -> None:
+    from sua.selective import fit_policy_file
+
+    policy = fit_policy_file(args.scores, args.out, target_coverage=args.target_coverage,
+                             target_risk=args.target_risk, delta=args.delta, score=args.score,
+                             lam=args.lam)
+    print(json.dumps(policy.to_dict(), indent=2))
+    print(f"policy written to {args.out}")
+
+
+def _abstain_apply(args: argparse.Namespace) -> None:
+    from sua.selective import apply_policy_file
+
+    print(json.dumps(apply_policy_file(args.policy, args.scores, args.out), indent=2))
+
+
+def _bounds(args: argparse.Namespace) -> None:
+    from sua.selective import check_bounds, format_bounds
+
+    report = check_bounds(args.scores, lam=args.lam, reference=args.reference)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_bounds(report))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sua", description="Sensitivity-Uncertainty Alignment: S(x), H(x), SUA(x) per input.")
@@ -109,6 +142,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=_demo)
+    abstain = sub.add_parser("abstain", help="fit or apply an abstention policy on score records")
+    abstain_sub = abstain.add_subparsers(dest="abstain_command", required=True)
+    fit = abstain_sub.add_parser("fit", help="choose τ on validation scores for a target "
+                                             "coverage or a certified target risk")
+    fit.add_argument("--scores", required=True, help="validation scores (sua score output)")
+    target = fit.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-coverage", type=float, help="answer at least this share")
+    target.add_argument("--target-risk", type=float,
+                        help="certify selective risk <= this with probability 1 - delta")
+    fit.add_argument("--delta", type=float, default=0.05, help="risk certificate level")
+    fit.add_argument("--score", choices=["sua", "entropy", "combined"], default="sua")
+    fit.add_argument("--lam", type=_lam_arg,
+                     help="λ, or 'select' to choose it on these scores (default: the run's λ)")
+    fit.add_argument("--out", required=True, help="policy JSON to write")
+    fit.set_defaults(func=_abstain_fit)
+    apply = abstain_sub.add_parser("apply", help="answer or abstain on scored inputs, with reasons")
+    apply.add_argument("--policy", required=True, help="policy JSON from `sua abstain fit`")
+    apply.add_argument("--scores", required=True, help="scores to decide on (sua score output)")
+    apply.add_argument("--out", required=True, help="decisions JSONL to write (replaced)")
+    apply.set_defaults(func=_abstain_apply)
+
+    bounds = sub.add_parser("bounds", help="check the paper's Section 4 bounds on a scored run")
+    bounds.add_argument("scores", help="scores JSONL or its run folder")
+    bounds.add_argument("--reference", help="items with crowd_label_dist for Lemma 4.6, "
+                                            "e.g. nli/ambient/test.jsonl")
+    bounds.add_argument("--lam", type=float, help="λ (default: the run's)")
+    bounds.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    bounds.set_defaults(func=_bounds)
     return parser
 
 

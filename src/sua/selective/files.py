@@ -1,0 +1,65 @@
+"""File-level calls behind `sua abstain fit` and `sua abstain apply`: scores JSONL in,
+policy JSON or decisions JSONL out."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sua.io import JsonlAppender
+from sua.scoring import meta_path_for, versions
+from sua.selective._records import load_scores, scores_path
+from sua.selective.policy import AbstentionPolicy, Lam
+
+
+def fit_policy_file(scores: str | os.PathLike[str], out_policy: str | os.PathLike[str], *,
+                    target_coverage: float | None = None, target_risk: float | None = None,
+                    delta: float = 0.05, score: str = "sua",
+                    lam: Lam | None = None) -> AbstentionPolicy:
+    """Fit an :class:`AbstentionPolicy` on a ``sua score`` output and save it as JSON.
+
+    ``lam=None`` uses the λ the scores were computed with (the run's config, else 1);
+    ``"select"`` chooses it on these records. Give exactly one of ``target_coverage`` and
+    ``target_risk``. The saved policy records the scores file it was fitted on.
+    """
+    records, config = load_scores(scores)
+    policy = AbstentionPolicy(score=score, lam=config.get("lam", 1.0) if lam is None else lam)
+    policy.fit(records, target_coverage=target_coverage, target_risk=target_risk, delta=delta)
+    policy.fit_report_["scores"] = str(scores_path(scores))
+    policy.save(out_policy)
+    return policy
+
+
+def apply_policy_file(policy: str | os.PathLike[str], scores: str | os.PathLike[str],
+                      out: str | os.PathLike[str]) -> dict[str, Any]:
+    """Apply a saved policy to a ``sua score`` output; write one decision per line to ``out``.
+
+    Each line is :meth:`AbstentionPolicy.explain`'s dict (id, prediction, abstain, reason,
+    signature, S, H, λ, SUA, thresholds); ``out`` is replaced, and ``<out stem>.meta.json``
+    records the policy, the scores file and the versions. Returns a summary: ``n``,
+    ``abstained``, ``coverage``, ``selective_accuracy`` (labelled records, something
+    answered) and ``out``.
+    """
+    fitted = AbstentionPolicy.load(policy)
+    records, _ = load_scores(scores)
+    decisions = fitted.explain(records)
+    out_path = Path(out)
+    out_path.unlink(missing_ok=True)
+    with JsonlAppender(out_path) as sink:
+        for decision in decisions:
+            sink.write(decision)
+    meta_path_for(out_path).write_text(json.dumps(
+        {"policy": str(policy), "scores": str(scores_path(scores)), "versions": versions()},
+        indent=2), encoding="utf-8")
+    answered = np.array([not d["abstain"] for d in decisions])
+    summary: dict[str, Any] = {"n": len(decisions), "abstained": int((~answered).sum()),
+                               "coverage": float(answered.mean())}
+    right = [d["correct"] for d, a in zip(decisions, answered, strict=True) if a]
+    if right and all(c is not None for c in right):
+        summary["selective_accuracy"] = float(np.mean(right))
+    summary["out"] = str(out_path)
+    return summary
