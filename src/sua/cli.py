@@ -56,7 +56,8 @@ def _demo(args: argparse.Namespace) -> None:
     from sua.eval.summary import format_summary
 
     _quiet_transformers()
-    summary = run_demo(data_dir=args.data_dir, out_dir=args.out, backbone=args.model,
+    summary = run_demo(data_dir=args.data_dir, train_data=args.train_data, test_data=args.test_data,
+                       out_dir=args.out, backbone=args.model,
                        train_size=args.train_size, eval_size=args.eval_size,
                        epochs=args.epochs, lr=args.lr, k=args.k, lam=args.lam, seed=args.seed,
                        progress=not args.quiet)
@@ -105,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score a JSONL file with SUA")
     score.add_argument("--model", required=True, help="HF model folder or hub name")
     score.add_argument("--task", choices=["classification", "nli"], default="classification")
-    score.add_argument("--data", required=True, help="input JSONL file")
+    score.add_argument("--data", required=True,
+                       help="input JSONL file, or a hub dataset hf:NAME[@CONFIG]:SPLIT")
     score.add_argument("--out", required=True, help="output JSONL file of score records")
     score.add_argument("--text-field", help="field of the (first) text; default per task")
     score.add_argument("--pair-field", help="field of the second text; '' for none")
@@ -131,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="fine-tune a small NLI model offline and score it with SUA")
     demo.add_argument("--data-dir", help="folder with nli/snli/{dev,test}.jsonl")
+    demo.add_argument("--train-data", help="training JSONL or hub source hf:NAME[@CONFIG]:SPLIT")
+    demo.add_argument("--test-data", help="evaluation JSONL or hub source hf:NAME[@CONFIG]:SPLIT")
     demo.add_argument("--model", help="backbone (default: the offline MiniLM)")
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--train-size", type=int, default=4000)

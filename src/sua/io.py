@@ -38,10 +38,57 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
             yield lineno, record
 
 
-def count_lines(path: str | os.PathLike[str]) -> int:
-    """Number of non-blank lines (for progress bars), streamed line by line."""
+#: Prefix of a Hugging Face hub dataset source: ``hf:NAME[@CONFIG]:SPLIT``.
+HUB_PREFIX = "hf:"
+
+
+def is_hub_source(source: str | os.PathLike[str]) -> bool:
+    """True for ``hf:NAME[@CONFIG]:SPLIT`` sources (read with the ``datasets`` library)."""
+    return isinstance(source, str) and source.startswith(HUB_PREFIX)
+
+
+def check_source(source: str | os.PathLike[str]) -> None:
+    """Fail early, before any model is loaded, if a data source cannot be read."""
+    if not is_hub_source(source) and not Path(source).is_file():
+        raise SUAInputError(f"data file not found: {source}")
+
+
+def read_hub_dataset(source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(row_number, record)`` from a hub dataset ``hf:NAME[@CONFIG]:SPLIT``.
+
+    Class-label columns are turned into their names (``-1``, "no gold label", into
+    ``None``), so records look like this project's JSONL files. Needs the internet and
+    ``pip install datasets``.
+    """
+    name, _, split = source[len(HUB_PREFIX):].rpartition(":")
+    if not name or not split:
+        raise SUAInputError(f"hub dataset source must look like hf:NAME[@CONFIG]:SPLIT, got {source!r}")
+    path, _, config = name.partition("@")
+    try:
+        import datasets
+    except ImportError:
+        raise SUAInputError(f"reading {source} needs the `datasets` package: pip install datasets") from None
+    try:
+        ds = datasets.load_dataset(path, config or None, split=split)
+    except Exception as exc:  # hub, network and config errors all end here
+        raise SUAInputError(f"could not load {source}: {exc}") from None
+    names = {col: feat.names for col, feat in ds.features.items() if hasattr(feat, "names")}
+    for i, row in enumerate(ds, start=1):
+        yield i, {k: (None if v is None or v < 0 else names[k][v]) if k in names else v
+                  for k, v in row.items()}
+
+
+def read_records(source: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Records from a JSONL file or a hub dataset source (see :func:`read_hub_dataset`)."""
+    return read_hub_dataset(source) if is_hub_source(source) else read_jsonl(source)
+
+
+def count_records(source: str | os.PathLike[str]) -> int | None:
+    """Number of non-blank lines of a file (for progress bars); ``None`` for a hub source."""
+    if is_hub_source(source):
+        return None
     n = 0
-    with Path(path).open("rb") as fh:
+    with Path(source).open("rb") as fh:
         for line in fh:
             n += bool(line.strip())
     return n
@@ -55,7 +102,7 @@ def _field(record: dict[str, Any], name: str, where: str) -> Any:
 
 
 def iter_examples(
-    path: str | os.PathLike[str],
+    source: str | os.PathLike[str],
     *,
     text_field: str = "text",
     pair_field: str | None = None,
@@ -63,7 +110,7 @@ def iter_examples(
     id_field: str = "id",
     limit: int | None = None,
 ) -> Iterator[Example]:
-    """Stream :class:`Example` records from a JSONL file.
+    """Stream :class:`Example` records from a JSONL file or a hub source ``hf:NAME:SPLIT``.
 
     ``id_field`` missing from a record falls back to ``"line-<n>"``; a ``label_field``
     value of ``null`` gives an unlabeled example (AmbiEnt's multi-label items). Every other
@@ -71,10 +118,10 @@ def iter_examples(
     """
     used = {text_field, pair_field, label_field, id_field}
     n = 0
-    for lineno, record in read_jsonl(path):
+    for lineno, record in read_records(source):
         if limit is not None and n >= limit:
             return
-        where = f"{path}:{lineno}"
+        where = f"{source}:{lineno}"
         ex_id = str(record.get(id_field, f"line-{lineno}"))
         label = record.get(label_field) if label_field else None
         try:

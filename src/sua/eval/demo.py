@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -13,7 +14,7 @@ from sua.errors import SUAInputError
 from sua.eval.data import TASK_FIELDS, default_data_dir
 from sua.eval.summary import summarize_file
 from sua.inputs import Example
-from sua.io import JsonlAppender, iter_examples, read_jsonl
+from sua.io import JsonlAppender, check_source, iter_examples, read_records
 from sua.models import HFSequenceClassifier, default_backbone_path
 from sua.perturb import TokenPerturber
 from sua.scoring import SUAScorer
@@ -22,9 +23,9 @@ from sua.train import finetune_classifier
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 
 
-def _sample_file(src: Path, dst: Path, n: int, seed: int) -> None:
+def _sample_file(src: str | Path, dst: Path, n: int, seed: int) -> None:
     """Write a seeded random sample of ``n`` records of ``src`` to ``dst``."""
-    records = [rec for _, rec in read_jsonl(src)]
+    records = [rec for _, rec in read_records(src)]
     if n > len(records):
         raise SUAInputError(f"asked for {n} evaluation inputs but {src} has {len(records)}")
     pick = np.sort(np.random.default_rng(seed).choice(len(records), size=n, replace=False))
@@ -37,6 +38,8 @@ def _sample_file(src: Path, dst: Path, n: int, seed: int) -> None:
 def run_demo(
     *,
     data_dir: str | os.PathLike[str] | None = None,
+    train_data: str | None = None,
+    test_data: str | None = None,
     out_dir: str | os.PathLike[str] = "runs/demo",
     backbone: str | None = None,
     train_size: int = 4000,
@@ -57,18 +60,22 @@ def run_demo(
        of the hypothesis: S, H, SUA, signature per input.
     3. Return the summary; records go to ``out_dir/scores.jsonl``.
 
+    ``train_data``/``test_data`` replace the two SNLI files: JSONL paths with
+    premise/hypothesis/label fields, or hub sources such as ``hf:stanfordnlp/snli:validation``
+    (needs the internet and ``datasets``). Rows without a gold label are skipped for training.
     A finished step is reused when the demo is run again with the same settings.
     """
-    data = Path(data_dir) if data_dir is not None else default_data_dir()
-    train_file, test_file = data / "nli/snli/dev.jsonl", data / "nli/snli/test.jsonl"
-    for f in (train_file, test_file):
-        if not f.is_file():
-            raise SUAInputError(f"demo data not found: {f}")
+    if train_data is None or test_data is None:
+        data = Path(data_dir) if data_dir is not None else default_data_dir()
+        train_data = train_data or str(data / "nli/snli/dev.jsonl")
+        test_data = test_data or str(data / "nli/snli/test.jsonl")
+    for source in (train_data, test_data):
+        check_source(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_dir = out / "model"
     train_config = {"backbone": backbone or "minilm-offline", "train_size": train_size,
-                    "epochs": epochs, "lr": lr, "seed": seed, "train_file": str(train_file)}
+                    "epochs": epochs, "lr": lr, "seed": seed, "train_data": str(train_data)}
     config_file = out / "train_config.json"
     fields = TASK_FIELDS["nli"]
 
@@ -76,16 +83,17 @@ def run_demo(
             and (model_dir / "config.json").exists():
         model = HFSequenceClassifier(str(model_dir))
     else:
-        examples: list[Example] = list(iter_examples(
-            train_file, text_field=fields.text_field, pair_field=fields.pair_field,
-            limit=train_size))
+        labelled = (ex for ex in iter_examples(train_data, text_field=fields.text_field,
+                                               pair_field=fields.pair_field)
+                    if ex.label is not None)
+        examples: list[Example] = list(itertools.islice(labelled, train_size))
         model = finetune_classifier(backbone or default_backbone_path(), examples, NLI_LABELS,
                                     epochs=epochs, lr=lr, seed=seed, out_dir=model_dir,
                                     progress=progress)
         config_file.write_text(json.dumps(train_config, indent=2))
 
     eval_file = out / "eval_data.jsonl"
-    _sample_file(test_file, eval_file, eval_size, seed)
+    _sample_file(test_data, eval_file, eval_size, seed)
     scorer = SUAScorer(model, TokenPerturber(), k=k, lam=lam, seed=seed)
     scores = scorer.score_file(eval_file, out / "scores.jsonl", text_field=fields.text_field,
                                pair_field=fields.pair_field, progress=progress,

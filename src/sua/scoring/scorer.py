@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 import sua
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
-from sua.io import JsonlAppender, count_lines, finished_ids, iter_examples
+from sua.io import JsonlAppender, check_source, count_records, finished_ids, iter_examples
 from sua.measures import (
     ambiguity_proxy,
     check_probabilities,
@@ -211,15 +211,14 @@ class SUAScorer:
         progress: bool = True,
         metadata: Mapping[str, Any] | None = None,
     ) -> Path:
-        """Score a JSONL file into ``out`` (JSONL), resumably.
+        """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably.
 
         Writes ``<out stem>.meta.json`` with the config, versions and seed. If ``out``
         already holds records from the same config, only the missing inputs are scored
         and appended; finished records are never rewritten. A different config is an error
         unless ``overwrite=True``.
         """
-        if not Path(data).is_file():
-            raise SUAInputError(f"data file not found: {data}")
+        check_source(data)
         out_path, meta_path = Path(out), meta_path_for(out)
         config = {**self.config(), "data": str(data), "text_field": text_field,
                   "pair_field": pair_field, "label_field": label_field, "id_field": id_field,
@@ -243,14 +242,15 @@ class SUAScorer:
                              encoding="utf-8")
 
         done = finished_ids(out_path)
-        total = count_lines(data) if limit is None else limit
+        total = count_records(data) if limit is None else limit
+        remaining = None if total is None else max(total - len(done), 0)
         examples = (ex for ex in iter_examples(data, text_field=text_field, pair_field=pair_field,
                                                label_field=label_field, id_field=id_field,
                                                limit=limit)
                     if ex.id not in done)
         with JsonlAppender(out_path) as sink:
-            for n, record in enumerate(self.score(examples, progress=progress,
-                                                  total=max(total - len(done), 0)), start=1):
+            records = self.score(examples, progress=progress, total=remaining)
+            for n, record in enumerate(records, start=1):
                 sink.write(record.to_dict())
                 if n % self.chunk_size == 0:
                     sink.flush()
