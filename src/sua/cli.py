@@ -98,6 +98,20 @@ def _bounds(args: argparse.Namespace) -> None:
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_bounds(report))
 
 
+def _train(args: argparse.Namespace) -> None:
+    from sua.train import train_model
+
+    _quiet_transformers()
+    options = {k: v for k, v in (
+        ("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr), ("alpha", args.alpha),
+        ("beta", args.beta), ("lam", args.lam), ("k_train", args.k_train), ("perturber", args.perturber),
+        ("save_every", args.save_every), ("eval_every", args.eval_every), ("seed", args.seed))
+        if v is not None}
+    model_dir = train_model(args.task, args.method, args.data, args.out, backbone=args.model,
+                            limit=args.limit, eval_data=args.eval_data, progress=not args.quiet, **options)
+    print(f"model written to {model_dir}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sua", description="Sensitivity-Uncertainty Alignment: S(x), H(x), SUA(x) per input.")
@@ -146,6 +160,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=_demo)
+
+    train = sub.add_parser("train", help="fine-tune a classifier: standard, PGD adversarial training, SUA-TR")
+    train.add_argument("--task", choices=["nli", "classification"], default="nli")
+    train.add_argument("--method", default="sua-tr",
+                       help="standard, at, sua-tr, or a Table 3 preset (sua-tr-no-cons, sua-tr-no-align, "
+                            "sua-tr-adv-only, sua-tr-para-only, sua-tr-k4/k8/k16)")
+    train.add_argument("--data", required=True, help="training JSONL")
+    train.add_argument("--out", required=True,
+                       help="run folder: model/, config.json, train_log.jsonl, checkpoints/")
+    train.add_argument("--model", help="backbone (default: the offline MiniLM)")
+    train.add_argument("--limit", type=int, help="train on the first N records")
+    train.add_argument("--eval-data", help="held-out JSONL whose S/H/accuracy go into the log")
+    train.add_argument("--epochs", type=float)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--alpha", type=float, help="consistency weight α (sua-tr)")
+    train.add_argument("--beta", type=float, help="alignment weight β (sua-tr)")
+    train.add_argument("--lam", type=float, help="λ in L_align")
+    train.add_argument("--k-train", type=int, help="rewrites per example and epoch (sua-tr)")
+    train.add_argument("--perturber", help="perturbation family for sua-tr (default: token)")
+    train.add_argument("--save-every", type=int, help="checkpoint every N steps; rerun the command to resume")
+    train.add_argument("--eval-every", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(func=_train)
+
     abstain = sub.add_parser("abstain", help="fit or apply an abstention policy on score records")
     abstain_sub = abstain.add_subparsers(dest="abstain_command", required=True)
     fit = abstain_sub.add_parser("fit", help="choose τ on validation scores for a target "

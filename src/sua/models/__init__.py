@@ -5,14 +5,17 @@ from sua.models.base import PredictiveModel
 from sua.models.callable import CallableModel
 from sua.models.hf_classifier import HFSequenceClassifier, Tokenized
 from sua.models.loading import load_model
+from sua.models.mc_dropout import MCDropoutVotes, mc_dropout_votes
 from sua.models.sklearn_model import SklearnModel
 
 __all__ = [
     "CallableModel",
     "HFSequenceClassifier",
+    "MCDropoutVotes",
     "PredictiveModel",
     "SklearnModel",
     "Tokenized",
     "default_backbone_path",
     "load_model",
+    "mc_dropout_votes",
 ]

@@ -25,6 +25,7 @@ from sua.selective.risk_control import (
     clopper_pearson_upper,
     coverage_threshold,
 )
+from sua.selective.temperature import TemperatureScaler
 
 __all__ = [
     "DEFAULT_LAMBDA_GRID",
@@ -40,6 +41,7 @@ __all__ = [
     "RiskBound",
     "RiskCertificate",
     "SmoothingRow",
+    "TemperatureScaler",
     "apply_policy_file",
     "bounds_report",
     "certify_fixed_sequence",

@@ -1,0 +1,137 @@
+"""Training configuration, the three methods and the Table 3 ablation presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from sua.errors import SUAInputError
+from sua.scoring.scorer import PERTURB_FIELDS
+from sua.train.adversarial import NORMS
+from sua.train.loss import STOP_GRAD_SIDES
+
+#: ``standard``: L_task only; ``at``: L_task on PGD embedding perturbations (Madry-style);
+#: ``sua-tr``: eq. 15 with perturbations x' ~ Q_x.
+METHODS = ("standard", "at", "sua-tr")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (written beside the model).
+
+    Loss (:class:`~sua.train.loss.SUATRLoss`): ``alpha``, ``beta``, ``lam``, ``divergence``,
+    ``stop_grad``. Perturbations for SUA-TR: ``k_train`` draws per example and epoch from the
+    registered family ``perturber`` (built with ``perturber_options``) on the side of a pair
+    named by ``perturb_field`` (``auto``: the second text of a pair, else the text).
+    Optimisation: AdamW (``lr``, ``weight_decay``), linear warm-up over ``warmup_ratio`` of the
+    steps then linear decay, gradient-norm clipping at ``max_grad_norm``; an optimizer step
+    takes ``grad_accum`` micro-batches of ``batch_size`` examples; ``epochs`` may be fractional.
+    Adversarial training (``method="at"``): ``adv_steps`` PGD steps of size ``adv_step_size``
+    (default ``2.5·adv_epsilon/adv_steps``, Madry et al.) in an ``adv_norm`` ball of radius
+    ``adv_epsilon`` around the word embeddings. Bookkeeping: a log line every ``log_every``
+    steps, held-out S/H/accuracy every ``eval_every`` steps (with ``eval_k`` perturbations), a
+    checkpoint every ``save_every`` steps keeping the latest ``keep_checkpoints``.
+    """
+
+    method: str = "sua-tr"
+    alpha: float = 1.0
+    beta: float = 1.0
+    lam: float = 1.0
+    divergence: str = "jsd"
+    stop_grad: str = "perturbed"
+    k_train: int = 2
+    perturber: str = "token"
+    perturber_options: dict[str, Any] = field(default_factory=dict)
+    perturb_field: str = "auto"
+    epochs: float = 1.0
+    batch_size: int = 32
+    grad_accum: int = 1
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    max_length: int = 128
+    seed: int = 0
+    adv_steps: int = 3
+    adv_epsilon: float = 0.01
+    adv_step_size: float | None = None
+    adv_norm: str = "linf"
+    log_every: int = 10
+    eval_every: int | None = None
+    eval_k: int = 8
+    save_every: int | None = None
+    keep_checkpoints: int = 1
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise SUAInputError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method != "sua-tr" and (self.alpha or self.beta):
+            raise SUAInputError(f"method {self.method!r} has no consistency or alignment term; "
+                                f"alpha and beta must be 0 (got {self.alpha}, {self.beta}); use "
+                                "method='sua-tr' for them")
+        choices = {"stop_grad": STOP_GRAD_SIDES, "adv_norm": NORMS, "perturb_field": PERTURB_FIELDS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SUAInputError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        optional = {"eval_every", "save_every"}
+        for name in ("k_train", "batch_size", "grad_accum", "max_length", "adv_steps", "log_every",
+                     "eval_k", "keep_checkpoints", *optional):
+            value = getattr(self, name)
+            if name in optional and value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SUAInputError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("epochs", "lr", "adv_epsilon"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise SUAInputError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise SUAInputError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+
+    @property
+    def pgd_step_size(self) -> float:
+        """The PGD step: ``adv_step_size`` or Madry's ``2.5·ε/k``."""
+        return self.adv_step_size or 2.5 * self.adv_epsilon / self.adv_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def training_dict(self) -> dict[str, Any]:
+        """The fields that determine the weights (a resumed run must match them): all but
+        logging, evaluation and checkpoint frequency."""
+        return {k: v for k, v in self.to_dict().items() if k not in BOOKKEEPING}
+
+
+#: Fields that change what is written, never the trained weights.
+BOOKKEEPING = frozenset({"log_every", "eval_every", "eval_k", "save_every", "keep_checkpoints"})
+
+
+#: Named runs: the three methods and the Table 3 ablations (all on top of the defaults).
+PRESETS: dict[str, dict[str, Any]] = {
+    "standard": {"method": "standard", "alpha": 0.0, "beta": 0.0},
+    "at": {"method": "at", "alpha": 0.0, "beta": 0.0},
+    "sua-tr": {"method": "sua-tr"},
+    "sua-tr-no-cons": {"method": "sua-tr", "alpha": 0.0},
+    "sua-tr-no-align": {"method": "sua-tr", "beta": 0.0},
+    "sua-tr-adv-only": {"method": "sua-tr", "perturber": "adversarial"},
+    "sua-tr-para-only": {"method": "sua-tr", "perturber": "paraphrase"},
+    "sua-tr-k4": {"method": "sua-tr", "k_train": 4},
+    "sua-tr-k8": {"method": "sua-tr", "k_train": 8},
+    "sua-tr-k16": {"method": "sua-tr", "k_train": 16},
+}
+
+
+def make_config(preset: str = "sua-tr", **overrides: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of a named preset (see :data:`PRESETS`) with ``overrides``.
+
+    >>> make_config("sua-tr-k4", epochs=2).k_train
+    4
+    """
+    if preset not in PRESETS:
+        raise SUAInputError(f"unknown training preset {preset!r}; known: {', '.join(PRESETS)}")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise SUAInputError(f"unknown training option(s) {unknown}; known: {', '.join(sorted(known))}")
+    return TrainConfig(**{**PRESETS[preset], **overrides})

@@ -1,0 +1,321 @@
+"""The one training loop: Standard, adversarial training (AT) and SUA-TR for HF sequence classifiers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from sua.errors import SUAInputError
+from sua.inputs import Example, ModelInput
+from sua.models import HFSequenceClassifier, Tokenized
+from sua.perturb import Perturber
+from sua.scoring import SUAScorer
+from sua.train.adversarial import EmbeddingPGD
+from sua.train.batches import BatchPlan, linear_warmup_decay
+from sua.train.checkpoint import checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from sua.train.config import TrainConfig
+from sua.train.loss import LossTerms, SUATRLoss
+from sua.train.rewrites import build_perturber, check_family, draw_rewrites
+
+LOG_TERMS = ("loss", "task", "cons", "align", "S", "H")
+
+
+class _Window:
+    """Example-weighted running means of the logged loss terms between two log lines."""
+
+    def __init__(self, state: dict[str, float] | None = None) -> None:
+        self.sums = dict(state or dict.fromkeys((*LOG_TERMS, "n"), 0.0))
+
+    def add(self, terms: LossTerms, n: int) -> None:
+        for key, value in terms.as_floats().items():
+            self.sums[key] += value * n
+        self.sums["n"] += n
+
+    def means(self) -> dict[str, float | None]:
+        """Mean of each term over the window (6 significant digits; ``None`` for NaN, e.g. S
+        when no rewrites are used)."""
+        n = self.sums["n"] or 1.0
+        return {k: None if math.isnan(v := self.sums[k] / n) else float(f"{v:.6g}") for k in LOG_TERMS}
+
+    def postfix(self) -> dict[str, str]:
+        """The progress bar's fields: the three loss terms, mean S and mean H."""
+        return {k: f"{v:.3f}" for k, v in self.means().items() if k != "loss" and v is not None}
+
+
+class SUATrainer:
+    """Fine-tune a Hugging Face sequence classifier with ``L = L_task + α·L_cons + β·L_align``.
+
+    Methods (``config.method``): ``standard`` (α = β = 0), ``at`` (L_task on the PGD
+    perturbation of the word embeddings, :class:`~sua.train.adversarial.EmbeddingPGD`; no
+    entropy term) and ``sua-tr`` (:class:`~sua.train.loss.SUATRLoss` with ``k_train``
+    rewrites per example drawn from ``perturber`` — by default the registered family
+    ``config.perturber`` — once per epoch with seed ``config.seed + epoch`` and cached).
+
+    Passes per micro-batch: with ``stop_grad="perturbed"`` (the paper's setting, any α, β)
+    gradients never reach the perturbed predictions, so the clean batch runs with a graph (in
+    training mode) and its K·N rewrites in one pass under ``torch.no_grad()`` in eval mode: the
+    targets ``sg[p(·|x')]`` are the model's deterministic predictions, as at inference, and
+    skipping dropout makes that pass about a third cheaper. With ``stop_grad="clean"`` clean and
+    perturbed inputs are padded into one batch and run in one pass with a graph, in training
+    mode. Micro-batch losses are weighted by their share of the optimizer step's examples, so
+    gradient accumulation equals one large batch.
+
+    With ``out_dir`` the trainer writes ``train_log.jsonl`` (every ``log_every`` steps: step,
+    epoch, learning rate, the mean loss terms, mean S and mean H of the training batches since
+    the previous line, and held-out ``eval`` S/H/accuracy every ``eval_every`` steps) and
+    ``checkpoints/step-*.pt`` every ``save_every`` steps (model, optimizer, scheduler, RNG
+    states, step, the epoch's rewrites); ``fit(resume=True)`` continues from the latest one and
+    ends with the same weights as an uninterrupted run.
+
+    >>> # trainer = SUATrainer(model, tokenizer, ["entailment", "neutral", "contradiction"],
+    >>> #                      make_config("sua-tr", epochs=2), out_dir="runs/nli-suatr")
+    >>> # classifier = trainer.fit(train_examples, eval_examples=held_out)
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        labels: Sequence[str],
+        config: TrainConfig | None = None,
+        *,
+        perturber: Perturber | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
+        progress: bool = True,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.config = config = config or TrainConfig()
+        self.classifier = HFSequenceClassifier(model, tokenizer, labels=labels, device=device,
+                                               max_length=config.max_length,
+                                               batch_size=max(config.batch_size, 32))
+        self.model = self.classifier.model
+        self.loss = SUATRLoss(config.alpha, config.beta, config.lam, config.divergence,
+                              config.stop_grad)
+        self.pgd = EmbeddingPGD(config.adv_epsilon, config.pgd_step_size, config.adv_steps,
+                                config.adv_norm) if config.method == "at" else None
+        if perturber is None and self.loss.needs_perturbed:
+            check_family(config.perturber)  # fail now; the family is built in fit (it may need data)
+        self.perturber = perturber
+        self._train_perturber: Perturber | None = None  # built in fit: it may need the examples
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.progress = progress
+        self._epoch: tuple[int, list[list[ModelInput]], list[Tokenized]] | None = None
+
+    # -- data --------------------------------------------------------------------------
+
+    def _pad(self, features: Tokenized) -> dict[str, torch.Tensor]:
+        batch = self.classifier.tokenizer.pad(features, return_tensors="pt")
+        return {k: v.to(self.classifier.device) for k, v in batch.items()}
+
+    def _cache_epoch(self, epoch: int, inputs: list[list[ModelInput]]) -> None:
+        k = self.config.k_train
+        flat = self.classifier.tokenize([x for row in inputs for x in row])
+        self._epoch = (epoch, inputs, [flat[i * k:(i + 1) * k] for i in range(len(inputs))])
+
+    def _epoch_rewrites(self, examples: Sequence[Example], epoch: int) -> list[Tokenized]:
+        """This epoch's tokenised rewrites (N lists of K), drawn once with seed ``seed + epoch``."""
+        if self._epoch is None or self._epoch[0] != epoch:
+            if self._train_perturber is None:
+                self._train_perturber = self._perturber(examples)
+            self._cache_epoch(epoch, draw_rewrites(
+                self._train_perturber, examples, self.config.k_train, seed=self.config.seed + epoch,
+                field=self.config.perturb_field))
+        assert self._epoch is not None
+        return self._epoch[2]
+
+    # -- one micro-batch -----------------------------------------------------------------
+
+    def batch_loss(self, clean: Tokenized, perturbed: list[Tokenized] | None,
+                   labels: torch.Tensor) -> LossTerms:
+        """The loss terms of one micro-batch (forward passes only; the caller steps).
+
+        ``clean``: the tokenised inputs (as :meth:`HFSequenceClassifier.tokenize` returns);
+        ``perturbed``: ``k_train`` tokenised rewrites per input, or ``None`` when α = β = 0;
+        ``labels``: class ids. ``at`` runs the PGD attack first.
+        """
+        model, n = self.model, len(clean)
+        if self.pgd is not None:
+            return self.loss(self.pgd.logits(model, self._pad(clean), labels), labels)
+        if perturbed is None:
+            return self.loss(model(**self._pad(clean)).logits, labels)
+        flat = [f for row in perturbed for f in row]
+        if self.loss.perturbed_needs_graph:
+            logits = model(**self._pad(clean + flat)).logits
+            clean_logits, pert_logits = logits[:n], logits[n:]
+        else:  # the targets sg[p(.|x')]: no graph, no dropout (as at inference)
+            clean_logits = model(**self._pad(clean)).logits
+            model.eval()
+            try:
+                with torch.no_grad():
+                    pert_logits = model(**self._pad(flat)).logits
+            finally:
+                model.train()
+        return self.loss(clean_logits, labels, pert_logits.view(n, self.config.k_train, -1))
+
+    # -- files ---------------------------------------------------------------------------
+
+    @property
+    def log_path(self) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / "train_log.jsonl"
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / "checkpoints"
+
+    def _append_log(self, record: dict[str, Any]) -> None:
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def _truncate_log(self, step: int) -> None:
+        """Keep the log lines up to ``step`` (all of them are rewritten by a resumed run)."""
+        path = self.log_path
+        if path is None or not path.exists():
+            return
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        path.write_text("".join(line + "\n" for line in lines if json.loads(line)["step"] <= step),
+                        encoding="utf-8")
+
+    def _perturber(self, examples: Sequence[Example]) -> Perturber:
+        """The perturber given to the trainer, else the configured family for ``examples``."""
+        return self.perturber or build_perturber(self.config, model=self.classifier, examples=examples)
+
+    def _scorer(self, examples: Sequence[Example]) -> SUAScorer:
+        return SUAScorer(self.classifier, self._perturber(examples), k=self.config.eval_k,
+                         lam=self.config.lam, divergence=self.config.divergence,
+                         seed=self.config.seed, perturb_field=self.config.perturb_field)
+
+    def evaluate(self, examples: Sequence[Example],
+                 scorer: SUAScorer | None = None) -> dict[str, float | None]:
+        """Mean S, H and SUA (``eval_k`` rewrites from the configured family, seed ``config.seed``)
+        and accuracy of the current model on ``examples``; ``scorer`` reuses a built scorer."""
+        records = list((scorer or self._scorer(examples)).score(examples))
+        correct = [r.correct for r in records if r.correct is not None]
+        return {"S": float(np.mean([r.sensitivity for r in records])),
+                "H": float(np.mean([r.entropy for r in records])),
+                "SUA": float(np.mean([r.sua for r in records])),
+                "accuracy": float(np.mean(correct)) if correct else None,
+                "n": len(records)}
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def fit(self, examples: Iterable[Example], *, eval_examples: Sequence[Example] | None = None,
+            resume: bool = False) -> HFSequenceClassifier:
+        """Train on ``examples`` (labelled with names from ``labels``); return the classifier.
+
+        ``eval_examples`` are scored every ``eval_every`` steps, before the first and after the last.
+        ``resume=True`` continues from the latest checkpoint in ``out_dir`` when there is one
+        (its config must equal this trainer's) and starts afresh otherwise; without it,
+        checkpoints left in ``out_dir`` by an earlier run are an error (never overwritten).
+        """
+        cfg = self.config
+        examples = list(examples)
+        clean, targets = self._encode(examples)
+        plan = BatchPlan(len(examples), cfg.batch_size, cfg.grad_accum, cfg.epochs, cfg.seed)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, linear_warmup_decay(plan.n_steps, cfg.warmup_ratio))
+        self._epoch, self._train_perturber = None, None
+        scorer = self._scorer(eval_examples) if eval_examples and cfg.eval_every else None
+
+        found = checkpoints(self.checkpoint_dir) if self.checkpoint_dir else []
+        if found and not resume:
+            raise SUAInputError(f"{self.checkpoint_dir} holds checkpoints of an earlier run; pass "
+                                "resume=True to continue it, or remove them to start afresh")
+        if found:
+            start, window = self._restore(found[-1], optimizer, scheduler)
+        else:
+            start, window = 0, _Window()
+            torch.manual_seed(cfg.seed)
+            self._truncate_log(-1)
+            if scorer is not None:
+                self._append_log({"step": 0, "epoch": 0.0, "eval": self.evaluate(eval_examples, scorer)})
+
+        self.model.train()
+        bar = tqdm(range(start, plan.n_steps), initial=start, total=plan.n_steps, unit="step",
+                   desc=f"training ({cfg.method})", disable=not self.progress)
+        try:
+            for step in bar:
+                micro = plan.micro_batches(step)
+                n_step = sum(len(idx) for _, idx in micro)
+                for epoch, idx in micro:
+                    rows = self._epoch_rewrites(examples, epoch) if self.loss.needs_perturbed else None
+                    terms = self.batch_loss([clean[i] for i in idx],
+                                             None if rows is None else [rows[i] for i in idx],
+                                             targets[idx])
+                    (terms.total * (len(idx) / n_step)).backward()
+                    window.add(terms, len(idx))
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                done = step + 1
+                eval_due = scorer is not None and (done % cfg.eval_every == 0 or done == plan.n_steps)
+                if done % cfg.log_every == 0 or done == plan.n_steps or eval_due:
+                    record = {"step": done, "epoch": round(plan.epoch_progress(done), 4),
+                              "lr": scheduler.get_last_lr()[0], **window.means()}
+                    if eval_due:
+                        record["eval"] = self.evaluate(eval_examples, scorer)
+                    self._append_log(record)
+                    bar.set_postfix(window.postfix())
+                    window = _Window()
+                if cfg.save_every and self.checkpoint_dir and done % cfg.save_every == 0:
+                    self._save(done, optimizer, scheduler, window)
+        finally:
+            bar.close()
+            self.model.eval()
+        return self.classifier
+
+    def _encode(self, examples: Sequence[Example]) -> tuple[Tokenized, torch.Tensor]:
+        """Tokenised clean inputs and label ids, with a clear error for unusable examples."""
+        if not examples:
+            raise SUAInputError("no training examples")
+        index = {name: i for i, name in enumerate(self.classifier.labels)}
+        unlabelled = [ex.id for ex in examples if ex.label not in index]
+        if unlabelled:
+            raise SUAInputError(f"{len(unlabelled)} training examples have no label in "
+                                f"{self.classifier.labels} (first: {unlabelled[0]!r})")
+        targets = torch.tensor([index[ex.label] for ex in examples], device=self.classifier.device)
+        return self.classifier.tokenize([ex.model_input() for ex in examples]), targets
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def _config_json(self) -> str:
+        return json.dumps(self.config.training_dict(), default=repr, sort_keys=True)
+
+    def _save(self, step: int, optimizer: torch.optim.Optimizer, scheduler: Any,
+              window: _Window) -> Path:
+        assert self.checkpoint_dir is not None
+        state = {"format": 1, "step": step, "config": self._config_json(),
+                 "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "rng": rng_state(), "window": window.sums,
+                 "epoch": None if self._epoch is None else self._epoch[:2]}
+        return save_checkpoint(self.checkpoint_dir, step, state, keep=self.config.keep_checkpoints)
+
+    def _restore(self, path: Path, optimizer: torch.optim.Optimizer,
+                 scheduler: Any) -> tuple[int, _Window]:
+        state = load_checkpoint(path)
+        saved, current = json.loads(state["config"]), json.loads(self._config_json())
+        if saved != current:
+            changed = sorted(k for k in current if saved.get(k) != current[k])
+            raise SUAInputError(f"checkpoint {path} was written with a different training config "
+                                f"(differs in: {', '.join(changed)}); resume with the same config "
+                                "or use another output folder")
+        self.model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        self._epoch = None
+        if state["epoch"] is not None:
+            self._cache_epoch(*state["epoch"])
+        self._truncate_log(state["step"])
+        return state["step"], _Window(state["window"])
