@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+# torch's OpenMP threads spin-wait by default, which stalls badly on a shared 2-core machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
