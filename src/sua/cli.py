@@ -112,6 +112,29 @@ def _train(args: argparse.Namespace) -> None:
     print(f"model written to {model_dir}")
 
 
+def _perturb(args: argparse.Namespace) -> None:
+    from sua.models import load_model
+    from sua.perturb import perturb_file
+
+    _quiet_transformers()
+    options = {name: value for name, value in (("max_edits", args.max_edits), ("budget", args.budget),
+                                               ("max_swaps", args.max_swaps)) if value is not None}
+    if args.weights:
+        try:
+            options["weights"] = {f: float(w) for f, w in (kv.split("=") for kv in args.weights.split(","))}
+        except ValueError:
+            raise SUAInputError(f"--weights must look like paraphrase=0.4,token=0.4,adversarial=0.2, "
+                                f"got {args.weights!r}") from None
+    if args.kinds:
+        options["kinds"] = tuple(args.kinds.split(","))
+    out = perturb_file(args.data, args.out, field=args.field, id_field=args.id_field,
+                       context_field=args.context_field, k=args.k, family=args.family, seed=args.seed,
+                       model=load_model(args.model) if args.model else None, protect=args.protect,
+                       cache=not args.no_cache, cache_dir=args.cache_dir, limit=args.limit,
+                       progress=not args.quiet, **options)
+    print(f"perturbations written to {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sua", description="Sensitivity-Uncertainty Alignment: S(x), H(x), SUA(x) per input.")
@@ -160,6 +183,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=_demo)
+
+    perturb = sub.add_parser("perturb", help="write K meaning-preserving perturbations per input (JSONL)")
+    perturb.add_argument("--data", required=True, help="input JSONL file")
+    perturb.add_argument("--field", default="text", help="field to perturb")
+    perturb.add_argument("--id-field", default="id")
+    perturb.add_argument("--context-field",
+                         help="first segment the model sees with the text (NLI premise); adversarial family")
+    perturb.add_argument("--k", type=int, default=DEFAULT_K)
+    perturb.add_argument("--out", required=True)
+    perturb.add_argument("--family", default="mixture", help="token, paraphrase, adversarial or mixture")
+    perturb.add_argument("--seed", type=int, default=0)
+    perturb.add_argument("--model", help="model folder: the adversarial goal (adds it to the mixture)")
+    perturb.add_argument("--protect", help="comma-separated: numbers,negations")
+    perturb.add_argument("--weights", help="mixture: paraphrase=0.4,token=0.4,adversarial=0.2")
+    perturb.add_argument("--kinds", help="token: typo,synonym,casing,punctuation,whitespace")
+    perturb.add_argument("--max-edits", type=int, help="token: edits per draw")
+    perturb.add_argument("--budget", type=int, help="adversarial: model inputs per text")
+    perturb.add_argument("--max-swaps", type=int, help="adversarial: swaps kept per text")
+    perturb.add_argument("--limit", type=int)
+    perturb.add_argument("--cache-dir")
+    perturb.add_argument("--no-cache", action="store_true")
+    perturb.add_argument("--quiet", action="store_true")
+    perturb.set_defaults(func=_perturb)
 
     train = sub.add_parser("train", help="fine-tune a classifier: standard, PGD adversarial training, SUA-TR")
     train.add_argument("--task", choices=["nli", "classification"], default="nli")

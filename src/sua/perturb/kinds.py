@@ -6,19 +6,23 @@ in source coordinates, so several edits of one draw are applied together and eve
 recorded as ``{"op", "start", "before", "after", ...}`` that replays on the source
 (except ``lower``, recorded as ``{"op": "lower"}`` = ``text.lower()``).
 
-Built in: ``typo``, ``casing``, ``punctuation``, ``whitespace``. Adding one is one class with
-``name``, ``sites`` and ``realise`` plus one :data:`KINDS` entry. No kind touches a digit or
-creates or removes a negation.
+Built in: ``typo``, ``casing``, ``punctuation``, ``whitespace`` and ``synonym`` (WordNet,
+:mod:`sua.perturb.synonyms`; needs ``sua[perturb]``). Adding one is one class with ``name``,
+``sites`` and ``realise`` plus one :data:`KINDS` entry. No kind touches a digit or creates or
+removes a negation.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from sua.perturb._sampling import pick
 from sua.perturb.protect import NEGATION_WORDS, Span, overlaps
+from sua.perturb.synonyms import SynonymSource, default_synonyms
 from sua.perturb.typos import TYPO_OPS, typo
 
 
@@ -198,5 +202,28 @@ class Whitespace:
         return _edit(doc, op, site, "  " if op == "double_space" else " ")
 
 
+class Synonym:
+    """One word becomes a WordNet synonym from ``source`` (default: the shared default
+    :class:`SynonymSource`), case kept; the record adds the word's ``tag`` and ``lemma``."""
+
+    name = "synonym"
+
+    def __init__(self, source: SynonymSource | None = None) -> None:
+        self.source = source or default_synonyms()
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Tag ``texts`` in one batch (later ``sites`` calls hit the cache)."""
+        self.source.swaps_many(texts)
+
+    def sites(self, doc: Doc) -> dict[str, list[Site]]:
+        words = [Site(s.start, s.end, i) for i, s in enumerate(self.source.swaps(doc.text))
+                 if doc.free(s.start, s.end)]
+        return {"synonym": words} if words else {}
+
+    def realise(self, doc: Doc, op: str, site: Site, rng: np.random.Generator) -> Edit | None:
+        swap = self.source.swaps(doc.text)[site.index]
+        return _edit(doc, op, site, pick(rng, swap.candidates), tag=swap.tag, lemma=swap.lemma)
+
+
 #: Kind name -> kind. ``TokenPerturber(kinds=...)`` takes these names.
-KINDS: dict[str, Kind] = {k.name: k for k in (Typo(), Casing(), Punctuation(), Whitespace())}
+KINDS: dict[str, Kind] = {k.name: k for k in (Typo(), Casing(), Punctuation(), Whitespace(), Synonym())}

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from sua.errors import SUAInputError
+
 #: A half-open character span ``(start, end)`` of a text.
 Span = tuple[int, int]
 #: A function that lists the spans of a text that must not be edited.
@@ -69,3 +71,18 @@ def overlaps(spans: tuple[Span, ...], start: int, end: int) -> bool:
     """Whether ``[start, end)`` touches the inside of any span; an insertion at ``start == end``
     counts when it falls strictly inside one."""
     return any(s < end and start < e for s, e in spans)
+
+
+#: Protector name -> protector, for command lines (``"numbers,negations"``).
+PROTECTORS: dict[str, Protector] = {"numbers": protect_numbers, "negations": protect_negations}
+
+
+def protector_from_names(names: str) -> Protector:
+    """The protector for comma-separated :data:`PROTECTORS` names, e.g. ``"numbers,negations"``."""
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in PROTECTORS]
+    if not chosen or unknown:
+        raise SUAInputError(f"unknown protector(s) {unknown or names!r}; known: {sorted(PROTECTORS)}")
+    if len(chosen) == 1:
+        return PROTECTORS[chosen[0]]
+    return combine_protectors(*(PROTECTORS[n] for n in chosen))

@@ -6,12 +6,18 @@ from collections.abc import Callable
 from typing import Any
 
 from sua.errors import SUAInputError
+from sua.perturb.adversarial import AdversarialPerturber
 from sua.perturb.base import Perturber
+from sua.perturb.mixture import MixturePerturber
+from sua.perturb.paraphrase import ParaphrasePerturber
 from sua.perturb.token import TokenPerturber
 
 #: Family name -> constructor taking the family's keyword options.
 PERTURBERS: dict[str, Callable[..., Perturber]] = {
     "token": TokenPerturber,
+    "paraphrase": ParaphrasePerturber,
+    "adversarial": AdversarialPerturber,
+    "mixture": MixturePerturber,
 }
 
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from itertools import accumulate
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from sua.errors import SUAInputError
 from sua.perturb._sampling import pick, pick_weighted
-from sua.perturb.base import Perturbation, input_rng
+from sua.perturb.base import Perturbation, check_request, identity, input_rng, is_int
 from sua.perturb.kinds import KINDS, Doc, Edit, Kind, Site
 from sua.perturb.protect import Protector
 
@@ -31,8 +31,7 @@ FAMILY = "token"
 DEFAULT_KINDS = ("typo", "casing", "punctuation")
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
+_NO_EDIT = "no applicable edit"
 
 
 class TokenPerturber:
@@ -82,7 +81,7 @@ class TokenPerturber:
         if not valid or not sum(weights) > 0:
             raise SUAInputError(f"weights must be finite, non-negative and sum to more than 0, "
                                 f"got {list(weights)}")
-        if not _is_int(max_edits) or max_edits < 1:
+        if not is_int(max_edits) or max_edits < 1:
             raise SUAInputError(f"max_edits must be an integer >= 1, got {max_edits!r}")
         if protect is not None and not callable(protect):
             raise SUAInputError(f"protect must be a function text -> [(start, end), ...] or None, "
@@ -99,23 +98,27 @@ class TokenPerturber:
 
     def perturb(self, text: str, k: int, *, input_id: str, seed: int) -> list[Perturbation]:
         """Exactly ``k`` rewrites of ``text``, reproducible from ``(input_id, seed)``."""
-        if not isinstance(text, str) or not text:
-            raise SUAInputError(f"text to perturb must be a non-empty string, got {text!r} "
-                                f"(input {input_id!r})")
-        if not _is_int(k) or k < 1:
-            raise SUAInputError(f"k (perturbations per input) must be an integer >= 1, got {k!r}")
-        if not isinstance(input_id, str):
-            raise SUAInputError(f"input_id must be a string, got {input_id!r}")
-        if not _is_int(seed) or seed < 0:
-            raise SUAInputError(f"seed must be an integer >= 0, got {seed!r}")
+        check_request(text, k, input_id, seed)
         doc = Doc(text, tuple(self.protect(text)) if self.protect is not None else ())
         table = [(KINDS[name], w, ops) for name, w in zip(self.kinds, self.weights, strict=True)
                  if (ops := KINDS[name].sites(doc))]
         if not table:
-            return [_identity(text, int(seed)) for _ in range(k)]
+            return [identity(text, FAMILY, int(seed), _NO_EDIT) for _ in range(k)]
         rng = input_rng(seed, input_id)
         cumulative = list(accumulate(w for _, w, _ in table))
         return [self._draw(doc, table, cumulative, rng, int(seed)) for _ in range(k)]
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Let kinds that batch (the synonym kind's tagger) precompute for ``texts``."""
+        for name in self.kinds:
+            prepare = getattr(KINDS[name], "prepare", None)
+            if prepare is not None:
+                prepare(texts)
+
+    def propose(self, text: str, n: int, *, input_id: str, seed: int) -> list[Perturbation]:
+        """The first ``n`` draws of :meth:`perturb` that change the text (duplicates kept: they
+        are independent draws of Q_x)."""
+        return [d for d in self.perturb(text, n, input_id=input_id, seed=seed) if d.kind != "identity"]
 
     def _draw(self, doc: Doc, table: list[tuple[Kind, float, dict[str, list[Site]]]],
               cumulative: list[float], rng: np.random.Generator, seed: int) -> Perturbation:
@@ -130,11 +133,7 @@ class TokenPerturber:
                 if i != drawn or cumulative[-1] == 0:
                     params["fallback"] = True
                 return Perturbation(_apply(doc.text, edits), kind.name, FAMILY, params, seed)
-        return _identity(doc.text, seed)
-
-
-def _identity(text: str, seed: int) -> Perturbation:
-    return Perturbation(text, "identity", FAMILY, {"reason": "no applicable edit"}, seed)
+        return identity(doc.text, FAMILY, seed, _NO_EDIT)
 
 
 def _draw_edits(kind: Kind, doc: Doc, ops: dict[str, list[Site]], n: int,

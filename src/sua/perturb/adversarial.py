@@ -1,0 +1,185 @@
+"""Adversarial proposals: a label-free, gradient-free greedy search for the rewrites that move
+the model's predictive distribution most, under the same validity constraints as Q_x.
+
+Goal (no label needed): maximise ``D(p(.|x) || p(.|x'))`` over valid word swaps x'.
+
+1. Sites: the words that have a WordNet synonym (:mod:`sua.perturb.synonyms`) or can take a
+   keyboard typo (words of >= 4 letters), outside protected spans. Each site's replacements are
+   all its synonyms plus ``typos`` random typos.
+2. Importance by deletion: ``I(w) = D(p(.|x) || p(.|x without w))``, one batched model call
+   (skipped, keeping text order, when it would take more than half the remaining budget).
+3. Greedy: visit sites by decreasing ``I``; try every replacement of the site on the current
+   text, drop the candidates that fail a constraint, score the rest in one batch and keep the
+   best if it raises ``D`` above the current text's. Stop after ``max_swaps`` kept swaps or
+   when the ``budget`` of model inputs (clean text and deletions included) is spent.
+4. Every valid candidate scored on the way is a proposal; the ``n`` with the largest ``D`` are
+   returned, largest first, each with its ``D`` and edits.
+
+Like TextAttack's TextFooler (goal + constraints + transformation + search), with the
+label-free SUA goal; the model is only called through :meth:`PredictiveModel.predict_proba`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from sua.errors import SUAInputError
+from sua.inputs import ModelInput
+from sua.measures import divergence
+from sua.models.base import PredictiveModel
+from sua.perturb._sampling import pick
+from sua.perturb.base import Perturbation, check_request, input_rng, is_int, repeat_to_k
+from sua.perturb.constraints import Constraint, default_constraints, is_valid, validate
+from sua.perturb.kinds import Doc, Typo
+from sua.perturb.protect import Protector, Span
+from sua.perturb.synonyms import SynonymSource, default_synonyms
+from sua.perturb.typos import TYPO_OPS
+
+FAMILY = "adversarial"
+_TYPO = Typo()
+
+
+class AdversarialPerturber:
+    """Greedy label-free search (module doc) against ``model``; satisfies the Perturber protocol.
+
+    ``to_model_input(input_id, text)`` builds the model input from a rewrite (default: the text;
+    for NLI with the hypothesis perturbed: ``lambda i, h: (premise[i], h)``). ``budget``: model
+    inputs per text, at least 2. ``max_swaps``: swaps kept on one text. ``typos``: typo
+    replacements tried per word (0 for synonyms only). ``constraints``: default
+    :func:`~sua.perturb.constraints.default_constraints`. ``divergence``: a name from
+    :func:`sua.measures.available_divergences`.
+
+    Records: kind ``adversarial_swap``, ``params = {"edits": [{"op", "start", "before",
+    "after"}...], "divergence": D, "queries": q}``, ``similarity`` and ``constraints`` filled.
+    """
+
+    family = FAMILY
+
+    def __init__(
+        self,
+        model: PredictiveModel,
+        *,
+        synonyms: SynonymSource | None = None,
+        typos: int = 2,
+        budget: int = 64,
+        max_swaps: int = 2,
+        constraints: Sequence[Constraint] | None = None,
+        divergence: str = "jsd",
+        protect: Protector | None = None,
+        to_model_input: Callable[[str, str], ModelInput] | None = None,
+    ) -> None:
+        if not callable(getattr(model, "predict_proba", None)):
+            raise SUAInputError(f"the adversarial goal needs a model with predict_proba, got {model!r}")
+        for name, value, low in (("typos", typos, 0), ("budget", budget, 2), ("max_swaps", max_swaps, 1)):
+            if not is_int(value) or value < low:
+                raise SUAInputError(f"{name} must be an integer >= {low}, got {value!r}")
+        self.model = model
+        self.synonyms = synonyms or default_synonyms()
+        self.typos = typos
+        self.budget = budget
+        self.max_swaps = max_swaps
+        self.constraints = list(default_constraints(protect) if constraints is None else constraints)
+        self.divergence = divergence
+        self.protect = protect
+        self.to_model_input = to_model_input
+
+    def __repr__(self) -> str:
+        protect = getattr(self.protect, "__qualname__", repr(self.protect))
+        return (f"AdversarialPerturber({self.model!r}, synonyms={self.synonyms!r}, typos={self.typos}, "
+                f"budget={self.budget}, max_swaps={self.max_swaps}, constraints={self.constraints!r}, "
+                f"divergence={self.divergence!r}, protect={protect})")
+
+    def perturb(self, text: str, k: int, *, input_id: str, seed: int) -> list[Perturbation]:
+        return repeat_to_k(self.propose(text, k, input_id=input_id, seed=seed), k, text, FAMILY, int(seed))
+
+    def propose(self, text: str, n: int, *, input_id: str, seed: int) -> list[Perturbation]:
+        """Up to ``n`` valid proposals with the largest ``D``, largest first."""
+        check_request(text, n, input_id, seed)
+        search = _Search(self, text, input_id, int(seed))
+        return search.run()[:n]
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Tag all texts in one batch (the synonym lookups then hit the cache)."""
+        self.synonyms.swaps_many(texts)
+
+
+class _Search:
+    """The state of one greedy search: queries spent, swaps kept, proposals found."""
+
+    def __init__(self, owner: AdversarialPerturber, text: str, input_id: str, seed: int) -> None:
+        self.owner, self.text, self.input_id, self.seed = owner, text, input_id, seed
+        self.queries = 0
+        self.found: dict[str, Perturbation] = {}
+
+    def _predict(self, texts: list[str]) -> np.ndarray:
+        build = self.owner.to_model_input
+        inputs = [build(self.input_id, t) if build else t for t in texts]
+        self.queries += len(inputs)
+        return np.asarray(self.owner.model.predict_proba(inputs), dtype=np.float64)
+
+    def _divergence(self, p0: np.ndarray, texts: list[str]) -> np.ndarray:
+        probs = self._predict(texts)
+        return np.asarray(divergence(np.broadcast_to(p0, probs.shape), probs, self.owner.divergence))
+
+    def sites(self) -> dict[Span, list[str]]:
+        doc = Doc(self.text, tuple(self.owner.protect(self.text)) if self.owner.protect else ())
+        rng = input_rng(self.seed, self.input_id)
+        out: dict[Span, list[str]] = {}
+        for swap in self.owner.synonyms.swaps(self.text):
+            if doc.free(swap.start, swap.end):
+                out[(swap.start, swap.end)] = list(swap.candidates)
+        for site in _TYPO.sites(doc).get(TYPO_OPS[0], []):
+            edits = (_TYPO.realise(doc, pick(rng, TYPO_OPS), site, rng) for _ in range(self.owner.typos))
+            out.setdefault((site.start, site.end), []).extend(e.after for e in edits if e is not None)
+        return {site: list(dict.fromkeys(r)) for site, r in sorted(out.items()) if r}
+
+    def run(self) -> list[Perturbation]:
+        sites = self.sites()
+        if not sites:
+            return []
+        p0 = self._predict([self.text])[0]
+        order = list(sites)
+        if 2 * len(order) <= self.owner.budget - self.queries:  # else too few queries: keep text order
+            deleted = [_apply(self.text, {s: ""}) for s in order]
+            importance = self._divergence(p0, deleted)
+            order = [order[i] for i in np.argsort(-importance, kind="stable")]
+        kept: dict[Span, str] = {}
+        current = 0.0
+        for site in order:
+            left = self.owner.budget - self.queries
+            if left <= 0 or len(kept) == self.owner.max_swaps:
+                break
+            options = [(r, _apply(self.text, {**kept, site: r})) for r in sites[site]]
+            records = validate(self.text, [self._record({**kept, site: r}, t) for r, t in options],
+                               self.owner.constraints)
+            valid = [(options[i][0], rec) for i, rec in enumerate(records) if is_valid(rec)][:left]
+            if not valid:
+                continue
+            scores = self._divergence(p0, [rec.text for _, rec in valid])
+            for (_, rec), d in zip(valid, scores, strict=True):
+                self.found.setdefault(rec.text, rec)
+                self.found[rec.text].params["divergence"] = float(d)
+            best = int(np.argmax(scores))
+            if scores[best] > current:
+                current = float(scores[best])
+                kept[site] = valid[best][0]
+        for rec in self.found.values():
+            rec.params["queries"] = self.queries
+        return sorted(self.found.values(), key=lambda r: -r.params["divergence"])
+
+    def _record(self, swaps: dict[Span, str], text: str) -> Perturbation:
+        edits: list[dict[str, Any]] = [{"op": "swap", "start": s, "before": self.text[s:e], "after": r}
+                                       for (s, e), r in sorted(swaps.items())]
+        return Perturbation(text, "adversarial_swap", FAMILY, {"edits": edits}, self.seed)
+
+
+def _apply(text: str, swaps: dict[Span, str]) -> str:
+    """``text`` with each site replaced (a deletion also takes one following space)."""
+    for (start, end), after in sorted(swaps.items(), reverse=True):
+        if not after and text[end:end + 1] == " ":
+            end += 1
+        text = text[:start] + after + text[end:]
+    return text

@@ -1,0 +1,106 @@
+"""An on-disk cache of perturbations, so repeated runs and experiments reuse the same draws.
+
+One SQLite file, ``<cache_dir>/perturbations.sqlite`` (default ``$SUA_CACHE_DIR/perturbations``
+or ``~/.cache/sua/perturbations``), holds a row per
+
+    (config hash, key),  key = sha256(json([sha256(text), input_id, seed, k]))
+    config hash = sha256(sua version + "\\n" + config)[:16],  config = repr(perturber) by default
+
+with the K records as JSON. A perturber's ``repr`` names its whole configuration (families,
+weights, constraints, protectors); give ``config=`` explicitly when it cannot see a change that
+matters (a model's weights retrained under the same path, for the adversarial family).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import sua
+from sua.perturb.base import Perturbation, Perturber, check_request
+from sua.perturb.resources import cache_root
+
+
+def default_cache_dir() -> Path:
+    """``$SUA_CACHE_DIR/perturbations``, else ``~/.cache/sua/perturbations``."""
+    return cache_root() / "perturbations"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class CachedPerturber:
+    """Wrap any :class:`~sua.perturb.base.Perturber`: ``perturb`` returns the stored records
+    when (text, input_id, seed, k, config) was seen before, else computes and stores them.
+
+    ``hits`` and ``misses`` count lookups since construction.
+
+    >>> import tempfile
+    >>> from sua.perturb import TokenPerturber
+    >>> cached = CachedPerturber(TokenPerturber(), tempfile.mkdtemp())
+    >>> a = cached.perturb("A man plays.", 2, input_id="x", seed=0)
+    >>> a == cached.perturb("A man plays.", 2, input_id="x", seed=0)
+    True
+    """
+
+    def __init__(self, perturber: Perturber, cache_dir: str | os.PathLike[str] | None = None, *,
+                 config: str | None = None) -> None:
+        self.perturber = perturber
+        self.family = getattr(perturber, "family", "cached")
+        self.config = repr(perturber) if config is None else config
+        self.config_hash = _sha256(f"{sua.__version__}\n{self.config}")[:16]
+        self.path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "perturbations.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS draws (config TEXT, key TEXT, records TEXT, "
+                             "PRIMARY KEY (config, key))")
+            self._db.execute("CREATE TABLE IF NOT EXISTS configs (config TEXT PRIMARY KEY, description TEXT)")
+            self._db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (self.config_hash, self.config))
+        self.hits = 0
+        self.misses = 0
+
+    def __repr__(self) -> str:
+        return f"CachedPerturber({self.perturber!r})"
+
+    def _key(self, text: str, k: int, input_id: str, seed: int) -> str:
+        return _sha256(json.dumps([_sha256(text), input_id, int(seed), int(k)]))
+
+    def _lookup(self, key: str) -> str | None:
+        row = self._db.execute("SELECT records FROM draws WHERE config = ? AND key = ?",
+                               (self.config_hash, key)).fetchone()
+        return None if row is None else row[0]
+
+    def has(self, text: str, k: int, *, input_id: str, seed: int) -> bool:
+        """Whether ``perturb`` with these arguments would be a cache hit."""
+        return self._lookup(self._key(text, k, input_id, seed)) is not None
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Forwarded to the wrapped perturber's ``prepare`` (pass only texts that will miss)."""
+        prepare = getattr(self.perturber, "prepare", None)
+        if prepare is not None and texts:
+            prepare(texts)
+
+    def perturb(self, text: str, k: int, *, input_id: str, seed: int) -> list[Perturbation]:
+        check_request(text, k, input_id, seed)
+        key = self._key(text, k, input_id, seed)
+        stored = self._lookup(key)
+        if stored is not None:
+            self.hits += 1
+            return [Perturbation(**r) for r in json.loads(stored)]
+        self.misses += 1
+        records = self.perturber.perturb(text, k, input_id=input_id, seed=seed)
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO draws VALUES (?, ?, ?)",
+                             (self.config_hash, key, json.dumps([r.to_dict() for r in records])))
+        return records
+
+    def close(self) -> None:
+        self._db.close()

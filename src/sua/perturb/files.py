@@ -1,0 +1,134 @@
+"""Perturb a JSONL file: one output line per input with its K perturbation records.
+
+This is the API behind ``sua perturb --data FILE --field text --k 8 --out perturbations.jsonl``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import sua
+from sua.errors import SUAInputError
+from sua.inputs import Example
+from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
+from sua.models.base import PredictiveModel
+from sua.perturb.base import Perturber
+from sua.perturb.cache import CachedPerturber
+from sua.perturb.protect import Protector, protector_from_names
+from sua.perturb.registry import PERTURBERS, get_perturber
+
+
+def build_perturber(
+    family: str,
+    *,
+    model: PredictiveModel | None = None,
+    protect: Protector | str | None = None,
+    contexts: dict[str, str] | None = None,
+    **options: Any,
+) -> Perturber:
+    """The registered ``family`` built with ``options``, given ``model``, ``protect`` and (when
+    ``contexts`` maps input ids to a first segment, e.g. NLI premises) a model-input builder
+    ``(id, text) -> (contexts[id], text)`` wherever its constructor takes them."""
+    if family not in PERTURBERS:
+        raise SUAInputError(f"unknown perturbation family {family!r}; known: {sorted(PERTURBERS)}")
+    params = inspect.signature(PERTURBERS[family]).parameters
+    if "model" in params and params["model"].default is inspect.Parameter.empty and model is None:
+        raise SUAInputError(f"the {family!r} family searches against a model: pass model= "
+                            "(CLI: --model PATH)")
+    wired: dict[str, Any] = {
+        "model": model,
+        "protect": protector_from_names(protect) if isinstance(protect, str) else protect,
+        "to_model_input": None if contexts is None else (lambda i, text: (contexts[i], text)),
+    }
+    wired = {n: v for n, v in wired.items() if n in params and v is not None}
+    return get_perturber(family, **wired, **options)
+
+
+def _chunks(examples: Iterator[Example], size: int) -> Iterator[list[Example]]:
+    chunk: list[Example] = []
+    for ex in examples:
+        chunk.append(ex)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def perturb_file(
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    field: str = "text",
+    id_field: str = "id",
+    context_field: str | None = None,
+    k: int = 8,
+    family: str = "mixture",
+    seed: int = 0,
+    model: PredictiveModel | None = None,
+    protect: Protector | str | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    chunk_size: int = 64,
+    progress: bool = True,
+    **options: Any,
+) -> Path:
+    """Write ``{"id", "text", "perturbations": [record, ...]}`` per input of ``data`` to ``out``.
+
+    ``field`` is the text perturbed, ``context_field`` an optional first segment the model sees
+    with it (NLI premise when perturbing the hypothesis; used by the adversarial family).
+    ``family`` is a :data:`~sua.perturb.registry.PERTURBERS` name built with ``options`` (e.g.
+    ``weights={...}`` for the mixture, ``kinds=(...)`` for token), ``model`` (adversarial goal)
+    and ``protect`` (a protector or names such as ``"numbers,negations"``). Draws are cached on
+    disk (:class:`~sua.perturb.cache.CachedPerturber`) unless ``cache=False``.
+
+    Resumable: ids already in ``out`` are skipped and appended lines are flushed per chunk.
+    Beside ``out``, ``<out>.config.json`` records the perturber, k, seed, versions and, for a
+    mixture, the acceptance rate per family. Returns ``out``.
+    """
+    out = Path(out)
+    contexts: dict[str, str] | None = {} if context_field else None
+    perturber = build_perturber(family, model=model, protect=protect, contexts=contexts, **options)
+    cached = CachedPerturber(perturber, cache_dir) if cache else None
+    runner = cached or perturber
+    done = finished_ids(out)
+    examples = iter_examples(data, text_field=field, pair_field=None, label_field=None, id_field=id_field,
+                             limit=limit)
+    total = count_records(data) if limit is None else limit
+    bar = tqdm(total=total, disable=not progress, desc="perturb", unit="input")
+    with JsonlAppender(out) as sink, bar:
+        for chunk in _chunks(examples, chunk_size):
+            todo = [ex for ex in chunk if ex.id not in done]
+            if contexts is not None:
+                for ex in todo:
+                    if ex.meta.get(context_field) is None:
+                        raise SUAInputError(f"{data}: input {ex.id!r} has no {context_field!r} field "
+                                            "(the context the model sees with the perturbed text)")
+                    contexts[ex.id] = str(ex.meta[context_field])
+            misses = [ex.text for ex in todo
+                      if cached is None or not cached.has(ex.text, k, input_id=ex.id, seed=seed)]
+            if misses and hasattr(runner, "prepare"):
+                runner.prepare(misses)
+            for ex in todo:
+                draws = runner.perturb(ex.text, k, input_id=ex.id, seed=seed)
+                sink.write({"id": ex.id, "text": ex.text, "perturbations": [d.to_dict() for d in draws]})
+            sink.flush()
+            bar.update(len(chunk))
+    if cached is not None:
+        cached.close()
+    rates = getattr(perturber, "acceptance_rates", dict)()
+    config = {"data": str(data), "field": field, "context_field": context_field, "family": family, "k": k,
+              "seed": seed, "perturber": repr(perturber), "sua_version": sua.__version__,
+              "cache": str(cached.path) if cached else None,
+              "acceptance_rates": {f: None if math.isnan(r) else r for f, r in rates.items()}}
+    out.with_name(out.name + ".config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return out

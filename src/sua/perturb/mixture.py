@@ -1,0 +1,169 @@
+"""The mixture Q_x = sum_f w_f Q_x^f over perturbation families, with validity checks and fallback.
+
+For one input the K draws are split across families by a multinomial on the input's own random
+stream, ``(n_f) ~ Multinomial(K, w)``, so in expectation family ``f`` supplies ``w_f K`` of them.
+Each family proposes rewrites (:meth:`~sua.perturb.base.Proposer.propose`); the ones failing a
+constraint (:mod:`sua.perturb.constraints`) are dropped, and family ``f`` contributes its first
+``n_f`` valid proposals whose text is not already drawn (the K rewrites are distinct: a sample
+without replacement from the valid support). When it has fewer, the shortfall is filled from
+the other families' next valid proposals, in order of decreasing weight (then name), and those
+records carry ``params["fallback"] = True``. If all families together have fewer than K valid
+rewrites, the valid ones are repeated (``params["repeat"] = True``); with none at all the input
+comes back unchanged (kind ``identity``), which adds 0 to S(x).
+
+Default families and weights (SPEC): paraphrase 0.4 (back-translation), token 0.4 (typo,
+WordNet synonym, casing, punctuation), adversarial 0.2 (needs ``model``). A family without what
+it needs (adversarial without a model) drops out and the weights of the others are
+renormalised; :attr:`MixturePerturber.dropped` and the ``repr`` (written into run configs) say so.
+
+Deterministic: everything depends only on (text, input_id, seed) and the configuration, never
+on batch order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+from sua.errors import SUAInputError
+from sua.inputs import ModelInput
+from sua.models.base import PredictiveModel
+from sua.perturb.adversarial import AdversarialPerturber
+from sua.perturb.base import Perturbation, Proposer, check_request, input_rng, repeat_to_k
+from sua.perturb.constraints import Constraint, default_constraints, is_valid, validate
+from sua.perturb.paraphrase import ParaphrasePerturber
+from sua.perturb.protect import Protector
+from sua.perturb.token import TokenPerturber
+
+FAMILY = "mixture"
+#: SPEC's default family weights.
+DEFAULT_WEIGHTS: dict[str, float] = {"paraphrase": 0.4, "token": 0.4, "adversarial": 0.2}
+#: The token family's kinds and weights inside the default mixture.
+DEFAULT_TOKEN_KINDS: dict[str, float] = {"typo": 1.0, "synonym": 2.0, "casing": 0.5, "punctuation": 0.5}
+
+log = logging.getLogger(__name__)
+
+
+def default_families(
+    model: PredictiveModel | None = None,
+    *,
+    protect: Protector | None = None,
+    to_model_input: Callable[[str, str], ModelInput] | None = None,
+) -> dict[str, Proposer]:
+    """The default paraphrase and token families, plus adversarial when ``model`` is given."""
+    families: dict[str, Proposer] = {
+        "paraphrase": ParaphrasePerturber(protect=protect),
+        "token": TokenPerturber(tuple(DEFAULT_TOKEN_KINDS), tuple(DEFAULT_TOKEN_KINDS.values()),
+                                protect=protect),
+    }
+    if model is not None:
+        families["adversarial"] = AdversarialPerturber(model, protect=protect, to_model_input=to_model_input)
+    return families
+
+
+class MixturePerturber:
+    """Exactly K validated draws per input from a weighted mixture of families (module doc).
+
+    ``families``: name -> perturber with ``propose`` (default :func:`default_families` built
+    from ``model``, ``protect`` and ``to_model_input``). ``weights``: name -> weight (default
+    :data:`DEFAULT_WEIGHTS`); weighted families missing from ``families`` drop out and the rest
+    are renormalised. ``constraints``: checks every proposal must pass (default
+    :func:`~sua.perturb.constraints.default_constraints`).
+
+    :meth:`acceptance_rates` reports, per family, valid proposals / proposals seen so far.
+    """
+
+    family = FAMILY
+
+    def __init__(
+        self,
+        families: Mapping[str, Proposer] | None = None,
+        weights: Mapping[str, float] | None = None,
+        *,
+        model: PredictiveModel | None = None,
+        constraints: Sequence[Constraint] | None = None,
+        protect: Protector | None = None,
+        to_model_input: Callable[[str, str], ModelInput] | None = None,
+    ) -> None:
+        if families is None:
+            families = default_families(model, protect=protect, to_model_input=to_model_input)
+        weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
+        bad = {f: w for f, w in weights.items()
+               if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0)}
+        if bad:
+            raise SUAInputError(f"mixture weights must be finite and >= 0, got {bad}")
+        self.dropped: tuple[str, ...] = tuple(sorted(f for f in weights if f not in families))
+        kept = {f: float(w) for f, w in weights.items() if f in families and w > 0}
+        if not kept:
+            raise SUAInputError(f"no family left with a positive weight: weights {weights}, families "
+                                f"{sorted(families)}")
+        total = sum(kept.values())
+        self.weights: dict[str, float] = {f: w / total for f, w in kept.items()}
+        self.families = {f: families[f] for f in self.weights}
+        self.constraints = list(default_constraints(protect) if constraints is None else constraints)
+        self._seen = dict.fromkeys(self.families, 0)
+        self._valid = dict.fromkeys(self.families, 0)
+        if self.dropped:
+            log.info("mixture: families %s dropped (not available); weights renormalised to %s",
+                     list(self.dropped), self.weights)
+
+    def __repr__(self) -> str:
+        return (f"MixturePerturber(families={self.families!r}, weights={self.weights!r}, "
+                f"dropped={self.dropped!r}, constraints={self.constraints!r})")
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Let each family precompute what it batches (translations, POS tags) for ``texts``."""
+        for family in self.families.values():
+            prepare = getattr(family, "prepare", None)
+            if prepare is not None:
+                prepare(texts)
+
+    def acceptance_rates(self) -> dict[str, float]:
+        """Per family: valid proposals / proposals validated so far (nan before any)."""
+        return {f: self._valid[f] / n if n else float("nan") for f, n in self._seen.items()}
+
+    def perturb(self, text: str, k: int, *, input_id: str, seed: int) -> list[Perturbation]:
+        check_request(text, k, input_id, seed)
+        names = list(self.weights)
+        counts = input_rng(seed, f"{input_id}#mixture").multinomial(k, [self.weights[f] for f in names])
+        pools: dict[str, list[Perturbation]] = {}
+
+        def pool(name: str) -> list[Perturbation]:
+            if name not in pools:
+                proposed = self.families[name].propose(text, k, input_id=input_id, seed=seed)
+                pools[name] = [r for r in validate(text, proposed, self.constraints) if is_valid(r)]
+                self._seen[name] += len(proposed)
+                self._valid[name] += len(pools[name])
+            return pools[name]
+
+        seen: set[str] = set()
+        cursor = dict.fromkeys(names, 0)
+
+        def take(name: str, n: int, fallback: bool) -> list[Perturbation]:
+            got, items = [], pool(name)
+            while len(got) < n and cursor[name] < len(items):
+                record = items[cursor[name]]
+                cursor[name] += 1
+                if record.text not in seen:
+                    seen.add(record.text)
+                    got.append(_marked(record, "fallback") if fallback else record)
+            return got
+
+        out: list[Perturbation] = []
+        for name, n in zip(names, counts, strict=True):
+            if n:
+                out += take(name, int(n), False)
+        for name in sorted(names, key=lambda f: (-self.weights[f], f)):
+            if len(out) == k:
+                break
+            out += take(name, k - len(out), True)
+        if not out:
+            return repeat_to_k([], k, text, FAMILY, int(seed))
+        return [r if i < len(out) else _marked(r, "fallback")
+                for i, r in enumerate(repeat_to_k(out, k, text, FAMILY, int(seed)))]
+
+
+def _marked(record: Perturbation, flag: str) -> Perturbation:
+    return replace(record, params={**record.params, flag: True})
