@@ -30,10 +30,9 @@ from sua.measures import (
     sua_score,
 )
 from sua.models.base import PredictiveModel
-from sua.perturb.base import Perturbation, Perturber
+from sua.perturb.base import Perturber
 from sua.scoring.records import PerturbationResult, ScoreRecord
-
-PERTURB_FIELDS = ("auto", "text", "pair")
+from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
 
 
 class SUAScorer:
@@ -101,28 +100,6 @@ class SUAScorer:
 
     # -- core --------------------------------------------------------------------------
 
-    def _field(self, ex: Example) -> str:
-        if self.perturb_field == "auto":
-            return "text" if ex.pair is None else "pair"
-        if self.perturb_field == "pair" and ex.pair is None:
-            raise SUAInputError(f"example {ex.id!r} has no pair text but perturb_field='pair'")
-        return self.perturb_field
-
-    def _perturb(self, ex: Example) -> tuple[list[Perturbation], list[ModelInput]]:
-        field = self._field(ex)
-        source = ex.text if field == "text" else ex.pair
-        draws = self.perturber.perturb(source, self.k, input_id=ex.id, seed=self.seed)
-        if len(draws) != self.k:
-            raise SUAInputError(f"perturber returned {len(draws)} perturbations for {ex.id!r}, "
-                                f"expected k={self.k}")
-        if ex.pair is None:
-            inputs: list[ModelInput] = [d.text for d in draws]
-        elif field == "text":
-            inputs = [(d.text, ex.pair) for d in draws]
-        else:
-            inputs = [(ex.text, d.text) for d in draws]
-        return draws, inputs
-
     def score_batch(self, examples: Sequence[Example]) -> list[ScoreRecord]:
         """Score a list of examples with one model call over all distinct inputs."""
         if not examples:
@@ -136,7 +113,8 @@ class SUAScorer:
         clean = [slots.setdefault(ex.model_input(), len(slots)) for ex in examples]
         draws, perturbed = [], []
         for ex in examples:
-            d, inputs = self._perturb(ex)
+            d, inputs = rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
+                                         perturb_field=self.perturb_field)
             draws.append(d)
             perturbed.append([slots.setdefault(x, len(slots)) for x in inputs])
         probs = np.asarray(self.model.predict_proba(list(slots)), dtype=np.float64)

@@ -1,0 +1,262 @@
+"""A Hugging Face causal LM as a backend: continuation log-likelihoods and sampled answers.
+
+Log-likelihoods (the lm-evaluation-harness convention): the prompt's trailing whitespace moves
+to the continuation, ``cont = tok(prompt + continuation)[len(tok(prompt)):]`` and
+
+    log p(cont | prompt) = Σ_t log softmax(f(prompt ⊕ cont_{<t}))[cont_t].
+
+Requests are grouped by prompt, so a prompt is run once whatever the number of labels: one
+forward over a batch of left-padded prompts (vocabulary logits at the last position only) gives
+every label's first-token log-probability and a key/value cache; the remaining continuation
+tokens of all (prompt, label) pairs go through a second forward on that cache, repeated per
+label. Single-token labels need no second pass.
+
+Generation runs the prompt once, repeats its cache for the M samples (and the greedy answer)
+and decodes them together, token by token, with temperature and nucleus (top-p) sampling from a
+``torch.Generator`` seeded by :func:`~sua.models.generation.prompt_seed`. Prompts are run in
+blocks of ``prefix_block`` tokens and the cache at each block boundary is kept (the last
+``prefix_cache`` of them), so prompts that share a beginning — one context asked K rephrased
+questions — run that beginning once. The blocks are the same whether a boundary was cached or
+not, so the numbers do not depend on which prompts came before.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from sua.errors import SUAInputError
+from sua.models.causal_lm import Continuation
+from sua.models.generation import Generation, SamplingConfig, cut_at_stop, prompt_seed
+from sua.models.lm_loading import load_causal_lm
+from sua.models.prompts import Prompt
+
+Ids = tuple[int, ...]
+
+
+class HFCausalLM:
+    """A transformers causal LM (module doc) for :class:`~sua.models.causal_lm.LMClassifier`
+    and :class:`~sua.models.generation.AnswerSampler`.
+
+    ``model``: a hub name or folder, a built model (then ``tokenizer`` is required), or ``None``
+    for the offline default SmolLM2-135M-Instruct (:func:`~sua.models.lm_loading.default_causal_lm_path`).
+    ``batch_size`` prompts go through one forward (small batches suit CPUs, where a forward is
+    compute-bound and padding is wasted work; raise it on a GPU); inputs longer than
+    ``max_length`` tokens lose their oldest prompt tokens. Chat prompts are formatted with the
+    tokenizer's chat template.
+    ``dtype`` casts a loaded model (``"bfloat16"``: faster on CPU, less exact).
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | torch.nn.Module | None = None, tokenizer: Any = None,
+                 *, batch_size: int = 4, max_length: int = 2048, device: str | None = None,
+                 dtype: str | None = None, prefix_block: int = 64, prefix_cache: int = 32) -> None:
+        for name, value in (("batch_size", batch_size), ("prefix_block", prefix_block)):
+            if not isinstance(value, int) or value < 1:
+                raise SUAInputError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(model, torch.nn.Module):
+            if tokenizer is None:
+                raise SUAInputError("a built model needs its tokenizer: HFCausalLM(model, tokenizer)")
+            self.model = model.eval() if device is None else model.to(device).eval()
+        else:
+            self.model, tokenizer = load_causal_lm(model, device=device, dtype=dtype)
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.prefix_block = prefix_block
+        self.prefix_cache = prefix_cache
+        self._prefixes: OrderedDict[Ids, Any] = OrderedDict()
+        self.max_length = max_length
+        self.device = next(self.model.parameters()).device
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        self.eos_ids = {i for i in ([eos] if isinstance(eos, int) else eos or []) + [tokenizer.eos_token_id]
+                        if i is not None}
+
+    def __repr__(self) -> str:
+        return f"HFCausalLM({getattr(self.model.config, '_name_or_path', '') or type(self.model).__name__!r})"
+
+    # -- prompts -----------------------------------------------------------------------
+
+    def format(self, prompt: Prompt) -> str:
+        """The text the model continues: the chat template applied to chat prompts."""
+        if not prompt.chat:
+            return prompt.text
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise SUAInputError(f"{self!r} has no chat template, so it cannot take chat prompts; use a "
+                                "template with \"chat\": false")
+        return self.tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True,
+                                                  tokenize=False)
+
+    def _encode(self, text: str, chat: bool) -> list[int]:
+        # a chat template writes its own special tokens
+        return list(self.tokenizer(text, add_special_tokens=not chat)["input_ids"])
+
+    def encode_pair(self, prompt: Prompt, continuation: str) -> tuple[Ids, Ids]:
+        """``(prompt ids, continuation ids)`` by the harness's convention (module doc)."""
+        context = self.format(prompt)
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        context_ids = self._encode(context, prompt.chat)
+        cont_ids = self._encode(context + continuation, prompt.chat)[len(context_ids):]
+        if not context_ids or not cont_ids:
+            raise SUAInputError(f"cannot score continuation {continuation!r} after prompt {context!r:.80}: "
+                                "both must be at least one token long")
+        keep = max(self.max_length - len(cont_ids), 1)
+        return tuple(context_ids[-keep:]), tuple(cont_ids)
+
+    # -- log-likelihoods ---------------------------------------------------------------
+
+    def loglikelihoods(self, requests: Sequence[tuple[Prompt, str]]) -> list[Continuation]:
+        """``log p(continuation | prompt)`` per request, batched with shared prompts (module doc)."""
+        encoded = [self.encode_pair(p, c) for p, c in requests]
+        by_context: dict[Ids, list[int]] = {}
+        for i, (context, _) in enumerate(encoded):
+            by_context.setdefault(context, []).append(i)
+        contexts = sorted(by_context, key=len)
+        out: list[Continuation] = [Continuation(0.0, 0)] * len(requests)
+        with torch.inference_mode():
+            for start in range(0, len(contexts), self.batch_size):
+                batch = contexts[start:start + self.batch_size]
+                rows = [(b, i) for b, context in enumerate(batch) for i in by_context[context]]
+                scores = self._score_batch(batch, [(b, encoded[i][1]) for b, i in rows])
+                for (_, i), (logprob, n) in zip(rows, scores, strict=True):
+                    out[i] = Continuation(logprob, n)
+        return out
+
+    def _score_batch(self, contexts: list[Ids], rows: list[tuple[int, Ids]]) -> list[tuple[float, int]]:
+        """Log-likelihood of each (context index, continuation) row: two forwards (module doc)."""
+        width = max(len(c) for c in contexts)
+        ids = torch.tensor([[self.pad_id] * (width - len(c)) + list(c) for c in contexts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts], device=self.device)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp_min(0),
+                         use_cache=True, logits_to_keep=1)
+        first = torch.log_softmax(out.logits[:, -1].double(), dim=-1)
+        totals = [float(first[b, cont[0]]) for b, cont in rows]
+        rest = [(r, b, cont) for r, (b, cont) in enumerate(rows) if len(cont) > 1]
+        if rest:
+            which = torch.tensor([b for _, b, _ in rest], device=self.device)
+            cache = out.past_key_values
+            cache.batch_select_indices(which)
+            steps = max(len(cont) - 1 for _, _, cont in rest)
+            inputs = torch.tensor([list(c[:-1]) + [self.pad_id] * (steps + 1 - len(c)) for _, _, c in rest],
+                                  device=self.device)
+            targets = torch.tensor([list(c[1:]) + [0] * (steps + 1 - len(c)) for _, _, c in rest],
+                                   device=self.device)
+            valid = torch.tensor([[1] * (len(c) - 1) + [0] * (steps + 1 - len(c)) for _, _, c in rest],
+                                 device=self.device)
+            lengths = mask[which].sum(-1, keepdim=True)
+            logits = self.model(input_ids=inputs, attention_mask=torch.cat([mask[which], valid], dim=-1),
+                                position_ids=lengths + torch.arange(steps, device=self.device),
+                                past_key_values=cache).logits
+            picked = torch.log_softmax(logits.double(), dim=-1).gather(-1, targets[..., None])[..., 0]
+            for (r, _, _), extra in zip(rest, (picked * valid).sum(-1).tolist(), strict=True):
+                totals[r] += extra
+        return [(total, len(cont)) for total, (_, cont) in zip(totals, rows, strict=True)]
+
+    # -- generation --------------------------------------------------------------------
+
+    def generate(self, prompts: Sequence[Prompt], *, n: int, sampling: SamplingConfig, seed: int,
+                 greedy: bool = False) -> list[list[Generation]]:
+        """Per prompt, ``n`` samples (the greedy answer first when ``greedy``), see the module doc."""
+        if not isinstance(n, int) or n < 0 or n + greedy < 1:
+            raise SUAInputError(f"n (samples per prompt) must be an integer >= 1 (or 0 with greedy), "
+                                f"got {n!r}")
+        with torch.inference_mode():
+            return [self._generate_one(p, n, sampling, seed, greedy) for p in prompts]
+
+    def _generate_one(self, prompt: Prompt, n: int, sampling: SamplingConfig, seed: int,
+                      greedy: bool) -> list[Generation]:
+        budget = max(self.max_length - sampling.max_new_tokens, 1)
+        ids = self._encode(self.format(prompt), prompt.chat)[-budget:]
+        rows = n + int(greedy)
+        rng = torch.Generator(device=self.device).manual_seed(prompt_seed(seed, prompt))
+        last, cache = self._prefill(ids)
+        cache.batch_select_indices(torch.zeros(rows, dtype=torch.long, device=self.device))
+        logits = last.expand(rows, -1)
+        is_greedy = torch.tensor([greedy and r == 0 or sampling.temperature == 0 for r in range(rows)],
+                                 device=self.device)
+        decoded = [_Decoded() for _ in range(rows)]
+        active = list(range(rows))
+        for _ in range(sampling.max_new_tokens):
+            logp = torch.log_softmax(logits.double(), dim=-1)
+            entropy = -(logp.exp() * logp).sum(-1)
+            chosen = _next_tokens(logp, is_greedy[active], sampling, rng)
+            keep = [a for a, row in enumerate(active)
+                    if decoded[row].add(self, int(chosen[a]), float(logp[a, chosen[a]]), float(entropy[a]),
+                                        sampling.stop)]
+            if not keep:
+                break
+            index = torch.tensor(keep, device=self.device)
+            cache.batch_select_indices(index)
+            active = [active[a] for a in keep]
+            logits = self.model(input_ids=chosen[index][:, None], past_key_values=cache).logits[:, -1]
+        return [d.result() for d in decoded]
+
+    def _prefill(self, ids: list[int]) -> tuple[torch.Tensor, Any]:
+        """Run a prompt in blocks, from the deepest cached block boundary; ``(last logits, cache)``."""
+        block = self.prefix_block
+        start = max((b for b in range(block, len(ids), block) if tuple(ids[:b]) in self._prefixes), default=0)
+        cache = copy.deepcopy(self._prefixes[tuple(ids[:start])]) if start else None
+        for s in range(start, len(ids), block):
+            out = self.model(input_ids=torch.tensor([ids[s:s + block]], device=self.device),
+                             past_key_values=cache, use_cache=True, logits_to_keep=1)
+            cache = out.past_key_values
+            if s + block < len(ids) and self.prefix_cache:
+                self._prefixes[tuple(ids[:s + block])] = copy.deepcopy(cache)
+                while len(self._prefixes) > self.prefix_cache:
+                    self._prefixes.popitem(last=False)
+        if start:
+            self._prefixes.move_to_end(tuple(ids[:start]))
+        return out.logits[:, -1], cache
+
+
+class _Decoded:
+    """One row being decoded: its tokens, their log-probabilities and entropies, its text."""
+
+    def __init__(self) -> None:
+        self.tokens: list[int] = []
+        self.logprobs: list[float] = []
+        self.entropies: list[float] = []
+        self.text = ""
+        self.finish = "length"
+
+    def add(self, lm: HFCausalLM, token: int, logprob: float, entropy: float, stop: Sequence[str]) -> bool:
+        """Append one token; False when the row is finished (end-of-sequence or a stop string).
+
+        Every generated token is recorded in ``logprobs``/``entropies``, the one that ended the
+        answer included (so an empty answer still has one entry)."""
+        self.logprobs.append(logprob)
+        self.entropies.append(entropy)
+        if token in lm.eos_ids:
+            self.finish = "stop"
+            return False
+        self.tokens.append(token)
+        text, hit = cut_at_stop(lm.tokenizer.decode(self.tokens, skip_special_tokens=True), stop)
+        self.text = text
+        if hit:
+            self.finish = "stop"
+        return not hit
+
+    def result(self) -> Generation:
+        return Generation(self.text.strip(), tuple(self.logprobs), tuple(self.entropies), self.finish)
+
+
+def _next_tokens(logp: torch.Tensor, greedy: torch.Tensor, sampling: SamplingConfig,
+                 rng: torch.Generator) -> torch.Tensor:
+    """Argmax for greedy rows; for the others a draw from softmax(logp / T) cut to the top-p nucleus
+    (the smallest set of most likely tokens whose mass reaches ``top_p``)."""
+    chosen = logp.argmax(-1)
+    sampled = (~greedy).nonzero()[:, 0]
+    if sampled.numel():
+        probs = torch.softmax(logp[sampled] / sampling.temperature, dim=-1)
+        if sampling.top_p < 1:
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            outside = sorted_p.cumsum(-1) - sorted_p >= sampling.top_p
+            probs = probs.scatter(-1, order, sorted_p.masked_fill(outside, 0.0))
+        chosen[sampled] = torch.multinomial(probs, 1, generator=rng)[:, 0]
+    return chosen

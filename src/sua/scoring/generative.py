@@ -1,0 +1,240 @@
+"""Sequence-level SUA for generated answers: divergences between meaning-cluster distributions.
+
+For an input x with K rewrites x'_k ~ Q_x, M answers are sampled for x and for each distinct
+rewrite, all answers are grouped into meaning clusters together (the union of the clusters of x
+and its rewrites is the label space), and each input gets the distribution of its own answers
+over those clusters, ``p(c|x) = #{answers of x in c} / M``. Then, with sua.measures,
+
+    Ŝ(x) = (1/K) Σ_k D(p(·|x) ‖ p(·|x'_k)),    H(x) = −Σ_c p(c|x) log p(c|x),    SUA = Ŝ − λ·H.
+
+From the same samples, the baselines: H(x) itself is the (discrete) semantic entropy,
+``max_prob = max_c p(c|x)`` is self-consistency (the modal cluster's frequency), the ambiguity
+proxy (§5.4) is the entropy of all M·(1 + distinct rewrites) answers pooled, and the mean token
+entropy is that of the greedy answer (the answer whose correctness is judged). A rewrite equal to
+x, or to another rewrite, reuses its samples (an identity draw adds 0 to S). Model calls per
+input: ``n_generations = 1 + M · (distinct inputs)``.
+
+Records carry the fields ``sua summarize`` reads (sensitivity, entropy, sua, signature, max_prob,
+correct), so the classifier tooling works on them too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from sua.errors import SUAInputError
+from sua.inputs import Example
+from sua.io import JsonlAppender, check_source, count_records, finished_ids, iter_examples
+from sua.measures import ambiguity_proxy, entropy, get_divergence, sensitivity, signature, sua_score
+from sua.models.clustering import Clusterer, ExactMatchClusterer, cluster_distribution, exact_match, token_f1
+from sua.models.generation import AnswerSampler
+from sua.perturb.base import Perturber
+from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
+from sua.scoring.scorer import meta_path_for, versions
+
+
+@dataclass
+class GeneratedPerturbation:
+    """One rewrite x'_k: how it was made, its sampled answers, p(·|x'_k) and D(p(·|x) ‖ p(·|x'_k))."""
+
+    text: str
+    kind: str
+    family: str
+    params: dict[str, Any]
+    samples: list[str]
+    probs: list[float]
+    divergence: float
+
+
+@dataclass
+class GenerativeRecord:
+    """Everything the generative scorer knows about one input (module doc for the formulas).
+
+    ``answer``: the greedy answer; ``clusters``: a representative answer per cluster (the label
+    space shared with the rewrites); ``probs``: p(·|x) over them; ``entropy``: semantic entropy;
+    ``max_prob``: self-consistency; ``f1``/``exact_match``/``correct`` (``f1 >= f1_threshold``)
+    when gold answers are known.
+    """
+
+    id: str
+    answer: str
+    samples: list[str]
+    clusters: list[str]
+    probs: list[float]
+    entropy: float
+    max_prob: float
+    sensitivity: float
+    sensitivity_worst: float
+    sua: float
+    ambiguity: float
+    mean_token_entropy: float | None
+    signature: str
+    n_generations: int
+    gold: list[str] | None = None
+    f1: float | None = None
+    exact_match: bool | None = None
+    correct: bool | None = None
+    perturbations: list[GeneratedPerturbation] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gold_answers(value: Any) -> list[str] | None:
+    """Gold answers from a record field: a string, a list of strings, or SQuAD's ``{"text": [...]}``."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        value = value.get("text")
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise SUAInputError(f"gold answers must be a string, a list of strings or {{'text': [...]}}, "
+                        f"got {value!r:.80}")
+
+
+class GenerativeSUAScorer:
+    """Score generated answers with SUA over meaning clusters (module doc).
+
+    ``sampler`` renders and samples (its template decides the prompt, e.g. ``qa-generative`` on
+    ``(context, question)`` pairs); ``perturber`` draws the K rewrites of the field chosen by
+    ``perturb_field`` (``"auto"``: the pair, i.e. the question, when there is one); ``m`` answers
+    are sampled per distinct input; ``clusterer`` defaults to normalised exact match. Gold answers
+    are read from ``Example.meta[gold_field]`` (or the example's label).
+
+    >>> # scorer = GenerativeSUAScorer(AnswerSampler(HFCausalLM()), TokenPerturber(), k=4, m=8)
+    >>> # for rec in scorer.score(examples): print(rec.answer, rec.sua, rec.entropy, rec.max_prob)
+    """
+
+    def __init__(self, sampler: AnswerSampler, perturber: Perturber, *, k: int = 8, m: int = 10,
+                 clusterer: Clusterer | None = None, divergence: str = "jsd", lam: float = 1.0, seed: int = 0,
+                 perturb_field: str = "auto", gold_field: str = "answers", f1_threshold: float = 0.5,
+                 chunk_size: int = 16, thresholds: Mapping[str, float] | None = None) -> None:
+        for name, value in (("k", k), ("m", m), ("chunk_size", chunk_size)):
+            if not isinstance(value, int) or value < 1:
+                raise SUAInputError(f"{name} must be an integer >= 1, got {value!r}")
+        if perturb_field not in PERTURB_FIELDS:
+            raise SUAInputError(f"perturb_field must be one of {PERTURB_FIELDS}, got {perturb_field!r}")
+        if not 0 <= lam < math.inf:
+            raise SUAInputError(f"lam must be a finite number >= 0, got {lam!r}")
+        get_divergence(divergence)
+        self.sampler = sampler
+        self.perturber = perturber
+        self.k, self.m = k, m
+        self.clusterer = clusterer or ExactMatchClusterer()
+        self.divergence = divergence
+        self.lam = float(lam)
+        self.seed = int(seed)
+        self.perturb_field = perturb_field
+        self.gold_field = gold_field
+        self.f1_threshold = f1_threshold
+        self.chunk_size = chunk_size
+        self.thresholds = dict(thresholds or {})
+
+    def config(self) -> dict[str, Any]:
+        """What determines the numbers: written beside every output file."""
+        return {"k": self.k, "m": self.m, "divergence": self.divergence, "lam": self.lam, "seed": self.seed,
+                "perturb_field": self.perturb_field, "perturber": repr(self.perturber),
+                "clusterer": repr(self.clusterer), "sampler": self.sampler.config(),
+                "gold_field": self.gold_field, "f1_threshold": self.f1_threshold,
+                "thresholds": self.thresholds}
+
+    def score_example(self, ex: Example) -> GenerativeRecord:
+        """Sample, cluster and score one example."""
+        draws, rewritten = rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
+                                            perturb_field=self.perturb_field)
+        clean = ex.model_input()
+        slots = {clean: 0}
+        for x in rewritten:
+            slots.setdefault(x, len(slots))
+        first = self.sampler.sample([clean], n=self.m, seed=self.seed, greedy=True)[0]
+        answer, samples = first[0], [first[1:]]
+        samples += self.sampler.sample(list(slots)[1:], n=self.m, seed=self.seed)
+        texts = [[g.text for g in group] for group in samples]
+        dist = cluster_distribution(texts, self.clusterer)
+        p_clean = dist.probs[:1]
+        p_pert = dist.probs[[slots[x] for x in rewritten]][None]
+        sens = sensitivity(p_clean, p_pert, divergence=self.divergence)
+        h = entropy(p_clean)
+        ambiguity = ambiguity_proxy([[c for ids in dist.assignments for c in ids]])
+        gold = gold_answers(ex.meta.get(self.gold_field, ex.label))
+        f1 = None if gold is None else token_f1(answer.text, gold)
+        return GenerativeRecord(
+            id=ex.id, answer=answer.text, samples=texts[0], clusters=dist.labels, probs=p_clean[0].tolist(),
+            entropy=float(h[0]), max_prob=float(p_clean.max()), sensitivity=float(sens.expected[0]),
+            sensitivity_worst=float(sens.worst[0]), sua=float(sua_score(sens.expected, h, self.lam)[0]),
+            ambiguity=float(ambiguity[0]), mean_token_entropy=_finite(answer.mean_token_entropy),
+            signature=str(signature(sens.expected, h, ambiguity, **self.thresholds)[0]),
+            n_generations=1 + self.m * len(slots), gold=gold, f1=f1,
+            exact_match=None if gold is None else exact_match(answer.text, gold),
+            correct=None if f1 is None else f1 >= self.f1_threshold,
+            perturbations=[GeneratedPerturbation(d.text, d.kind, d.family, d.params, texts[slots[x]],
+                                                 dist.probs[slots[x]].tolist(),
+                                                 float(sens.per_perturbation[0, j]))
+                           for j, (d, x) in enumerate(zip(draws, rewritten, strict=True))])
+
+    def score(self, examples: Iterable[Example], *, progress: bool = False,
+              total: int | None = None) -> Iterator[GenerativeRecord]:
+        """Stream records; the perturber may ``prepare`` each chunk of ``chunk_size`` sources at once."""
+        it = iter(examples)
+        prepare = getattr(self.perturber, "prepare", None)
+        with tqdm(total=total, disable=not progress, unit="input", desc="scoring") as bar:
+            while chunk := list(itertools.islice(it, self.chunk_size)):
+                if prepare is not None:
+                    prepare([ex.text if ex.pair is None or self.perturb_field == "text" else ex.pair
+                             for ex in chunk])
+                for ex in chunk:
+                    yield self.score_example(ex)
+                    bar.update(1)
+
+    def score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                   text_field: str = "context", pair_field: str | None = "question", id_field: str = "id",
+                   limit: int | None = None, overwrite: bool = False, progress: bool = True,
+                   metadata: Mapping[str, Any] | None = None) -> Path:
+        """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably: one
+        flushed line per input, finished inputs skipped on a rerun with the same config
+        (``<out stem>.meta.json``), a different config refused unless ``overwrite``."""
+        check_source(data)
+        out_path, meta_path = Path(out), meta_path_for(out)
+        config = json.loads(json.dumps({**self.config(), "data": str(data), "text_field": text_field,
+                                        "pair_field": pair_field, "id_field": id_field, "limit": limit,
+                                        **dict(metadata or {})}))
+        if overwrite:
+            out_path.unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+        if out_path.exists():
+            previous = json.loads(meta_path.read_text(encoding="utf-8")).get("config") \
+                if meta_path.exists() else None
+            if previous != config:
+                raise SUAInputError(f"{out_path} exists and was not written with this config "
+                                    f"({meta_path.name} differs or is missing); pass overwrite or "
+                                    "another out")
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"config": config, "versions": versions()}
+        meta_path.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        done = finished_ids(out_path)
+        examples = (ex for ex in iter_examples(data, text_field=text_field, pair_field=pair_field,
+                                               label_field=None, id_field=id_field, limit=limit)
+                    if ex.id not in done)
+        total = count_records(data) if limit is None else limit
+        with JsonlAppender(out_path) as sink:
+            for record in self.score(examples, progress=progress,
+                                     total=None if total is None else max(total - len(done), 0)):
+                sink.write(record.to_dict())
+                sink.flush()
+        return out_path
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: an undefined value is written as null."""
+    return value if math.isfinite(value) else None
