@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sua.errors import SUAInputError
 
@@ -22,16 +23,19 @@ def _quiet_transformers() -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    from sua.eval.data import TASK_FIELDS
+    from sua.inputs import TASK_FIELDS
     from sua.models import load_model
     from sua.perturb import get_perturber
     from sua.scoring import SUAScorer
 
     _quiet_transformers()
+    if args.backend != "hf":
+        return _score_lm(args)
+    _check_encoder_args(args)
     fields = TASK_FIELDS[args.task]
     pair_field = args.pair_field if args.pair_field is not None else fields.pair_field
     label_field = args.label_field if args.label_field is not None else fields.label_field
-    model = load_model(args.model, batch_size=args.batch_size, max_length=args.max_length)
+    model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256)
     scorer = SUAScorer(model, get_perturber(args.perturber), k=args.k, divergence=args.divergence,
                        lam=args.lam, seed=args.seed, chunk_size=args.chunk_size)
     out = scorer.score_file(
@@ -42,6 +46,62 @@ def _score(args: argparse.Namespace) -> None:
         id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
         progress=not args.quiet, metadata={"model_source": args.model, "task": args.task})
     print(f"records written to {out}")
+
+
+# -- sua score with a language model (--backend hf-causal|openai) ------------------------
+
+#: --task values that only a language model scores.
+LM_ONLY_TASKS = ("qa-generative",)
+
+
+def _check_encoder_args(args: argparse.Namespace) -> None:
+    """The encoder path (--backend hf) needs --model and takes none of the LM-only options."""
+    if args.model is None:
+        raise SUAInputError("--model is required with --backend hf (a classifier folder or hub name)")
+    if args.task in LM_ONLY_TASKS or args.template is not None:
+        raise SUAInputError(f"--task {args.task} and --template need --backend hf-causal or openai")
+
+
+def _score_lm(args: argparse.Namespace) -> None:
+    from sua.models.generation import SamplingConfig
+    from sua.scoring.generative import score_lm_file
+
+    sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p,
+                              max_new_tokens=args.max_new_tokens)
+    backend = "hf-causal" if args.backend == "hf-causal" else "openai"
+    out = score_lm_file(
+        args.data, args.out, backend=backend, model=args.model, task=args.task, template=args.template,
+        perturber=args.perturber, k=args.k, m=args.m, divergence=args.divergence, lam=args.lam,
+        seed=args.seed, normalize=args.normalize, sampling=sampling, base_url=args.base_url,
+        api_key=args.api_key, http_cache=args.http_cache, max_concurrency=args.max_concurrency,
+        scoring=args.scoring, dtype=args.dtype, batch_size=args.batch_size, max_length=args.max_length,
+        chunk_size=args.chunk_size, text_field=args.text_field, pair_field=args.pair_field,
+        label_field=args.label_field, id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
+        progress=not args.quiet)
+    print(f"records written to {out}")
+
+
+def _add_lm_score_options(score: argparse.ArgumentParser) -> None:
+    lm = score.add_argument_group("language-model backends (--backend hf-causal or openai)")
+    lm.add_argument("--backend", choices=["hf", "hf-causal", "openai"], default="hf",
+                    help="hf: a fine-tuned encoder classifier (default); hf-causal: a transformers causal "
+                         "LM; openai: an OpenAI-compatible server")
+    lm.add_argument("--template", help="prompt template name or JSON file (default per task: nli, "
+                                       "qa-generative; classification needs one, e.g. sentiment, ag_news)")
+    lm.add_argument("--normalize", nargs="?", const="tokens", default="none",
+                    choices=["none", "tokens", "chars"],
+                    help="length-normalise label log-likelihoods (bare flag: per token)")
+    lm.add_argument("--dtype", help="hf-causal: cast the model, e.g. bfloat16")
+    lm.add_argument("--base-url", help="openai: the server, e.g. http://127.0.0.1:8000/v1")
+    lm.add_argument("--api-key", help="openai: API key (default $OPENAI_API_KEY)")
+    lm.add_argument("--http-cache", help="openai: request cache folder (reruns cost nothing)")
+    lm.add_argument("--max-concurrency", type=int, default=4, help="openai: requests in flight")
+    lm.add_argument("--scoring", choices=["echo", "first_token"], default="echo",
+                    help="openai: label log-likelihoods from echoed prompts (exact) or the first token")
+    lm.add_argument("--m", type=int, default=10, help="qa-generative: sampled answers per input")
+    lm.add_argument("--temperature", type=float, default=1.0, help="qa-generative: sampling temperature")
+    lm.add_argument("--top-p", type=float, default=1.0, help="qa-generative: nucleus sampling mass")
+    lm.add_argument("--max-new-tokens", type=int, default=32, help="qa-generative: tokens per answer")
 
 
 def _summarize(args: argparse.Namespace) -> None:
@@ -105,7 +165,8 @@ def _train(args: argparse.Namespace) -> None:
     options = {k: v for k, v in (
         ("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr), ("alpha", args.alpha),
         ("beta", args.beta), ("lam", args.lam), ("k_train", args.k_train), ("perturber", args.perturber),
-        ("save_every", args.save_every), ("eval_every", args.eval_every), ("seed", args.seed))
+        ("save_every", args.save_every), ("eval_every", args.eval_every), ("seed", args.seed),
+        ("max_length", args.max_length))
         if v is not None}
     model_dir = train_model(args.task, args.method, args.data, args.out, backbone=args.model,
                             limit=args.limit, eval_data=args.eval_data, progress=not args.quiet, **options)
@@ -135,14 +196,31 @@ def _perturb(args: argparse.Namespace) -> None:
     print(f"perturbations written to {out}")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from sua.eval.report import write_report
+
+    print(*write_report(args.run_dir), sep="\n")
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    from sua.eval.reproduce import reproduce
+
+    _quiet_transformers()
+    run_dir = args.out or f"runs/reproduce-{Path(args.profile).stem}"
+    out = reproduce(args.experiments, run_dir, profile=args.profile, seeds=args.seeds,
+                    data_dir=args.data_dir, progress=not args.quiet)
+    print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sua", description="Sensitivity-Uncertainty Alignment: S(x), H(x), SUA(x) per input.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     score = sub.add_parser("score", help="score a JSONL file with SUA")
-    score.add_argument("--model", required=True, help="HF model folder or hub name")
-    score.add_argument("--task", choices=["classification", "nli"], default="classification")
+    score.add_argument("--model", help="HF model folder or hub name (--backend hf-causal: default the "
+                                       "offline SmolLM2; openai: the server's model name)")
+    score.add_argument("--task", choices=["classification", "nli", *LM_ONLY_TASKS], default="classification")
     score.add_argument("--data", required=True,
                        help="input JSONL file, or a hub dataset hf:NAME[@CONFIG]:SPLIT")
     score.add_argument("--out", required=True, help="output JSONL file of score records")
@@ -156,11 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--lam", type=float, default=DEFAULT_LAM, help="alignment coefficient λ")
     score.add_argument("--seed", type=int, default=0)
     score.add_argument("--limit", type=int, help="score only the first N inputs")
-    score.add_argument("--batch-size", type=int, default=64)
-    score.add_argument("--max-length", type=int, default=256)
+    score.add_argument("--batch-size", type=int, help="default 64; hf-causal: 4 prompt groups")
+    score.add_argument("--max-length", type=int, help="tokens per input (default 256; hf-causal: 2048)")
     score.add_argument("--chunk-size", type=int, default=512, help="inputs per model call")
     score.add_argument("--overwrite", action="store_true", help="discard an existing --out")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_lm_score_options(score)
     score.set_defaults(func=_score)
 
     summarize = sub.add_parser("summarize", help="summarise a file of score records")
@@ -208,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     perturb.set_defaults(func=_perturb)
 
     train = sub.add_parser("train", help="fine-tune a classifier: standard, PGD adversarial training, SUA-TR")
-    train.add_argument("--task", choices=["nli", "classification"], default="nli")
+    train.add_argument("--task", choices=["nli", "classification", "qa"], default="nli")
     train.add_argument("--method", default="sua-tr",
                        help="standard, at, sua-tr, or a Table 3 preset (sua-tr-no-cons, sua-tr-no-align, "
                             "sua-tr-adv-only, sua-tr-para-only, sua-tr-k4/k8/k16)")
@@ -220,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-data", help="held-out JSONL whose S/H/accuracy go into the log")
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
+    train.add_argument("--max-length", type=int, help="tokens per input (qa: question + context window)")
     train.add_argument("--lr", type=float)
     train.add_argument("--alpha", type=float, help="consistency weight α (sua-tr)")
     train.add_argument("--beta", type=float, help="alignment weight β (sua-tr)")
@@ -260,6 +340,24 @@ def build_parser() -> argparse.ArgumentParser:
     bounds.add_argument("--lam", type=float, help="λ (default: the run's)")
     bounds.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     bounds.set_defaults(func=_bounds)
+
+    report = sub.add_parser("report", help="write report/report.md and a self-contained report.html "
+                                           "from an experiment run's results.json")
+    report.add_argument("run_dir", help="run folder holding results.json")
+    report.set_defaults(func=_report)
+
+    reproduce = sub.add_parser("reproduce", help="run the paper's experiments on real data (resumable) "
+                                                 "and write results.json plus the report")
+    reproduce.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
+                           choices=["table2", "table3", "appendix-b", "figure2", "all"],
+                           help="table2, table3, appendix-b, figure2 or all")
+    reproduce.add_argument("--profile", default="quick",
+                           help="quick (minutes), full (hours) or a profile TOML file (default: quick)")
+    reproduce.add_argument("--seeds", type=int, help="number of seeds (default: the profile's)")
+    reproduce.add_argument("--out", default=None, help="run folder (default: runs/reproduce-<profile>)")
+    reproduce.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
+    reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
+    reproduce.set_defaults(func=_reproduce)
     return parser
 
 

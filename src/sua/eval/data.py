@@ -1,28 +1,11 @@
-"""Where the evaluation data lives and which fields each task reads."""
+"""Where the evaluation data lives."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from sua.errors import SUAInputError
-
-
-@dataclass(frozen=True)
-class TaskFields:
-    """Field names of a task's JSONL records."""
-
-    text_field: str
-    pair_field: str | None
-    label_field: str = "label"
-
-
-#: Field defaults per task for ``sua score --task``.
-TASK_FIELDS = {
-    "classification": TaskFields("text", None),
-    "nli": TaskFields("premise", "hypothesis"),
-}
 
 
 def default_data_dir() -> Path:

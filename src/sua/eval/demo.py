@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from sua.errors import SUAInputError
-from sua.eval.data import TASK_FIELDS, default_data_dir
+from sua.eval.data import default_data_dir
 from sua.eval.summary import summarize_file
-from sua.inputs import Example
+from sua.inputs import TASK_FIELDS, Example
 from sua.io import JsonlAppender, check_source, iter_examples, read_records
 from sua.models import HFSequenceClassifier, default_backbone_path
 from sua.perturb import TokenPerturber

@@ -5,6 +5,7 @@ Shapes: distributions ``(N, C)``, perturbed distributions ``(N, K, C)``, per-inp
 """
 
 from sua.measures.ambiguity import ambiguity_collapse, ambiguity_proxy
+from sua.measures.answers import exact_match, f1_score, normalize_answer
 from sua.measures.confidence import max_probability, normalised_confidence
 from sua.measures.divergences import (
     DivergenceFn,
@@ -31,11 +32,14 @@ __all__ = [
     "check_probabilities",
     "divergence",
     "entropy",
+    "exact_match",
+    "f1_score",
     "f_divergence",
     "failure_auroc",
     "get_divergence",
     "max_probability",
     "miscalibration_gap",
+    "normalize_answer",
     "normalised_confidence",
     "register_divergence",
     "sensitivity",

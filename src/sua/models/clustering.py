@@ -17,9 +17,6 @@ its K rewrites), so all groups share one label space — the union of their clus
 
 from __future__ import annotations
 
-import re
-import string
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -27,46 +24,18 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from sua.errors import SUAInputError
+from sua.measures.answers import exact_match as squad_exact_match
+from sua.measures.answers import f1_score, normalize_answer
 from sua.models.base import PredictiveModel
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, punctuation removed, articles removed, spaces collapsed.
-
-    >>> normalize_answer("  The Eiffel-Tower. "), normalize_answer("paris.")
-    ('eiffeltower', 'paris')
-    """
-    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
+#: SQuAD v1.1 token F1, best over the gold answers (:func:`sua.measures.f1_score`).
+token_f1 = f1_score
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> bool:
-    """Whether the normalised prediction equals any normalised gold answer."""
-    pred = normalize_answer(prediction)
-    return any(pred == normalize_answer(g) for g in golds)
-
-
-def token_f1(prediction: str, golds: Sequence[str]) -> float:
-    """SQuAD F1: the best over gold answers of the harmonic mean of token precision and recall,
-    tokens being the words of the normalised answers (bag of words, with counts).
-
-    >>> round(token_f1("the Denver Broncos team", ["Denver Broncos"]), 3)
-    0.8
-    """
-    pred = normalize_answer(prediction).split()
-    best = 0.0
-    for gold in golds:
-        ref = normalize_answer(gold).split()
-        if not pred or not ref:
-            best = max(best, float(pred == ref))
-            continue
-        common = sum((Counter(pred) & Counter(ref)).values())
-        if common:
-            precision, recall = common / len(pred), common / len(ref)
-            best = max(best, 2 * precision * recall / (precision + recall))
-    return best
+    """Whether the normalised prediction equals any normalised gold answer
+    (:func:`sua.measures.exact_match` as a bool)."""
+    return bool(squad_exact_match(prediction, golds))
 
 
 @runtime_checkable

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,22 +62,8 @@ class HFSequenceClassifier:
             raise SUAInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not isinstance(max_length, int) or max_length < 2:
             raise SUAInputError(f"max_length must be an integer >= 2, got {max_length!r}")
-        if isinstance(model, (str, os.PathLike)):
-            source = resolve_model_source(model)
-            dev = torch.device(device) if device is not None else _default_device()
-            model = _load_model(source, dev)
-            tokenizer = source if tokenizer is None else tokenizer
-        elif isinstance(model, torch.nn.Module) and hasattr(model, "config"):
-            if tokenizer is None:
-                raise SUAInputError(
-                    "a built model needs its tokenizer: HFSequenceClassifier(model, tokenizer)")
-            dev = torch.device(device) if device is not None else _module_device(model)
-        else:
-            raise SUAInputError(
-                f"model must be a folder, a hub name or a transformers model, got "
-                f"{type(model).__name__}")
-        if isinstance(tokenizer, (str, os.PathLike)):
-            tokenizer = _load_tokenizer(resolve_model_source(tokenizer))
+        model, tokenizer, dev = resolve_model(model, tokenizer, device, _load_model,
+                                              "HFSequenceClassifier")
         if getattr(tokenizer, "pad_token_id", None) is None:
             raise SUAInputError(
                 "the tokenizer has no pad token, so batches cannot be padded; set "
@@ -162,6 +148,31 @@ class HFSequenceClassifier:
                     else f[key] + [fill] * (width - len(f[key])) for f in features]
             batch[key] = torch.tensor(rows, dtype=torch.long, device=self.device)
         return batch
+
+
+def resolve_model(model: str | os.PathLike[str] | torch.nn.Module, tokenizer: Any,
+                  device: str | torch.device | None, load: Callable[[str, torch.device], torch.nn.Module],
+                  adapter: str) -> tuple[torch.nn.Module, Any, torch.device]:
+    """``(model, tokenizer, device)`` from what an adapter was given: a folder or hub name (the
+    model is loaded with ``load(source, device)``, the tokenizer from the same place unless one is
+    given; the device defaults to CUDA when available) or a built ``transformers`` model with its
+    tokenizer (the device defaults to where the model is)."""
+    if isinstance(model, (str, os.PathLike)):
+        source = resolve_model_source(model)
+        dev = torch.device(device) if device is not None else _default_device()
+        model = load(source, dev)
+        tokenizer = source if tokenizer is None else tokenizer
+    elif isinstance(model, torch.nn.Module) and hasattr(model, "config"):
+        if tokenizer is None:
+            raise SUAInputError(f"a built model needs its tokenizer: {adapter}(model, tokenizer)")
+        dev = torch.device(device) if device is not None else _module_device(model)
+    else:
+        raise SUAInputError(
+            f"model must be a folder, a hub name or a transformers model, got "
+            f"{type(model).__name__}")
+    if isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = _load_tokenizer(resolve_model_source(tokenizer))
+    return model, tokenizer, dev
 
 
 def resolve_model_source(name: str | os.PathLike[str]) -> str:

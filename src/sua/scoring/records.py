@@ -12,6 +12,8 @@ class PerturbationResult:
 
     ``probs`` is p(·|x'_k), kept so that every later estimator (other divergences, risk
     bounds, robust accuracy) is derived from the cached outputs without a model pass.
+    ``correct`` says whether ``prediction`` (the model's answer on x'_k) is right, when the
+    gold answer is known (classification: equals the label; extractive QA: exact match).
     """
 
     text: str
@@ -21,6 +23,7 @@ class PerturbationResult:
     divergence: float
     prediction: str
     probs: list[float]
+    correct: bool | None = None
 
 
 @dataclass
@@ -30,7 +33,8 @@ class ScoreRecord:
     ``sensitivity`` is Ŝ(x) = (1/K) Σ_k D(p(·|x) ‖ p(·|x'_k)); ``sensitivity_worst`` the
     worst of the K; ``sua`` = Ŝ(x) − λ·H(x). The baseline failure scores (entropy,
     max-probability, normalised confidence) sit beside them, derived from the same cached
-    predictions, so methods are compared on identical model outputs.
+    predictions, so methods are compared on identical model outputs. ``extra`` holds a
+    task's own small additions (extractive QA: ``f1``, ``em`` and the candidate span texts).
     """
 
     id: str
@@ -47,6 +51,7 @@ class ScoreRecord:
     label: str | None = None
     correct: bool | None = None
     perturbations: list[PerturbationResult] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -30,7 +30,7 @@ from sua.measures import (
     sua_score,
 )
 from sua.models.base import PredictiveModel
-from sua.perturb.base import Perturber
+from sua.perturb.base import Perturbation, Perturber
 from sua.scoring.records import PerturbationResult, ScoreRecord
 from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
 
@@ -93,10 +93,12 @@ class SUAScorer:
             "seed": self.seed,
             "perturb_field": self.perturb_field,
             "perturber": repr(self.perturber),
-            "model": type(self.model).__name__,
-            "labels": list(self.model.labels),
+            **self._model_config(),
             "thresholds": self.thresholds,
         }
+
+    def _model_config(self) -> dict[str, Any]:
+        return {"model": type(self.model).__name__, "labels": list(self.model.labels)}
 
     # -- core --------------------------------------------------------------------------
 
@@ -124,22 +126,32 @@ class SUAScorer:
         check_probabilities(probs, name="model output")
 
         p_clean, p_pert = probs[clean], probs[np.asarray(perturbed)]
+        argmax_all = np.concatenate([p_clean.argmax(-1)[:, None], p_pert.argmax(-1)], axis=1)
+        predictions = [[labels[int(j)] for j in row] for row in argmax_all]
+        correct = [[None if ex.label is None else ex.label == name for name in row]
+                   for ex, row in zip(examples, predictions, strict=True)]
+        return self._records(examples, draws, p_clean, p_pert, predictions, correct,
+                             [ex.label for ex in examples])
+
+    def _records(self, examples: Sequence[Example], draws: Sequence[Sequence[Perturbation]],
+                 p_clean: np.ndarray, p_pert: np.ndarray, predictions: Sequence[Sequence[str]],
+                 correct: Sequence[Sequence[bool | None]], labels: Sequence[str | None],
+                 extra: Sequence[dict[str, Any]] | None = None) -> list[ScoreRecord]:
+        """Records from the cached distributions: ``p_clean`` (N, C), ``p_pert`` (N, K, C); per
+        input, the predictions and their correctness on x then x'_1..x'_K (K + 1 each)."""
         sens = sensitivity(p_clean, p_pert, divergence=self.divergence)
         h = entropy(p_clean)
         sua_values = sua_score(sens.expected, h, self.lam)
         argmax_all = np.concatenate([p_clean.argmax(-1)[:, None], p_pert.argmax(-1)], axis=1)
-        ambiguity = ambiguity_proxy(argmax_all, num_classes=len(labels))
+        ambiguity = ambiguity_proxy(argmax_all, num_classes=p_clean.shape[-1])
         sig = signature(sens.expected, h, ambiguity, **self.thresholds)
         conf, mp = normalised_confidence(p_clean), max_probability(p_clean)
-
-        records = []
-        for i, ex in enumerate(examples):
-            pred = labels[int(argmax_all[i, 0])]
-            records.append(ScoreRecord(
+        return [
+            ScoreRecord(
                 id=ex.id,
-                label=ex.label,
-                prediction=pred,
-                correct=None if ex.label is None else ex.label == pred,
+                label=labels[i],
+                prediction=predictions[i][0],
+                correct=correct[i][0],
                 probs=p_clean[i].tolist(),
                 entropy=float(h[i]),
                 max_prob=float(mp[i]),
@@ -153,13 +165,16 @@ class SUAScorer:
                     PerturbationResult(
                         text=d.text, kind=d.kind, family=d.family, params=d.params,
                         divergence=float(sens.per_perturbation[i, j]),
-                        prediction=labels[int(argmax_all[i, j + 1])],
+                        prediction=predictions[i][j + 1],
                         probs=p_pert[i, j].tolist(),
+                        correct=correct[i][j + 1],
                     )
                     for j, d in enumerate(draws[i])
                 ],
-            ))
-        return records
+                extra={} if extra is None else extra[i],
+            )
+            for i, ex in enumerate(examples)
+        ]
 
     def score(self, examples: Iterable[Example], *, progress: bool = False,
               total: int | None = None) -> Iterator[ScoreRecord]:
@@ -196,11 +211,18 @@ class SUAScorer:
         and appended; finished records are never rewritten. A different config is an error
         unless ``overwrite=True``.
         """
+        reader = {"text_field": text_field, "pair_field": pair_field, "label_field": label_field,
+                  "id_field": id_field}
+        return self._score_file(data, out, reader, limit=limit, overwrite=overwrite,
+                                progress=progress, metadata=metadata)
+
+    def _score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str],
+                    reader: Mapping[str, Any], *, limit: int | None, overwrite: bool, progress: bool,
+                    metadata: Mapping[str, Any] | None) -> Path:
+        """:meth:`score_file` for the examples ``iter_examples(data, **reader)`` reads."""
         check_source(data)
         out_path, meta_path = Path(out), meta_path_for(out)
-        config = {**self.config(), "data": str(data), "text_field": text_field,
-                  "pair_field": pair_field, "label_field": label_field, "id_field": id_field,
-                  "limit": limit, **dict(metadata or {})}
+        config = {**self.config(), "data": str(data), **reader, "limit": limit, **dict(metadata or {})}
         if overwrite:
             out_path.unlink(missing_ok=True)
             meta_path.unlink(missing_ok=True)
@@ -222,10 +244,7 @@ class SUAScorer:
         done = finished_ids(out_path)
         total = count_records(data) if limit is None else limit
         remaining = None if total is None else max(total - len(done), 0)
-        examples = (ex for ex in iter_examples(data, text_field=text_field, pair_field=pair_field,
-                                               label_field=label_field, id_field=id_field,
-                                               limit=limit)
-                    if ex.id not in done)
+        examples = (ex for ex in iter_examples(data, **reader, limit=limit) if ex.id not in done)
         with JsonlAppender(out_path) as sink:
             records = self.score(examples, progress=progress, total=remaining)
             for n, record in enumerate(records, start=1):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -11,6 +13,17 @@ from sua.errors import SUAInputError
 #: ``linf``: every coordinate of δ within [−ε, ε]; ``l2``: the Frobenius norm of one example's
 #: δ over all its (non-padding) tokens at most ε.
 NORMS = ("linf", "l2")
+
+
+def _logits(output: Any) -> torch.Tensor:
+    return output.logits
+
+
+def summed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Σ_n CE(logits_n, y_n) for (N, C) logits, or Σ_{n,h} over heads for (N, H, C) and (N, H)."""
+    if logits.dim() == 3:
+        logits = logits.transpose(1, 2)  # cross_entropy wants the class axis second
+    return torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
 
 
 def _example_norm(x: torch.Tensor) -> torch.Tensor:
@@ -28,7 +41,9 @@ class EmbeddingPGD:
     (``linf``) or rescales an example's δ to norm ε when it is longer (``l2``). δ is 0 on
     padding positions. ``E`` are the model's input word embeddings (before position and
     token-type embeddings are added); the model stays in its current mode (dropout on in
-    training) and its parameter gradients are not touched.
+    training) and its parameter gradients are not touched. ``read`` turns the model's output
+    into the logits the task loss needs (default ``output.logits``; for extractive QA the
+    start/end logits of the context, (N, 2, L), with labels (N, 2)).
     """
 
     epsilon: float
@@ -62,7 +77,8 @@ class EmbeddingPGD:
         return noise / _example_norm(noise) * radius * self.epsilon
 
     def perturbation(self, model: torch.nn.Module, batch: dict[str, torch.Tensor],
-                     labels: torch.Tensor) -> torch.Tensor:
+                     labels: torch.Tensor,
+                     read: Callable[[Any], torch.Tensor] = _logits) -> torch.Tensor:
         """The adversarial δ (N, L, d) for one padded ``batch`` (detached, within the ε-ball)."""
         with torch.no_grad():
             embeds = model.get_input_embeddings()(batch["input_ids"])
@@ -71,16 +87,15 @@ class EmbeddingPGD:
         delta = self._init(embeds, mask)
         for _ in range(self.steps):
             delta.requires_grad_(True)
-            logits = model(inputs_embeds=embeds + delta, **rest).logits
-            loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
+            loss = summed_cross_entropy(read(model(inputs_embeds=embeds + delta, **rest)), labels)
             (grad,) = torch.autograd.grad(loss, delta)
             delta = self._project((delta.detach() + self.step_size * self._direction(grad)) * mask)
         return delta.detach()
 
     def logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor],
-               labels: torch.Tensor) -> torch.Tensor:
+               labels: torch.Tensor, read: Callable[[Any], torch.Tensor] = _logits) -> torch.Tensor:
         """Logits of ``f(E + δ)`` with a graph to the parameters (word embeddings included)."""
-        delta = self.perturbation(model, batch, labels)
+        delta = self.perturbation(model, batch, labels, read)
         rest = {k: v for k, v in batch.items() if k != "input_ids"}
         embeds = model.get_input_embeddings()(batch["input_ids"])
-        return model(inputs_embeds=embeds + delta, **rest).logits
+        return read(model(inputs_embeds=embeds + delta, **rest))

@@ -6,13 +6,13 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from sua.errors import SUAInputError
+from sua.inputs import TASK_FIELDS
 from sua.io import iter_examples
 from sua.models import default_backbone_path
 from sua.scoring import versions
@@ -20,35 +20,24 @@ from sua.train.config import make_config
 from sua.train.trainer import SUATrainer
 
 
-@dataclass(frozen=True)
-class TrainTask:
-    """Fields of a task's JSONL records and its label order (``None``: sorted names in the data)."""
+def load_backbone(backbone: str | os.PathLike[str], labels: Sequence[str] | None, *,
+                  seed: int = 0, head: str = "classification") -> tuple[torch.nn.Module, Any]:
+    """``(model, tokenizer)``: ``backbone`` with a fresh head (seeded init, eager attention) and
+    its tokenizer, all from local files: a ``len(labels)``-way classifier (``id2label`` set), or
+    with ``head="qa"`` an ``AutoModelForQuestionAnswering`` (start/end logits; ``labels`` unused)."""
+    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoTokenizer
 
-    text_field: str
-    pair_field: str | None
-    labels: tuple[str, ...] | None = None
-
-
-#: Tasks ``train_model`` knows (the same field names as ``sua.eval.data.TASK_FIELDS``).
-TRAIN_TASKS = {
-    "nli": TrainTask("premise", "hypothesis", ("entailment", "neutral", "contradiction")),
-    "classification": TrainTask("text", None),
-}
-
-
-def load_backbone(backbone: str | os.PathLike[str], labels: Sequence[str], *,
-                  seed: int = 0) -> tuple[torch.nn.Module, Any]:
-    """``(model, tokenizer)``: ``backbone`` with a fresh ``len(labels)``-way head (seeded init,
-    eager attention, ``id2label`` set) and its tokenizer, all from local files."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    labels = list(labels)
     torch.manual_seed(seed)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(backbone))
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(backbone), num_labels=len(labels), id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)}, attn_implementation="eager")
+        if head == "qa":
+            model = AutoModelForQuestionAnswering.from_pretrained(str(backbone),
+                                                                  attn_implementation="eager")
+        else:
+            labels = list(labels or [])
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(backbone), num_labels=len(labels), id2label=dict(enumerate(labels)),
+                label2id={name: i for i, name in enumerate(labels)}, attn_implementation="eager")
     except OSError as err:
         raise SUAInputError(f"cannot load the backbone {str(backbone)!r}: pass a local folder written "
                             f"by save_pretrained (default: the offline MiniLM) ({err})") from err
@@ -69,8 +58,10 @@ def train_model(
     progress: bool = True,
     **options: Any,
 ) -> Path:
-    """Fine-tune ``backbone`` (default: the offline MiniLM) on ``data`` with a named method or
-    preset (``standard``, ``at``, ``sua-tr``, or a Table 3 ablation of
+    """Fine-tune ``backbone`` (default: the offline MiniLM) for ``task`` (a key of
+    :data:`sua.inputs.TASK_FIELDS`: ``nli``, ``classification``, or ``qa`` — extractive QA on
+    SQuAD-style records, whose ``model/`` is an ``AutoModelForQuestionAnswering`` folder) on
+    ``data`` with a named method or preset (``standard``, ``at``, ``sua-tr``, or a Table 3 ablation of
     :data:`~sua.train.config.PRESETS`); ``options`` override :class:`~sua.train.config.TrainConfig`
     fields (``epochs=2``, ``k_train=4``, ``save_every=50``, ...).
 
@@ -82,17 +73,18 @@ def train_model(
     ``out_dir`` are an error. ``eval_data`` (first ``eval_limit`` records) is scored for the
     log every ``eval_every`` steps.
     """
-    if task not in TRAIN_TASKS:
-        raise SUAInputError(f"unknown task {task!r}; known: {', '.join(TRAIN_TASKS)}")
-    spec = TRAIN_TASKS[task]
+    if task not in TASK_FIELDS:
+        raise SUAInputError(f"unknown task {task!r}; known: {', '.join(TASK_FIELDS)}")
+    spec = TASK_FIELDS[task]
     config = make_config(method, **options)
 
     def load(path: str | os.PathLike[str], n: int | None) -> list:
         return list(iter_examples(path, text_field=spec.text_field, pair_field=spec.pair_field,
-                                  limit=n))
+                                  label_field=spec.label_field, limit=n))
 
     examples = load(data, limit)
-    names = list(labels or spec.labels or sorted({ex.label for ex in examples if ex.label}))
+    names = None if spec.head == "qa" else \
+        list(labels or spec.labels or sorted({ex.label for ex in examples if ex.label}))
     out = Path(out_dir)
     run = json.loads(json.dumps({  # as it reads back from config.json
         "task": task, "method": method, "data": str(data), "limit": limit,
@@ -112,8 +104,9 @@ def train_model(
     out.mkdir(parents=True, exist_ok=True)
     config_file.write_text(json.dumps({**run, "versions": versions()}, indent=2), encoding="utf-8")
 
-    model, tokenizer = load_backbone(backbone or default_backbone_path(), names, seed=config.seed)
-    trainer = SUATrainer(model, tokenizer, names, config, out_dir=out, progress=progress)
+    model, tokenizer = load_backbone(backbone or default_backbone_path(), names, seed=config.seed,
+                                     head=spec.head)
+    trainer = SUATrainer(model, tokenizer, names, config, out_dir=out, progress=progress, head=spec.head)
     held_out = load(eval_data, eval_limit) if eval_data is not None else None
     classifier = trainer.fit(examples, eval_examples=held_out, resume=True)
     tmp = out / "model.tmp"

@@ -116,6 +116,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "sua-tr-no-align": {"method": "sua-tr", "beta": 0.0},
     "sua-tr-adv-only": {"method": "sua-tr", "perturber": "adversarial"},
     "sua-tr-para-only": {"method": "sua-tr", "perturber": "paraphrase"},
+    "sua-tr-mixture": {"method": "sua-tr", "perturber": "mixture"},
     "sua-tr-k4": {"method": "sua-tr", "k_train": 4},
     "sua-tr-k8": {"method": "sua-tr", "k_train": 8},
     "sua-tr-k16": {"method": "sua-tr", "k_train": 16},

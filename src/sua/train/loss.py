@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -35,6 +36,14 @@ class LossTerms:
                  "S": self.sensitivity, "H": self.entropy}
         return {k: float(v.detach()) for k, v in names.items()}
 
+    @staticmethod
+    def mean(terms: list[LossTerms]) -> LossTerms:
+        """The term-by-term mean of several evaluations (e.g. of a QA model's start and end heads)."""
+        if len(terms) == 1:
+            return terms[0]
+        names = [f.name for f in dataclasses.fields(LossTerms)]
+        return LossTerms(**{k: torch.stack([getattr(t, k) for t in terms]).mean() for k in names})
+
 
 class SUATRLoss(torch.nn.Module):
     """``L = L_task + α·L_cons + β·L_align`` (eq. 15) from clean and perturbed logits.
@@ -54,6 +63,12 @@ class SUATRLoss(torch.nn.Module):
     no gradient ever reaches ``p'`` — for any α and β — and the perturbed forward passes can
     run without a graph. With ``stop_grad="clean"`` gradients reach ``p'`` only.
     With α = β = 0 the perturbed logits are not needed (pass ``None``).
+
+    Several heads (extractive QA: a start and an end distribution over the context positions):
+    ``clean_logits`` (N, H, C), ``labels`` (N, H), ``perturbed_logits`` (N, K, H, C); each head
+    is a distribution of its own, and every term is the mean over the H heads of its value for
+    that head (so ``L_task = (CE_start + CE_end) / 2`` for QA). Positions a row lacks are given
+    a large negative logit (probability 0, which adds nothing to H or D).
 
     >>> loss = SUATRLoss(alpha=1.0, beta=1.0, lam=1.0)
     >>> terms = loss(torch.zeros(2, 3), torch.tensor([0, 1]), torch.zeros(2, 4, 3))
@@ -91,7 +106,13 @@ class SUATRLoss(torch.nn.Module):
     def forward(self, clean_logits: torch.Tensor, labels: torch.Tensor,
                 perturbed_logits: torch.Tensor | None = None) -> LossTerms:
         """Evaluate the loss: ``clean_logits`` (N, C), ``labels`` (N,) class ids,
-        ``perturbed_logits`` (N, K, C) or ``None`` when α = β = 0."""
+        ``perturbed_logits`` (N, K, C) or ``None`` when α = β = 0; or with a head axis,
+        (N, H, C), (N, H) and (N, K, H, C), averaged over the heads."""
+        if clean_logits.dim() == 3:
+            return LossTerms.mean([
+                self(clean_logits[:, h], labels[:, h],
+                     None if perturbed_logits is None else perturbed_logits[:, :, h])
+                for h in range(clean_logits.shape[1])])
         task = torch.nn.functional.cross_entropy(clean_logits, labels)
         p = torch.softmax(clean_logits, dim=-1)
         h = entropy(p)

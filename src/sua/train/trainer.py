@@ -1,4 +1,5 @@
-"""The one training loop: Standard, adversarial training (AT) and SUA-TR for HF sequence classifiers."""
+"""The one training loop: Standard, adversarial training (AT) and SUA-TR for HF sequence classifiers
+and extractive QA models."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from tqdm.auto import tqdm
 
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
-from sua.models import HFSequenceClassifier, Tokenized
+from sua.models import HFExtractiveQA, HFSequenceClassifier
 from sua.perturb import Perturber
 from sua.scoring import SUAScorer
 from sua.train.adversarial import EmbeddingPGD
 from sua.train.batches import BatchPlan, linear_warmup_decay
 from sua.train.checkpoint import checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from sua.train.config import TrainConfig
+from sua.train.heads import make_head
 from sua.train.loss import LossTerms, SUATRLoss
 from sua.train.rewrites import build_perturber, check_family, draw_rewrites
 
@@ -51,7 +53,14 @@ class _Window:
 
 
 class SUATrainer:
-    """Fine-tune a Hugging Face sequence classifier with ``L = L_task + α·L_cons + β·L_align``.
+    """Fine-tune a Hugging Face model with ``L = L_task + α·L_cons + β·L_align``.
+
+    The model's kind of output is a *head* (:mod:`sua.train.heads`; ``head="auto"`` picks ``qa``
+    for a ``*ForQuestionAnswering`` model, else ``classification``): a sequence classifier
+    (logits over ``labels``) or an extractive QA model, whose start and end distributions over
+    the context window each enter eq. 15 and are averaged (only the question is rewritten;
+    examples whose answer lies outside the window are skipped and counted in the log's first
+    line). Everything below is shared by the heads.
 
     Methods (``config.method``): ``standard`` (α = β = 0), ``at`` (L_task on the PGD
     perturbation of the word embeddings, :class:`~sua.train.adversarial.EmbeddingPGD`; no
@@ -78,25 +87,25 @@ class SUATrainer:
     >>> # trainer = SUATrainer(model, tokenizer, ["entailment", "neutral", "contradiction"],
     >>> #                      make_config("sua-tr", epochs=2), out_dir="runs/nli-suatr")
     >>> # classifier = trainer.fit(train_examples, eval_examples=held_out)
+    >>> # qa = SUATrainer(qa_model, tokenizer, None, make_config("sua-tr", max_length=256)).fit(squad)
     """
 
     def __init__(
         self,
         model: torch.nn.Module,
         tokenizer: Any,
-        labels: Sequence[str],
+        labels: Sequence[str] | None,
         config: TrainConfig | None = None,
         *,
         perturber: Perturber | None = None,
         out_dir: str | os.PathLike[str] | None = None,
         progress: bool = True,
         device: str | torch.device | None = None,
+        head: str = "auto",
     ) -> None:
         self.config = config = config or TrainConfig()
-        self.classifier = HFSequenceClassifier(model, tokenizer, labels=labels, device=device,
-                                               max_length=config.max_length,
-                                               batch_size=max(config.batch_size, 32))
-        self.model = self.classifier.model
+        self.head = make_head(head, model, tokenizer, labels, config, device)
+        self.model = self.head.predictor.model
         self.loss = SUATRLoss(config.alpha, config.beta, config.lam, config.divergence,
                               config.stop_grad)
         self.pgd = EmbeddingPGD(config.adv_epsilon, config.pgd_step_size, config.adv_steps,
@@ -107,20 +116,24 @@ class SUATrainer:
         self._train_perturber: Perturber | None = None  # built in fit: it may need the examples
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.progress = progress
-        self._epoch: tuple[int, list[list[ModelInput]], list[Tokenized]] | None = None
+        self._epoch: tuple[int, list[list[ModelInput]], list[list[Any]]] | None = None
+
+    @property
+    def classifier(self) -> HFSequenceClassifier | HFExtractiveQA:
+        """The inference adapter of the model being trained (what :meth:`fit` returns)."""
+        return self.head.predictor
 
     # -- data --------------------------------------------------------------------------
 
-    def _pad(self, features: Tokenized) -> dict[str, torch.Tensor]:
-        batch = self.classifier.tokenizer.pad(features, return_tensors="pt")
-        return {k: v.to(self.classifier.device) for k, v in batch.items()}
+    def _logits(self, features: Sequence[Any]) -> torch.Tensor:
+        return self.head.logits(self.model(**self.head.pad(features)), features)
 
     def _cache_epoch(self, epoch: int, inputs: list[list[ModelInput]]) -> None:
         k = self.config.k_train
-        flat = self.classifier.tokenize([x for row in inputs for x in row])
+        flat = self.head.tokenize([x for row in inputs for x in row])
         self._epoch = (epoch, inputs, [flat[i * k:(i + 1) * k] for i in range(len(inputs))])
 
-    def _epoch_rewrites(self, examples: Sequence[Example], epoch: int) -> list[Tokenized]:
+    def _epoch_rewrites(self, examples: Sequence[Example], epoch: int) -> list[list[Any]]:
         """This epoch's tokenised rewrites (N lists of K), drawn once with seed ``seed + epoch``."""
         if self._epoch is None or self._epoch[0] != epoch:
             if self._train_perturber is None:
@@ -133,32 +146,35 @@ class SUATrainer:
 
     # -- one micro-batch -----------------------------------------------------------------
 
-    def batch_loss(self, clean: Tokenized, perturbed: list[Tokenized] | None,
+    def batch_loss(self, clean: Sequence[Any], perturbed: list[list[Any]] | None,
                    labels: torch.Tensor) -> LossTerms:
         """The loss terms of one micro-batch (forward passes only; the caller steps).
 
-        ``clean``: the tokenised inputs (as :meth:`HFSequenceClassifier.tokenize` returns);
-        ``perturbed``: ``k_train`` tokenised rewrites per input, or ``None`` when α = β = 0;
-        ``labels``: class ids. ``at`` runs the PGD attack first.
+        ``clean``: the features of the inputs (as the head's ``tokenize`` returns, e.g.
+        :meth:`HFSequenceClassifier.tokenize`); ``perturbed``: ``k_train`` featurised rewrites
+        per input, or ``None`` when α = β = 0; ``labels``: the head's targets (class ids, or
+        start/end positions). ``at`` runs the PGD attack first.
         """
         model, n = self.model, len(clean)
         if self.pgd is not None:
-            return self.loss(self.pgd.logits(model, self._pad(clean), labels), labels)
+            return self.loss(self.pgd.logits(model, self.head.pad(clean), labels,
+                                             lambda output: self.head.logits(output, clean)), labels)
         if perturbed is None:
-            return self.loss(model(**self._pad(clean)).logits, labels)
+            return self.loss(self._logits(clean), labels)
         flat = [f for row in perturbed for f in row]
         if self.loss.perturbed_needs_graph:
-            logits = model(**self._pad(clean + flat)).logits
+            logits = self._logits(list(clean) + flat)
             clean_logits, pert_logits = logits[:n], logits[n:]
         else:  # the targets sg[p(.|x')]: no graph, no dropout (as at inference)
-            clean_logits = model(**self._pad(clean)).logits
+            clean_logits = self._logits(clean)
             model.eval()
             try:
                 with torch.no_grad():
-                    pert_logits = model(**self._pad(flat)).logits
+                    pert_logits = self._logits(flat)
             finally:
                 model.train()
-        return self.loss(clean_logits, labels, pert_logits.view(n, self.config.k_train, -1))
+        shape = (n, self.config.k_train, *clean_logits.shape[1:])
+        return self.loss(clean_logits, labels, pert_logits.reshape(shape))
 
     # -- files ---------------------------------------------------------------------------
 
@@ -190,14 +206,13 @@ class SUATrainer:
         return self.perturber or build_perturber(self.config, model=self.classifier, examples=examples)
 
     def _scorer(self, examples: Sequence[Example]) -> SUAScorer:
-        return SUAScorer(self.classifier, self._perturber(examples), k=self.config.eval_k,
-                         lam=self.config.lam, divergence=self.config.divergence,
-                         seed=self.config.seed, perturb_field=self.config.perturb_field)
+        return self.head.scorer(self._perturber(examples), self.config)
 
     def evaluate(self, examples: Sequence[Example],
                  scorer: SUAScorer | None = None) -> dict[str, float | None]:
         """Mean S, H and SUA (``eval_k`` rewrites from the configured family, seed ``config.seed``)
-        and accuracy of the current model on ``examples``; ``scorer`` reuses a built scorer."""
+        and accuracy (QA: exact match) of the current model on ``examples``; ``scorer`` reuses a
+        built scorer."""
         records = list((scorer or self._scorer(examples)).score(examples))
         correct = [r.correct for r in records if r.correct is not None]
         return {"S": float(np.mean([r.sensitivity for r in records])),
@@ -209,8 +224,9 @@ class SUATrainer:
     # -- the loop --------------------------------------------------------------------------
 
     def fit(self, examples: Iterable[Example], *, eval_examples: Sequence[Example] | None = None,
-            resume: bool = False) -> HFSequenceClassifier:
-        """Train on ``examples`` (labelled with names from ``labels``); return the classifier.
+            resume: bool = False) -> HFSequenceClassifier | HFExtractiveQA:
+        """Train on ``examples`` (labelled with names from ``labels``, or QA examples with gold
+        answers); return the trained model's inference adapter.
 
         ``eval_examples`` are scored every ``eval_every`` steps, before the first and after the last.
         ``resume=True`` continues from the latest checkpoint in ``out_dir`` when there is one
@@ -219,7 +235,10 @@ class SUATrainer:
         """
         cfg = self.config
         examples = list(examples)
-        clean, targets = self._encode(examples)
+        if not examples:
+            raise SUAInputError("no training examples")
+        kept, clean, targets = self.head.encode(examples)
+        skipped, examples = len(examples) - len(kept), [examples[i] for i in kept]
         plan = BatchPlan(len(examples), cfg.batch_size, cfg.grad_accum, cfg.epochs, cfg.seed)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -237,8 +256,11 @@ class SUATrainer:
             start, window = 0, _Window()
             torch.manual_seed(cfg.seed)
             self._truncate_log(-1)
+            first = {"skipped_examples": skipped} if skipped else {}
             if scorer is not None:
-                self._append_log({"step": 0, "epoch": 0.0, "eval": self.evaluate(eval_examples, scorer)})
+                first["eval"] = self.evaluate(eval_examples, scorer)
+            if first:
+                self._append_log({"step": 0, "epoch": 0.0, **first})
 
         self.model.train()
         bar = tqdm(range(start, plan.n_steps), initial=start, total=plan.n_steps, unit="step",
@@ -274,18 +296,6 @@ class SUATrainer:
             bar.close()
             self.model.eval()
         return self.classifier
-
-    def _encode(self, examples: Sequence[Example]) -> tuple[Tokenized, torch.Tensor]:
-        """Tokenised clean inputs and label ids, with a clear error for unusable examples."""
-        if not examples:
-            raise SUAInputError("no training examples")
-        index = {name: i for i, name in enumerate(self.classifier.labels)}
-        unlabelled = [ex.id for ex in examples if ex.label not in index]
-        if unlabelled:
-            raise SUAInputError(f"{len(unlabelled)} training examples have no label in "
-                                f"{self.classifier.labels} (first: {unlabelled[0]!r})")
-        targets = torch.tensor([index[ex.label] for ex in examples], device=self.classifier.device)
-        return self.classifier.tokenize([ex.model_input() for ex in examples]), targets
 
     # -- checkpoints -----------------------------------------------------------------------
 

@@ -1,0 +1,250 @@
+"""The experiment runner's units: a trained model per (task, preset, seed) and a score file per
+(model, split, K, scoring seed), each cached on disk so an interrupted run resumes.
+
+Layout under ``RUN_DIR``::
+
+    data/<task>/train-n<N>.jsonl                    training records (the task's train split)
+    units/<task>/<preset>-n<N>/seed<S>/model/       Hugging Face folder (sua train)
+    units/<task>/<preset>-n<N>/seed<S>/scores/<split>-k<K>-s<seed>.jsonl   per-instance records
+    units/<task>/<preset>-n<N>/seed<S>/votes/<split>-m<M>.json              MC-dropout agreement
+    cache/perturbations.sqlite                      rewrites shared by every model
+
+A file is written to a temporary name and renamed when complete, so a file that exists is
+finished; reruns skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sua.errors import SUAInputError
+from sua.eval.data import default_data_dir
+from sua.eval.tasks import Split, Task, answer_texts, gold_labels, load_split, load_task
+from sua.inputs import Example
+from sua.io import read_jsonl
+
+_PROFILE_KEYS = {"name", "seeds", "k", "k_sweep", "k_reference", "mc_passes", "coverage", "perturber",
+                 "methods", "train", "tasks", "table3", "appendix_b"}
+
+
+def profile_names() -> list[str]:
+    """Names of the shipped experiment profiles."""
+    folder = resources.files("sua.eval") / "configs" / "profiles"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_profile(name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A shipped profile (``quick``, ``full``) or a profile file: sizes, seeds, K and the
+    training options of every experiment."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml":
+        if not path.is_file():
+            raise SUAInputError(f"profile file {path} does not exist")
+        text = path.read_text(encoding="utf-8")
+    else:
+        shipped = resources.files("sua.eval") / "configs" / "profiles" / f"{name_or_path}.toml"
+        if not shipped.is_file():
+            raise SUAInputError(f"unknown profile {str(name_or_path)!r}; "
+                                f"shipped: {', '.join(profile_names())}")
+        text = shipped.read_text(encoding="utf-8")
+    try:
+        profile = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SUAInputError(f"profile {name_or_path} is not valid TOML: {err}") from None
+    missing = sorted(_PROFILE_KEYS - set(profile))
+    unknown = sorted(set(profile) - _PROFILE_KEYS)
+    if missing or unknown:
+        raise SUAInputError(f"profile {name_or_path}: missing {missing}, unknown {unknown}")
+    return profile
+
+
+def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        write(fh)
+    os.replace(tmp, path)
+
+
+def training_records(task: Task, examples: Sequence[Example]) -> list[dict[str, Any]]:
+    """Examples as records in the field names ``sua train`` reads for the task's kind."""
+    if task.kind == "qa":
+        return [{"id": ex.id, "context": ex.text, "question": ex.pair,
+                 "answers": ex.meta[task.answers_field or "answers"]} for ex in examples]
+    if task.pair_field:
+        return [{"id": ex.id, "premise": ex.text, "hypothesis": ex.pair, "label": ex.label}
+                for ex in examples]
+    return [{"id": ex.id, "text": ex.text, "label": ex.label} for ex in examples]
+
+
+def train_task_name(task: Task) -> str:
+    """The ``sua train --task`` that reads :func:`training_records`."""
+    return "qa" if task.kind == "qa" else ("nli" if task.pair_field else "classification")
+
+
+class ExperimentRun:
+    """Cached units of one run folder; see the module docstring."""
+
+    def __init__(self, run_dir: str | os.PathLike[str], profile: dict[str, Any], *,
+                 data_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+                 log: Callable[[str], None] = print) -> None:
+        self.dir = Path(run_dir)
+        self.profile = profile
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.progress = progress
+        self.log = log
+        self._tasks: dict[str, Task] = {}
+        self._examples: dict[tuple[str, str], list[Example]] = {}
+        self._perturbers: dict[str, Any] = {}
+
+    # -- data ------------------------------------------------------------------------------
+
+    def task(self, name: str) -> Task:
+        if name not in self._tasks:
+            self._tasks[name] = load_task(name)
+        return self._tasks[name]
+
+    def task_size(self, task: str) -> dict[str, Any]:
+        sizes = self.profile["tasks"]
+        if task not in sizes:
+            raise SUAInputError(f"profile {self.profile['name']!r} has no sizes for task {task!r}")
+        return sizes[task]
+
+    def seeds(self, task: str) -> list[int]:
+        """The task's seeds: its own ``seeds`` in the profile, else the profile's."""
+        return list(self.task_size(task).get("seeds", self.profile["seeds"]))
+
+    def examples(self, task: str, split: str) -> list[Example]:
+        """The evaluation sample of a split (``eval`` items per the profile; fixed across seeds)."""
+        key = (task, split)
+        if key not in self._examples:
+            self._examples[key] = load_split(self.task(task), split, self.data_dir,
+                                             limit=self.task_size(task)["eval"])
+        return self._examples[key]
+
+    # -- models ----------------------------------------------------------------------------
+
+    def unit_dir(self, task: str, preset: str, seed: int, n_train: int) -> Path:
+        return self.dir / "units" / task / f"{preset}-n{n_train}" / f"seed{seed}"
+
+    def model_dir(self, task: str, preset: str, seed: int, n_train: int | None = None) -> Path:
+        """The trained model of a unit, training it (resumably) when it is not there yet."""
+        from sua.train import train_model
+
+        spec = self.task(task)
+        n = n_train or self.task_size(task)["train"]
+        out = self.unit_dir(task, preset, seed, n)
+        if (out / "model" / "config.json").exists():
+            return out / "model"
+        data = self.dir / "data" / task / f"train-n{n}.jsonl"
+        if not data.exists():
+            rows = training_records(spec, load_split(spec, "train", self.data_dir, limit=n))
+            _write_atomic(data, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in rows))
+        options = {**self.train_options(task), "seed": seed}
+        self.log(f"train {task} {preset} seed={seed} n={n}")
+        return train_model(train_task_name(spec), preset, data, out, labels=spec.labels,
+                           progress=self.progress, eval_data=None, **options)
+
+    def train_options(self, task: str) -> dict[str, Any]:
+        """The profile's training options with the task's overrides."""
+        return {**self.profile["train"], **self.task_size(task).get("train_options", {})}
+
+    def predictor(self, task: str, model_dir: Path, split: Split) -> Any:
+        """The model adapter for scoring ``split`` (label groups applied), reading inputs with
+        the ``max_length`` the model was trained with."""
+        spec = self.task(task)
+        max_length = int(self.train_options(task).get("max_length", 128))
+        if spec.kind == "qa":
+            from sua.models.qa_span import HFExtractiveQA
+
+            return HFExtractiveQA(model_dir, max_length=max_length)
+        from sua.models import GroupedLabels, HFSequenceClassifier
+
+        clf = HFSequenceClassifier(model_dir, max_length=max_length)
+        return GroupedLabels(clf, split.label_groups) if split.label_groups else clf
+
+    def perturber(self, family: str, model: Any, examples: Sequence[Example], task: Task) -> Any:
+        """``family``: model-free families are built once and cached on disk; model-driven ones
+        (the adversarial search) are built for ``model``."""
+        from sua.perturb import CachedPerturber, build_perturber
+
+        if family in self._perturbers:
+            return self._perturbers[family]
+        contexts = ({ex.id: ex.text for ex in examples}
+                    if task.pair_field and task.perturb_field in ("pair", "auto") else None)
+        built = build_perturber(family, model=model, contexts=contexts)
+        if getattr(built, "model", None) is None:
+            built = CachedPerturber(built, self.dir / "cache")
+            self._perturbers[family] = built
+        return built
+
+    # -- scores ----------------------------------------------------------------------------
+
+    def scores(self, task: str, preset: str, seed: int, split: str, *, k: int | None = None,
+               score_seed: int = 0, n_train: int | None = None) -> list[dict[str, Any]]:
+        """Per-instance score records of a unit's model on a split (cached JSONL).
+
+        Records get ``split``, ``role`` and, for multi-label splits, ``gold_labels``; a
+        prediction (clean or perturbed) is correct when it is one of the gold labels.
+        """
+        spec = self.task(task)
+        sp = spec.split(split)
+        k = k or self.profile["k"]
+        n = n_train or self.task_size(task)["train"]
+        path = self.unit_dir(task, preset, seed, n) / "scores" / f"{split}-k{k}-s{score_seed}.jsonl"
+        if path.exists():
+            return [rec for _, rec in read_jsonl(path)]
+        model = self.predictor(task, self.model_dir(task, preset, seed, n), sp)
+        examples = self.examples(task, split)
+        perturber = self.perturber(sp.perturber or self.profile["perturber"], model, examples, spec)
+        self.log(f"score {task} {preset} seed={seed} {split} K={k} ({len(examples)} inputs)")
+        if spec.kind == "qa":
+            from sua.scoring.qa import QAScorer
+
+            scorer: Any = QAScorer(model, perturber, k=k, seed=score_seed)
+        else:
+            from sua.scoring import SUAScorer
+
+            scorer = SUAScorer(model, perturber, k=k, seed=score_seed, perturb_field=spec.perturb_field)
+        records = [r.to_dict() for r in scorer.score(examples, progress=self.progress, total=len(examples))]
+        for ex, rec in zip(examples, records):
+            rec["split"], rec["role"] = split, sp.role
+            if spec.kind == "qa":
+                rec["gold_labels"] = answer_texts(ex, spec)
+            elif sp.gold_labels_field:
+                gold = gold_labels(ex, sp)
+                rec["gold_labels"] = gold
+                rec["correct"] = rec["prediction"] in gold if gold else None
+                for pert in rec["perturbations"]:
+                    pert["correct"] = pert["prediction"] in gold if gold else None
+        _write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in records))
+        return records
+
+    def agreement(self, task: str, preset: str, seed: int, split: str,
+                  n_train: int | None = None) -> np.ndarray | None:
+        """MC-dropout agreement rate of the modal label per input (``None`` for QA)."""
+        spec = self.task(task)
+        if spec.kind == "qa":
+            return None
+        from sua.models import GroupedLabels, mc_dropout_votes
+
+        passes = int(self.profile["mc_passes"])
+        n = n_train or self.task_size(task)["train"]
+        path = self.unit_dir(task, preset, seed, n) / "votes" / f"{split}-m{passes}.json"
+        if not path.exists():
+            model = self.predictor(task, self.model_dir(task, preset, seed, n), spec.split(split))
+            grouped = isinstance(model, GroupedLabels)
+            inputs = [ex.model_input() for ex in self.examples(task, split)]
+            votes = mc_dropout_votes(model.model if grouped else model, inputs, passes=passes, seed=seed)
+            # with label groups, the votes for the grouped labels are summed
+            agreement = model.group(votes.votes).max(-1) if grouped else votes.agreement
+            _write_atomic(path, lambda fh: json.dump([float(a) for a in agreement], fh))
+        return np.asarray(json.loads(path.read_text(encoding="utf-8")), dtype=np.float64)

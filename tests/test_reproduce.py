@@ -1,0 +1,107 @@
+"""``sua reproduce`` end to end on a micro profile (real MiniLM, real data, a few dozen inputs):
+every experiment writes its table, the report renders, a rerun resumes without retraining."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sua.cli import main
+from sua.errors import SUAInputError
+from sua.eval.reproduce import reproduce
+
+MICRO = """
+name = "micro"
+seeds = [0]
+k = 2
+k_sweep = [2]
+k_reference = 4
+mc_passes = 2
+coverage = 0.8
+perturber = "token"
+methods = ["standard", "at", "sua-tr"]
+
+[train]
+epochs = 1.0
+batch_size = 16
+lr = 1e-4
+max_length = 64
+adv_steps = 1
+log_every = 1
+
+[tasks.nli]
+train = 32
+eval = 10
+
+[table3]
+task = "nli"
+train = 32
+seeds = [0]
+presets = ["sua-tr", "standard"]
+
+[appendix_b]
+task_b2 = "nli"
+b2_presets = ["sua-tr"]
+lam_grid = [0.0, 1.0]
+coverages = [0.9, 0.8]
+"""
+
+
+@pytest.fixture(scope="module")
+def micro_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("reproduce")
+    profile = folder / "micro.toml"
+    profile.write_text(MICRO, encoding="utf-8")
+    run_dir = folder / "run"
+    reproduce(["all"], run_dir, profile=str(profile), data_dir=data_dir, progress=False, log=lambda _: None)
+    return profile, run_dir
+
+
+def test_every_experiment_writes_its_table_and_the_report(micro_run: tuple[Path, Path]) -> None:
+    _, run_dir = micro_run
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    ids = {t["id"] for t in results["tables"]}
+    assert ids == {"table2", "failure_scores", "table3", "b1", "b2", "b3", "b4", "figure2"}
+    table2 = next(t for t in results["tables"] if t["id"] == "table2")
+    methods = {r["keys"]["Method"] for r in table2["rows"]}
+    assert methods == {"Standard", "AT", "SUA-TR", "Temp. Scale", "Self-Consist."}
+    standard = next(r for r in table2["rows"] if r["keys"]["Method"] == "Standard")
+    assert standard["paper"]["Acc"] == 0.811  # the paper's NLI Standard row sits beside ours
+    assert 0.0 <= standard["cells"]["Acc"]["mean"] <= 1.0
+    figure2 = next(t for t in results["tables"] if t["id"] == "figure2")
+    subsets = {r["keys"]["Subset"] for r in figure2["rows"]}
+    assert {"in-domain: test", "shift: mnli", "ambiguous: ambient", "adversarial: epistemic",
+            "adversarial: test_adversarial"} <= subsets
+    assert results["figures"]["reliability"] and results["figures"]["k_sweep"]
+    report = (run_dir / "report" / "report.md").read_text(encoding="utf-8")
+    assert "Table 2" in report and (run_dir / "report" / "report.html").exists()
+    # per-instance records of every unit, with the split and role
+    records = run_dir / "units/nli/standard-n32/seed0/scores/ambient-k2-s0.jsonl"
+    first = json.loads(records.read_text(encoding="utf-8").splitlines()[0])
+    assert first["split"] == "ambient" and first["role"] == "ambiguous" and "gold_labels" in first
+
+
+def test_rerun_resumes_from_cached_units(micro_run: tuple[Path, Path], data_dir: Path) -> None:
+    profile, run_dir = micro_run
+    weights = run_dir / "units/nli/sua-tr-n32/seed0/model/model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    before = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["tables"]
+    logged: list[str] = []
+    reproduce(["table2"], run_dir, profile=str(profile), data_dir=data_dir, progress=False, log=logged.append)
+    assert weights.stat().st_mtime_ns == stamp
+    assert not [line for line in logged if line.startswith(("train", "score"))]
+    after = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["tables"]
+    assert after == before
+
+
+def test_other_settings_on_the_same_folder_are_refused(micro_run: tuple[Path, Path], data_dir: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    profile, run_dir = micro_run
+    with pytest.raises(SUAInputError, match="another profile"):
+        reproduce(["table2"], run_dir, profile=str(profile), seeds=2, data_dir=data_dir, progress=False)
+    with pytest.raises(SystemExit):
+        main(["reproduce", "tablex", "--out", str(run_dir)])
+    assert main(["reproduce", "table2", "--profile", "nope", "--out", str(run_dir / "x")]) == 2
+    assert "unknown profile" in capsys.readouterr().err
