@@ -129,6 +129,42 @@ def test_batched_equals_unbatched(smollm2):
         np.testing.assert_allclose(batched, single, atol=1e-4)
 
 
+#: Pairs whose prompts share a premise (and multi-token labels), so the prompts' shared beginning
+#: runs once and both later passes run on its cache.
+SHARED_PREMISE = PromptTemplate("shared", "Premise: {text}\nHypothesis: {pair}\nTrue?",
+                                {"yes": " yes, it is true", "no": " no", "unsure": " hard to say"})
+PAIRS = [("A man in a red jacket plays the guitar on a busy street corner.", h)
+         for h in ("A man plays music.", "A woman sings.", "Nobody is outside.", "He plays music outside.")]
+PAIRS += [("Two dogs run through the snow.", "Animals are outdoors."), ("Dull.", "Short.")]
+
+
+def test_prefix_groups_share_beginnings_and_keep_a_token_of_their_own():
+    from sua.models.hf_causal import _batches, prefix_groups
+
+    c = tuple(range(1, 10))
+    a, b = (*c, 10, 11), (*c, 20)
+    groups = prefix_groups([a, b, c, (5, 5), (1, 2, 30)], size=4)
+    assert groups[0] == (8, [c, b, a])  # c keeps its last token; ordered by length
+    assert sorted(groups[1:]) == [(0, [(1, 2, 30)]), (0, [(5, 5)])]  # too little shared: alone
+    assert [len(batch) for batch in _batches(groups, 2)] == [2, 1]
+    many = prefix_groups([(*a, i) for i in range(20)], size=3)
+    assert [(shared, len(group)) for shared, group in many] == [(11, 9), (11, 9), (11, 2)]
+
+
+@needs_smollm2
+def test_shared_prompt_beginnings_give_the_direct_loglikelihoods(smollm2):
+    clf = LMClassifier(smollm2, SHARED_PREMISE)
+    ll, n_tokens = clf.label_loglikelihoods(PAIRS)
+    assert (n_tokens[:, 0] > 1).all()
+    for i, pair in enumerate(PAIRS):
+        prompt = SHARED_PREMISE.render(pair).text
+        for j, continuation in enumerate(SHARED_PREMISE.choices.values()):
+            assert ll[i, j] == pytest.approx(direct_loglikelihood(smollm2, prompt, continuation), abs=1e-4)
+    one = HFCausalLM(smollm2.model, smollm2.tokenizer, batch_size=1)
+    unbatched = LMClassifier(one, SHARED_PREMISE).label_loglikelihoods(PAIRS)[0]
+    np.testing.assert_allclose(unbatched, ll, atol=1e-4)
+
+
 @needs_smollm2
 def test_classifier_probabilities_and_length_normalisation(smollm2):
     clf = LMClassifier(smollm2, LONG_LABELS)
@@ -542,3 +578,124 @@ def test_openai_client_against_llama_cpp_server(llama_server, smollm2, tmp_path)
     sent = client.stats["requests"]
     assert sampler.sample([x], n=3, seed=0, greedy=True)[0] == answers  # rerun: from the cache
     assert client.stats["requests"] == sent
+
+
+# --- sua score --backend hf-causal|openai (CLI), and the registered LM paraphraser ----------
+
+def _records(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@needs_smollm2
+def test_cli_score_hf_causal_nli_on_snli(smollm2, snli_dev, tmp_path):
+    from sua.cli import main
+    from sua.scoring import meta_path_for
+
+    out = tmp_path / "nli.jsonl"
+    args = ["score", "--backend", "hf-causal", "--task", "nli", "--data", str(snli_dev), "--limit", "3",
+            "--k", "2", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    records = _records(out)
+    gold = [json.loads(line) for line in snli_dev.read_text().splitlines()[:3]]
+    assert [r["id"] for r in records] == [g["id"] for g in gold]
+    clf = LMClassifier(smollm2, "nli")
+    probs = clf.predict_proba([(g["premise"], g["hypothesis"]) for g in gold])
+    for r, g, p in zip(records, gold, probs, strict=True):
+        assert r["label"] == g["label"] and r["prediction"] in clf.labels and len(r["perturbations"]) == 2
+        np.testing.assert_allclose(r["probs"], p, atol=1e-4)  # the CLI computes what the library does
+        assert r["sua"] == pytest.approx(r["sensitivity"] - r["entropy"])
+    config = json.loads(meta_path_for(out).read_text())["config"]
+    assert (config["backend"], config["template"], config["model"]) == ("hf-causal", "nli", "LMClassifier")
+    before = out.read_bytes()
+    assert main(args) == 0  # resume: nothing left to do
+    assert out.read_bytes() == before
+    assert main([*args, "--normalize"]) == 2  # another config on the same --out is refused
+
+
+@needs_smollm2
+def test_cli_score_hf_causal_qa_generative_on_squad(smollm2, data_dir, tmp_path):
+    from sua.cli import main
+
+    out = tmp_path / "qa.jsonl"
+    assert main(["score", "--backend", "hf-causal", "--task", "qa-generative",
+                 "--data", str(data_dir / "qa/squad/dev.jsonl"), "--limit", "2", "--k", "2", "--m", "2",
+                 "--max-new-tokens", "4", "--out", str(out), "--quiet"]) == 0
+    records = _records(out)
+    assert len(records) == 2
+    for r in records:
+        assert len(r["samples"]) == 2 and len(r["perturbations"]) == 2 and r["gold"]
+        assert math.isclose(sum(r["probs"]), 1.0) and r["correct"] in (True, False)
+        assert r["n_generations"] == 1 + 2 * (1 + len({p["text"] for p in r["perturbations"]}))
+
+
+def test_cli_score_openai_backend_on_a_canned_server(canned_server, snli_dev, tmp_path, monkeypatch, capsys):
+    from sua.cli import main
+
+    word_logprob = {"yes": -0.2, "maybe": -1.5, "no": -2.0}
+
+    def respond(n, path, body):
+        if body.get("echo"):  # one echoed token for the label after "Answer:"
+            text = body["prompt"]
+            cut = text.rindex("Answer:") + len("Answer:")
+            return 200, {"choices": [{"text": text, "logprobs": {
+                "text_offset": [0, cut], "token_logprobs": [None, word_logprob[text[cut:].strip()]]}}]}, 0, {}
+        return 200, {"choices": [{"text": " Paris", "finish_reason": "stop", "logprobs": {
+            "tokens": [" Paris"], "token_logprobs": [-0.1], "top_logprobs": [{" Paris": -0.1}]}}]}, 0, {}
+
+    url, script = canned_server(respond)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    out = tmp_path / "nli.jsonl"
+    common = ["--backend", "openai", "--model", "smollm2", "--base-url", url, "--http-cache",
+              str(tmp_path / "cache"), "--max-concurrency", "2", "--quiet"]
+    args = ["score", "--task", "nli", "--data", str(snli_dev), "--limit", "3", "--k", "2", "--out", str(out),
+            *common]
+    assert main(args) == 0
+    records = _records(out)
+    expected = torch.softmax(torch.tensor(list(word_logprob.values()), dtype=torch.float64), 0).numpy()
+    assert len(records) == 3
+    for r in records:
+        np.testing.assert_allclose(r["probs"], expected)
+        assert r["prediction"] == "entailment" and r["sensitivity"] == pytest.approx(0.0, abs=1e-12)
+    sent = len(script.requests)
+    assert sent and all(b["model"] == "smollm2" and b["echo"] for _, b in script.requests)
+    assert main([*args[:-len(common)], "--out", str(tmp_path / "again.jsonl"), *common]) == 0
+    assert len(script.requests) == sent  # the request cache answers a rerun
+
+    qa = tmp_path / "squad.jsonl"
+    row = {"id": "q", "context": "Paris is the capital of France.",
+           "question": "What is the capital of France?", "answers": {"text": ["Paris"]}}
+    qa.write_text(json.dumps(row) + "\n")
+    assert main(["score", "--task", "qa-generative", "--data", str(qa), "--k", "2", "--m", "3",
+                 "--out", str(tmp_path / "qa.jsonl"), *common]) == 0
+    (record,) = _records(tmp_path / "qa.jsonl")
+    assert record["answer"] == "Paris" and record["correct"] and record["entropy"] == 0.0
+    capsys.readouterr()
+    assert main(["score", "--backend", "openai", "--task", "nli", "--data", str(snli_dev),
+                 "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "base_url" in capsys.readouterr().err
+
+
+def test_cli_score_option_errors(snli_dev, tmp_path, capsys):
+    from sua.cli import main
+
+    out = str(tmp_path / "o.jsonl")
+    assert main(["score", "--task", "qa-generative", "--model", "m", "--data", str(snli_dev),
+                 "--out", out]) == 2
+    assert "--backend hf-causal or openai" in capsys.readouterr().err
+    assert main(["score", "--data", str(snli_dev), "--out", out]) == 2
+    assert "--model is required" in capsys.readouterr().err
+
+
+@needs_smollm2
+def test_registered_lm_paraphraser_builds_the_offline_smollm2_lazily():
+    from sua.perturb import PERTURBERS, get_perturber, is_valid
+
+    perturber = PERTURBERS["lm_paraphrase"]()
+    assert isinstance(perturber, LMParaphrasePerturber) and "smollm2" in repr(perturber)
+    assert perturber.generate._generate is None  # nothing loaded until the first draw
+    text = "A man is playing a guitar on the stage."
+    draws = perturber.perturb(text, 3, input_id="x", seed=0)
+    assert len(draws) == 3 and all(is_valid(d) for d in draws)
+    assert any(d.kind == "lm_paraphrase" and d.text != text for d in draws)
+    assert all(d.similarity is not None and d.similarity >= 0.8 for d in draws if d.kind == "lm_paraphrase")
+    assert get_perturber("lm_paraphrase", temperature=0.5).generate.sampling.temperature == 0.5

@@ -5,11 +5,17 @@ to the continuation, ``cont = tok(prompt + continuation)[len(tok(prompt)):]`` an
 
     log p(cont | prompt) = Σ_t log softmax(f(prompt ⊕ cont_{<t}))[cont_t].
 
-Requests are grouped by prompt, so a prompt is run once whatever the number of labels: one
-forward over a batch of left-padded prompts (vocabulary logits at the last position only) gives
-every label's first-token log-probability and a key/value cache; the remaining continuation
-tokens of all (prompt, label) pairs go through a second forward on that cache, repeated per
-label. Single-token labels need no second pass.
+Requests are grouped by prompt, so a prompt is run once whatever the number of labels, and
+prompts that begin alike (one premise with several hypotheses, an input and its K rewrites) run
+that beginning once too (:func:`prefix_groups`): one forward over the shared beginnings of a
+batch of groups gives a key/value cache, repeated per prompt; one forward over the rest of every
+prompt, left-padded, on that cache (vocabulary logits at the last position only) gives every
+label's first-token log-probability; the remaining continuation tokens of all (prompt, label)
+pairs go through a last forward on that cache, repeated per label. Single-token labels need no
+last pass, prompts that share nothing no first. Positions and attention masks make each row see
+exactly its own prompt, so the numbers are those of one unpadded forward per pair (up to float
+rounding). On a CPU this matters: a forward streams every weight once, so fewer, fuller forwards
+over fewer tokens are what make scoring fast.
 
 Generation runs the prompt once, repeats its cache for the M samples (and the greedy answer)
 and decodes them together, token by token, with temperature and nucleus (top-p) sampling from a
@@ -45,8 +51,9 @@ class HFCausalLM:
 
     ``model``: a hub name or folder, a built model (then ``tokenizer`` is required), or ``None``
     for the offline default SmolLM2-135M-Instruct (:func:`~sua.models.lm_loading.default_causal_lm_path`).
-    ``batch_size`` prompts go through one forward (small batches suit CPUs, where a forward is
-    compute-bound and padding is wasted work; raise it on a GPU); inputs longer than
+    A forward takes at most ``batch_size`` groups of prompts that share a beginning (a prompt
+    that shares nothing is a group of one) and ``batch_size²`` prompts in all (small batches
+    suit CPUs, where padding is wasted work; raise it on a GPU); inputs longer than
     ``max_length`` tokens lose their oldest prompt tokens. Chat prompts are formatted with the
     tokenizer's chat template.
     ``dtype`` casts a loaded model (``"bfloat16"``: faster on CPU, less exact).
@@ -117,27 +124,50 @@ class HFCausalLM:
         by_context: dict[Ids, list[int]] = {}
         for i, (context, _) in enumerate(encoded):
             by_context.setdefault(context, []).append(i)
-        contexts = sorted(by_context, key=len)
         out: list[Continuation] = [Continuation(0.0, 0)] * len(requests)
         with torch.inference_mode():
-            for start in range(0, len(contexts), self.batch_size):
-                batch = contexts[start:start + self.batch_size]
-                rows = [(b, i) for b, context in enumerate(batch) for i in by_context[context]]
+            for batch in _batches(prefix_groups(list(by_context), self.batch_size), self.batch_size):
+                members = [context for _, group in batch for context in group]
+                rows = [(b, i) for b, context in enumerate(members) for i in by_context[context]]
                 scores = self._score_batch(batch, [(b, encoded[i][1]) for b, i in rows])
                 for (_, i), (logprob, n) in zip(rows, scores, strict=True):
                     out[i] = Continuation(logprob, n)
         return out
 
-    def _score_batch(self, contexts: list[Ids], rows: list[tuple[int, Ids]]) -> list[tuple[float, int]]:
-        """Log-likelihood of each (context index, continuation) row: two forwards (module doc)."""
-        width = max(len(c) for c in contexts)
-        ids = torch.tensor([[self.pad_id] * (width - len(c)) + list(c) for c in contexts], device=self.device)
-        mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts], device=self.device)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp_min(0),
-                         use_cache=True, logits_to_keep=1)
+    def _left_padded(self, seqs: Sequence[Ids]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ids, mask)`` of token sequences left-padded to the longest."""
+        width = max(len(s) for s in seqs)
+        ids = torch.tensor([[self.pad_id] * (width - len(s)) + list(s) for s in seqs], device=self.device)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
+        return ids, mask
+
+    def _score_batch(self, groups: list[tuple[int, list[Ids]]],
+                     rows: list[tuple[int, Ids]]) -> list[tuple[float, int]]:
+        """Log-likelihood of each (member index, continuation) row: up to three forwards (module doc).
+
+        ``groups`` are ``(shared, contexts)``: the first ``shared`` tokens of every context of a
+        group are the same; they run once per group, and the rest of each context runs on that
+        cache. Positions and attention masks make every row see exactly its own context."""
+        cache = None
+        prefix_mask = torch.zeros((len(groups), 0), dtype=torch.long, device=self.device)
+        if any(shared for shared, _ in groups):
+            ids, prefix_mask = self._left_padded([group[0][:shared] for shared, group in groups])
+            cache = self.model(input_ids=ids, attention_mask=prefix_mask,
+                               position_ids=(prefix_mask.cumsum(-1) - 1).clamp_min(0),
+                               use_cache=True, logits_to_keep=1).past_key_values
+        member_group = torch.tensor([g for g, (_, group) in enumerate(groups) for _ in group],
+                                    device=self.device)
+        if cache is not None:
+            cache.batch_select_indices(member_group)
+        ids, suffix_mask = self._left_padded([c[shared:] for shared, group in groups for c in group])
+        before = prefix_mask[member_group]
+        mask = torch.cat([before, suffix_mask], dim=-1)
+        rest = [(r, b, cont) for r, (b, cont) in enumerate(rows) if len(cont) > 1]
+        positions = before.sum(-1, keepdim=True) + (suffix_mask.cumsum(-1) - 1).clamp_min(0)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                         use_cache=bool(rest), logits_to_keep=1)
         first = torch.log_softmax(out.logits[:, -1].double(), dim=-1)
         totals = [float(first[b, cont[0]]) for b, cont in rows]
-        rest = [(r, b, cont) for r, (b, cont) in enumerate(rows) if len(cont) > 1]
         if rest:
             which = torch.tensor([b for _, b, _ in rest], device=self.device)
             cache = out.past_key_values
@@ -260,3 +290,61 @@ def _next_tokens(logp: torch.Tensor, greedy: torch.Tensor, sampling: SamplingCon
             probs = probs.scatter(-1, order, sorted_p.masked_fill(outside, 0.0))
         chosen[sampled] = torch.multinomial(probs, 1, generator=rng)[:, 0]
     return chosen
+
+
+def _common_prefix(a: Ids, b: Ids) -> int:
+    """The number of leading tokens ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def prefix_groups(contexts: Sequence[Ids], size: int, min_shared: int = 8) -> list[tuple[int, list[Ids]]]:
+    """Distinct contexts grouped by a shared beginning, as ``(shared, contexts)``.
+
+    Contexts are sorted, so those with a common beginning (one premise with several hypotheses,
+    a text and its rewrites) are neighbours; a context joins the current group when the group
+    then still shares at least ``min_shared`` tokens and that saves tokens overall
+    (``g · shared_after > (g − 1) · shared_before`` for a group of ``g``). Every context keeps
+    at least one token of its own (its last position gives the next-token distribution). A lone
+    context shares nothing (``shared = 0``). Groups are cut into pieces of at most ``size²``
+    contexts, ordered by length within a group (less padding); the pieces come back grouped
+    ones first, each kind by the length of its longest own part.
+    """
+    found: list[tuple[int, list[Ids]]] = []
+    shared, group = 0, []
+    for context in sorted(contexts):
+        if group:
+            common = min(_common_prefix(group[0][:shared] if len(group) > 1 else group[0], context),
+                         len(context) - 1, min(len(c) for c in group) - 1)
+            if common >= max(min_shared, 1) and len(group) * common > (len(group) - 1) * shared:
+                shared = common
+                group.append(context)
+                continue
+            found.append((shared, group))
+        shared, group = 0, [context]
+    if group:
+        found.append((shared, group))
+    pieces = []
+    for shared, group in found:
+        group.sort(key=len)
+        cut = size * size
+        pieces += [(shared if len(piece) > 1 else 0, piece)
+                   for piece in (group[s:s + cut] for s in range(0, len(group), cut))]
+    return sorted(pieces, key=lambda piece: (piece[0] == 0, len(piece[1][-1]) - piece[0]))
+
+
+def _batches(groups: list[tuple[int, list[Ids]]], size: int) -> list[list[tuple[int, list[Ids]]]]:
+    """Groups packed in order into batches of at most ``size`` groups and ``size²`` contexts."""
+    batches: list[list[tuple[int, list[Ids]]]] = []
+    count = size * size
+    for group in groups:
+        if len(batches[-1] if batches else ()) >= size or count + len(group[1]) > size * size:
+            batches.append([])
+            count = 0
+        batches[-1].append(group)
+        count += len(group[1])
+    return batches

@@ -16,6 +16,10 @@ input: ``n_generations = 1 + M · (distinct inputs)``.
 
 Records carry the fields ``sua summarize`` reads (sensitivity, entropy, sua, signature, max_prob,
 correct), so the classifier tooling works on them too.
+
+:func:`score_lm_file` is ``sua score --backend hf-causal|openai``: a language model scores a
+file, as a verbalised-label classifier (``LMClassifier`` with :class:`~sua.scoring.SUAScorer`)
+or, for ``qa-generative``, through sampled answers (this module's scorer).
 """
 
 from __future__ import annotations
@@ -29,17 +33,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from sua.errors import SUAInputError
-from sua.inputs import Example
+from sua.inputs import TASK_FIELDS, Example
 from sua.io import JsonlAppender, check_source, count_records, finished_ids, iter_examples
 from sua.measures import ambiguity_proxy, entropy, get_divergence, sensitivity, signature, sua_score
 from sua.models.clustering import Clusterer, ExactMatchClusterer, cluster_distribution, exact_match, token_f1
-from sua.models.generation import AnswerSampler
+from sua.models.generation import AnswerSampler, SamplingConfig
 from sua.perturb.base import Perturber
 from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
-from sua.scoring.scorer import meta_path_for, versions
+from sua.scoring.scorer import SUAScorer, meta_path_for, versions
 
 
 @dataclass
@@ -162,15 +167,18 @@ class GenerativeSUAScorer:
         samples += self.sampler.sample(list(slots)[1:], n=self.m, seed=self.seed)
         texts = [[g.text for g in group] for group in samples]
         dist = cluster_distribution(texts, self.clusterer)
-        p_clean = dist.probs[:1]
-        p_pert = dist.probs[[slots[x] for x in rewritten]][None]
+        # one cluster for every answer: the measures need two outcomes, so add an empty one
+        probs = dist.probs if dist.probs.shape[1] > 1 else np.pad(dist.probs, ((0, 0), (0, 1)))
+        p_clean = probs[:1]
+        p_pert = probs[[slots[x] for x in rewritten]][None]
         sens = sensitivity(p_clean, p_pert, divergence=self.divergence)
         h = entropy(p_clean)
         ambiguity = ambiguity_proxy([[c for ids in dist.assignments for c in ids]])
         gold = gold_answers(ex.meta.get(self.gold_field, ex.label))
         f1 = None if gold is None else token_f1(answer.text, gold)
         return GenerativeRecord(
-            id=ex.id, answer=answer.text, samples=texts[0], clusters=dist.labels, probs=p_clean[0].tolist(),
+            id=ex.id, answer=answer.text, samples=texts[0], clusters=dist.labels,
+            probs=dist.probs[0].tolist(),
             entropy=float(h[0]), max_prob=float(p_clean.max()), sensitivity=float(sens.expected[0]),
             sensitivity_worst=float(sens.worst[0]), sua=float(sua_score(sens.expected, h, self.lam)[0]),
             ambiguity=float(ambiguity[0]), mean_token_entropy=_finite(answer.mean_token_entropy),
@@ -238,3 +246,83 @@ class GenerativeSUAScorer:
 def _finite(value: float) -> float | None:
     """JSON has no NaN: an undefined value is written as null."""
     return value if math.isfinite(value) else None
+
+
+#: ``sua score --task`` values a language model can score, and their default prompt template
+#: (``classification`` has none: pass ``template``, e.g. ``sentiment`` or ``ag_news``).
+LM_TASKS: dict[str, str | None] = {"classification": None, "nli": "nli", "qa-generative": "qa-generative"}
+
+#: Default ``(text, pair, label)`` fields per LM task; ``qa-generative`` reads SQuAD records
+#: (its "label" field holds the gold answers).
+LM_TASK_FIELDS: dict[str, tuple[str, str | None, str | None]] = {
+    **{name: (TASK_FIELDS[name].text_field, TASK_FIELDS[name].pair_field, TASK_FIELDS[name].label_field)
+       for name in ("classification", "nli")},
+    "qa-generative": ("context", "question", "answers")}
+
+
+def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, backend: str,
+                  model: str | None = None, task: str = "classification", template: str | None = None,
+                  perturber: str = "token", k: int = 8, m: int = 10, divergence: str = "jsd",
+                  lam: float = 1.0, seed: int = 0, normalize: str = "none",
+                  sampling: SamplingConfig | None = None, base_url: str | None = None,
+                  api_key: str | None = None, http_cache: str | os.PathLike[str] | None = None,
+                  max_concurrency: int = 4, scoring: str = "echo", dtype: str | None = None,
+                  device: str | None = None, batch_size: int | None = None, max_length: int | None = None,
+                  chunk_size: int | None = None, text_field: str | None = None, pair_field: str | None = None,
+                  label_field: str | None = None, id_field: str = "id", limit: int | None = None,
+                  overwrite: bool = False, progress: bool = True) -> Path:
+    """Score a JSONL file with a language model (``sua score --backend hf-causal|openai``).
+
+    ``backend`` and ``model`` pick the LM (:func:`~sua.models.lm_backends.load_lm`: ``hf-causal``
+    with a hub name or folder, ``None`` for the offline SmolLM2; ``openai`` with the server's
+    model name, ``base_url``, ``api_key`` (default ``$OPENAI_API_KEY``), the request cache
+    ``http_cache``, ``max_concurrency`` and ``scoring``). ``template`` (default per ``task``,
+    :data:`LM_TASKS`) is a shipped prompt template name or a JSON file.
+
+    Label tasks (``nli``, ``classification``): ``LMClassifier`` (``normalize``: ``none``,
+    ``tokens`` or ``chars``) scored by :class:`~sua.scoring.SUAScorer` with K rewrites from the
+    ``perturber`` family. ``qa-generative``: ``AnswerSampler`` (``sampling``) scored by
+    :class:`GenerativeSUAScorer` with M samples per input; ``label_field`` holds the gold answers.
+    Fields default per task (:data:`LM_TASK_FIELDS`; ``pair_field=""`` for none). Output,
+    resume and ``<out stem>.meta.json`` work as for ``sua score`` with an encoder: a rerun scores
+    only what is missing, a different config is refused unless ``overwrite``.
+
+    >>> # score_lm_file("snli.jsonl", "runs/lm.jsonl", backend="hf-causal", task="nli", k=4)
+    """
+    from sua.models.causal_lm import LMClassifier
+    from sua.models.lm_backends import load_lm
+    from sua.models.prompts import load_template
+    from sua.perturb import get_perturber
+
+    if task not in LM_TASKS:
+        raise SUAInputError(f"a language model scores the tasks {sorted(LM_TASKS)}, not {task!r}")
+    name = template if template is not None else LM_TASKS[task]
+    if name is None:
+        from sua.models.prompts import available_templates
+
+        raise SUAInputError(f"task {task!r} needs a prompt template: pass template= (--template), one of "
+                            f"{available_templates()} or a JSON file")
+    prompt = load_template(name)
+    default_text, default_pair, default_label = LM_TASK_FIELDS[task]
+    fields = {"text_field": text_field or default_text,
+              "pair_field": (pair_field if pair_field is not None else default_pair) or None,
+              "id_field": id_field}
+    label = (label_field if label_field is not None else default_label) or None
+    lm_options = {name: value for name, value in (("batch_size", batch_size), ("max_length", max_length))
+                  if value is not None}
+    lm = load_lm(backend, model, base_url=base_url, api_key=api_key, cache_dir=http_cache,
+                 max_concurrency=max_concurrency, scoring=scoring, device=device, dtype=dtype, **lm_options)
+    meta = {"backend": backend, "model_source": model, "task": task, "lm": repr(lm),
+            "template": prompt.name, "template_version": prompt.version, "dtype": dtype}
+    chunk = {"chunk_size": chunk_size} if chunk_size is not None else {}
+    if task == "qa-generative":
+        sampler = AnswerSampler(lm, prompt, sampling or SamplingConfig())
+        scorer = GenerativeSUAScorer(sampler, get_perturber(perturber), k=k, m=m, divergence=divergence,
+                                     lam=lam, seed=seed, gold_field=label or "", **chunk)
+        return scorer.score_file(data, out, **fields, limit=limit, overwrite=overwrite, progress=progress,
+                                 metadata=meta)
+    classifier = LMClassifier(lm, prompt, normalize=normalize)
+    scorer = SUAScorer(classifier, get_perturber(perturber), k=k, divergence=divergence, lam=lam, seed=seed,
+                       **chunk)
+    return scorer.score_file(data, out, **fields, label_field=label, limit=limit, overwrite=overwrite,
+                             progress=progress, metadata={**meta, "normalize": normalize})
