@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,16 @@ import numpy as np
 
 from sua.errors import SUAInputError
 from sua.eval.data import default_data_dir
-from sua.eval.tasks import Split, Task, answer_texts, gold_labels, load_split, load_task
+from sua.eval.tasks import (
+    Split,
+    Task,
+    answer_texts,
+    gold_labels,
+    load_split,
+    load_task,
+    read_config,
+    shipped_names,
+)
 from sua.inputs import Example
 from sua.io import read_jsonl
 
@@ -37,28 +44,13 @@ _PROFILE_KEYS = {"name", "seeds", "k", "k_sweep", "k_reference", "mc_passes", "c
 
 def profile_names() -> list[str]:
     """Names of the shipped experiment profiles."""
-    folder = resources.files("sua.eval") / "configs" / "profiles"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return shipped_names("profiles")
 
 
 def load_profile(name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
     """A shipped profile (``quick``, ``full``) or a profile file: sizes, seeds, K and the
     training options of every experiment."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml":
-        if not path.is_file():
-            raise SUAInputError(f"profile file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
-    else:
-        shipped = resources.files("sua.eval") / "configs" / "profiles" / f"{name_or_path}.toml"
-        if not shipped.is_file():
-            raise SUAInputError(f"unknown profile {str(name_or_path)!r}; "
-                                f"shipped: {', '.join(profile_names())}")
-        text = shipped.read_text(encoding="utf-8")
-    try:
-        profile = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise SUAInputError(f"profile {name_or_path} is not valid TOML: {err}") from None
+    profile = read_config("profiles", name_or_path, "profile")
     missing = sorted(_PROFILE_KEYS - set(profile))
     unknown = sorted(set(profile) - _PROFILE_KEYS)
     if missing or unknown:

@@ -74,30 +74,39 @@ class Task:
         return [s for s in self.splits.values() if s.role in roles]
 
 
+def shipped_names(folder: str) -> list[str]:
+    """Names of the TOML files shipped in ``sua/eval/configs/<folder>``."""
+    path = resources.files("sua.eval") / "configs" / folder
+    return sorted(p.name.removesuffix(".toml") for p in path.iterdir() if p.name.endswith(".toml"))
+
+
+def read_config(folder: str, name_or_path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """A shipped config of ``configs/<folder>`` by name, or a ``.toml`` file path, parsed."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise SUAInputError(f"{what} file {path} does not exist")
+        text = path.read_text(encoding="utf-8")
+    else:
+        shipped = resources.files("sua.eval") / "configs" / folder / f"{name_or_path}.toml"
+        if not shipped.is_file():
+            raise SUAInputError(f"unknown {what} {str(name_or_path)!r}; shipped: "
+                                f"{', '.join(shipped_names(folder))} (or pass a {what} file path)")
+        text = shipped.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SUAInputError(f"{what} file {name_or_path} is not valid TOML: {err}") from None
+
+
 def task_names() -> list[str]:
     """Names of the task files shipped with the package."""
-    folder = resources.files("sua.eval") / "configs" / "tasks"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return shipped_names("tasks")
 
 
 def load_task(name_or_path: str | os.PathLike[str]) -> Task:
     """A shipped task by name (``nli``, ``topic``, ``topic20ng``, ``qa``) or a task file path."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise SUAInputError(f"task file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
-    else:
-        shipped = resources.files("sua.eval") / "configs" / "tasks" / f"{name_or_path}.toml"
-        if not shipped.is_file():
-            raise SUAInputError(f"unknown task {str(name_or_path)!r}; shipped: {', '.join(task_names())} "
-                                "(or pass a task file path)")
-        text = shipped.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise SUAInputError(f"task file {name_or_path} is not valid TOML: {err}") from None
-    return _parse_task(raw, str(name_or_path))
+    return _parse_task(read_config("tasks", name_or_path, "task"), str(name_or_path))
 
 
 def _parse_task(raw: dict[str, Any], where: str) -> Task:
