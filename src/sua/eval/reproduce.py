@@ -50,8 +50,8 @@ PRESET_TITLES = {"sua-tr": "SUA-TR (full)", "sua-tr-no-align": "w/o L_align (β=
                  "sua-tr-k8": "K=8", "sua-tr-k16": "K=16", "sua-tr-mixture": "mixture (0.4/0.4/0.2)"}
 #: Our score names → the paper's names where it reports that score.
 PAPER_SCORES = {"SUA (λ=1)": "SUA", "entropy": "Entropy", "1 − self-consistency": "Self-Consist."}
-ROW_COLUMNS = ("Acc", "Rob. Acc", "Rob. Acc (worst-of-K)", "ECE", "AUROC", "Sel. Acc (80%)", "mean S",
-               "mean H")
+ROW_COLUMNS = ("Acc", "Rob. Acc", "Rob. Acc (worst-of-K)", "ECE", "AUROC", "Sel. Acc (80%)",
+               "mean S (×10⁻³)", "mean H")
 
 
 # -- one evaluated model --------------------------------------------------------------------
@@ -99,7 +99,7 @@ def row_metrics(records: Sequence[dict[str, Any]], score: np.ndarray | None,
         "Rob. Acc (worst-of-K)": robust["worst"],
         "ECE": None if confidence is None else calibration_error(confidence, correct),
         "AUROC": None, "Sel. Acc (80%)": None,
-        "mean S": float(np.mean([r["sensitivity"] for r in records])),
+        "mean S (×10⁻³)": 1e3 * float(np.mean([r["sensitivity"] for r in records])),
         "mean H": float(np.mean([r["entropy"] for r in records]))}
     if score is not None:
         out["AUROC"] = failure_auroc(score, ~correct)
@@ -221,8 +221,9 @@ def table2(run: ExperimentRun, results: dict[str, Any]) -> None:
         "1 − MC-dropout agreement (Self-Consist., on the Standard model), SUA = S − λH with λ = 1 "
         "(SUA-TR). Every other score on every model is in the failure-score table.",
         "Temp. Scale and Self-Consist. reuse the Standard model, so their Acc and Rob. Acc equal Standard's.",
-        "mean S / mean H: the model's mean sensitivity (JSD over the K rewrites) and predictive entropy "
-        "on the test inputs, in nats; SUA-TR's consistency term is meant to lower S.",
+        "mean S (×10⁻³) / mean H: the model's mean sensitivity (JSD over the K rewrites, in thousandths "
+        "of a nat) and predictive entropy (nats) on the test inputs; SUA-TR's consistency term is meant "
+        "to lower S.",
         "QA has no temperature-scaled or self-consistency row: its output space (candidate spans of each "
         "question) has no fixed label index to fit a temperature on, and MC dropout over spans is not built.",
     ]
