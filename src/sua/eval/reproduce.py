@@ -438,7 +438,8 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
         else f"sua reproduce {' '.join(names)} --profile {profile}",
         "versions": versions(), "config": config, "started": results["meta"].get("started", started),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "notes": [f"data: {run.data_dir}", "std over seeds with ddof = 1 (0 when one seed)."]}
+        "notes": [f"data: {os.path.relpath(run.data_dir)}",  # relative: no machine paths in results
+                  "std over seeds with ddof = 1 (0 when one seed)."]}
     results_file.write_text(json.dumps(results, indent=1), encoding="utf-8")
     write_report(out)
     return results_file

@@ -96,6 +96,8 @@ class ExperimentRun:
         self._tasks: dict[str, Task] = {}
         self._examples: dict[tuple[str, str], list[Example]] = {}
         self._perturbers: dict[str, Any] = {}
+        self._records: dict[Path, list[dict[str, Any]]] = {}  # score files read or written this run
+        self._loaded: tuple[Path, Any] | None = None  # the last model loaded, reused across splits
 
     # -- data ------------------------------------------------------------------------------
 
@@ -152,16 +154,15 @@ class ExperimentRun:
     def predictor(self, task: str, model_dir: Path, split: Split) -> Any:
         """The model adapter for scoring ``split`` (label groups applied), reading inputs with
         the ``max_length`` the model was trained with."""
-        spec = self.task(task)
-        max_length = int(self.train_options(task).get("max_length", 128))
-        if spec.kind == "qa":
-            from sua.models.qa_span import HFExtractiveQA
-
-            return HFExtractiveQA(model_dir, max_length=max_length)
         from sua.models import GroupedLabels, HFSequenceClassifier
+        from sua.models.qa_span import HFExtractiveQA
 
-        clf = HFSequenceClassifier(model_dir, max_length=max_length)
-        return GroupedLabels(clf, split.label_groups) if split.label_groups else clf
+        if self._loaded is None or self._loaded[0] != model_dir:
+            adapter = HFExtractiveQA if self.task(task).kind == "qa" else HFSequenceClassifier
+            max_length = int(self.train_options(task).get("max_length", 128))
+            self._loaded = (model_dir, adapter(model_dir, max_length=max_length))
+        model = self._loaded[1]
+        return GroupedLabels(model, split.label_groups) if split.label_groups else model
 
     def perturber(self, family: str, model: Any, examples: Sequence[Example], task: Task) -> Any:
         """``family``: model-free families are built once and cached on disk; model-driven ones
@@ -192,8 +193,10 @@ class ExperimentRun:
         k = k or self.profile["k"]
         n = n_train or self.task_size(task)["train"]
         path = self.unit_dir(task, preset, seed, n) / "scores" / f"{split}-k{k}-s{score_seed}.jsonl"
-        if path.exists():
-            return [rec for _, rec in read_jsonl(path)]
+        if path not in self._records and path.exists():
+            self._records[path] = [rec for _, rec in read_jsonl(path)]
+        if path in self._records:
+            return self._records[path]
         model = self.predictor(task, self.model_dir(task, preset, seed, n), sp)
         examples = self.examples(task, split)
         perturber = self.perturber(sp.perturber or self.profile["perturber"], model, examples, spec)
@@ -218,6 +221,7 @@ class ExperimentRun:
                 for pert in rec["perturbations"]:
                     pert["correct"] = pert["prediction"] in gold if gold else None
         _write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in records))
+        self._records[path] = records
         return records
 
     def agreement(self, task: str, preset: str, seed: int, split: str,
