@@ -186,7 +186,23 @@ def test_at_runs_k_attack_passes_without_touching_parameter_grads(tokenizer, pai
     calls = _record_passes(model)
     SUATrainer(model, tokenizer, LABELS, _config("at", adv_steps=2, epochs=0.2),
                progress=False).fit(pairs[:8])
-    assert calls == [(8, True)] * 3  # 2 PGD steps + the training pass
+    assert calls == [(8, True)] * 4  # 2 PGD steps + the adversarial and the clean training pass
+
+
+def test_at_loss_is_the_mean_of_clean_and_adversarial_task_losses(tokenizer, pairs):
+    """Goodfellow et al.'s objective by default; Madry's adversarial-only one on request."""
+    model = tiny_bert(tokenizer, dropout=0.0)
+    trainer = SUATrainer(model, tokenizer, LABELS, _config("at", adv_steps=1), progress=False)
+    _, clean, labels = trainer.head.encode(pairs[:4])
+    torch.manual_seed(0)
+    terms = trainer.batch_loss(clean, None, labels)
+    torch.manual_seed(0)
+    adversarial = SUATrainer(model, tokenizer, LABELS, _config("at", adv_steps=1, adv_clean_loss=False),
+                             progress=False).batch_loss(clean, None, labels)
+    with torch.no_grad():
+        clean_loss = torch.nn.functional.cross_entropy(trainer._logits(clean), labels)
+    assert float(adversarial.task) > float(clean_loss)  # the attack raised the loss
+    assert float(terms.task) == pytest.approx((float(clean_loss) + float(adversarial.task)) / 2, rel=1e-5)
 
 
 def test_gradient_accumulation_equals_one_large_batch(tokenizer, pairs, monkeypatch):

@@ -62,11 +62,13 @@ class SUATrainer:
     examples whose answer lies outside the window are skipped and counted in the log's first
     line). Everything below is shared by the heads.
 
-    Methods (``config.method``): ``standard`` (α = β = 0), ``at`` (L_task on the PGD
-    perturbation of the word embeddings, :class:`~sua.train.adversarial.EmbeddingPGD`; no
-    entropy term) and ``sua-tr`` (:class:`~sua.train.loss.SUATRLoss` with ``k_train``
-    rewrites per example drawn from ``perturber`` — by default the registered family
-    ``config.perturber`` — once per epoch with seed ``config.seed + epoch`` and cached).
+    Methods (``config.method``): ``standard`` (α = β = 0), ``at`` (the mean of L_task on the
+    clean input and on the PGD perturbation of its word embeddings,
+    :class:`~sua.train.adversarial.EmbeddingPGD`, or the latter alone without
+    ``config.adv_clean_loss``; no entropy term) and ``sua-tr``
+    (:class:`~sua.train.loss.SUATRLoss` with ``k_train`` rewrites per example drawn from
+    ``perturber`` — by default the registered family ``config.perturber`` — once per epoch with
+    seed ``config.seed + epoch`` and cached).
 
     Passes per micro-batch: with ``stop_grad="perturbed"`` (the paper's setting, any α, β)
     gradients never reach the perturbed predictions, so the clean batch runs with a graph (in
@@ -157,8 +159,12 @@ class SUATrainer:
         """
         model, n = self.model, len(clean)
         if self.pgd is not None:
-            return self.loss(self.pgd.logits(model, self.head.pad(clean), labels,
-                                             lambda output: self.head.logits(output, clean)), labels)
+            adversarial = self.loss(self.pgd.logits(model, self.head.pad(clean), labels,
+                                                    lambda output: self.head.logits(output, clean)),
+                                    labels)
+            if not self.config.adv_clean_loss:
+                return adversarial
+            return LossTerms.mean([self.loss(self._logits(clean), labels), adversarial])
         if perturbed is None:
             return self.loss(self._logits(clean), labels)
         flat = [f for row in perturbed for f in row]
