@@ -186,6 +186,19 @@ def test_missing_figures_and_empty_tables(tmp_path):
     assert not (tmp_path / "report" / "figures" / "k_sweep.png").exists()
 
 
+def test_a_table_pooling_fewer_seeds_than_the_run_flags_only_its_own_shortfall(tmp_path):
+    """Table 3 runs on one seed in a 3-seed run: its cells carry no [n=1]; a 3-seed table does."""
+    rows = [{"keys": {"Method": "SUA-TR"}, "cells": {"Acc": _cell(0.7, 0.0, 1)}, "paper": None}]
+    tables = [{"id": "table3", "title": "T3", "key_columns": ["Method"], "columns": ["Acc"], "rows": rows,
+               "seeds": 1},
+              {"id": "table2", "title": "T2", "key_columns": ["Method"], "columns": ["Acc"], "rows": rows}]
+    (tmp_path / "results.json").write_text(json.dumps({"meta": {"seeds": [0, 1, 2]}, "tables": tables}))
+    md, _ = write_report(tmp_path)
+    text = md.read_text(encoding="utf-8")
+    assert text.split("### T2")[0].count("| SUA-TR | 0.700 |") == 1
+    assert "| SUA-TR | 0.700 [n=1] |" in text.split("### T2")[1]
+
+
 @pytest.mark.parametrize("content, match", [
     (None, "has no results.json"),
     ("{not json", r"results.json:1:2: not valid JSON"),

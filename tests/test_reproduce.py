@@ -4,6 +4,7 @@ every experiment writes its table, the report renders, a rerun resumes without r
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,8 @@ def test_every_experiment_writes_its_table_and_the_report(micro_run: tuple[Path,
     assert standard["paper"]["Acc"] == 0.811  # the paper's NLI Standard row sits beside ours
     assert 0.0 <= standard["cells"]["Acc"]["mean"] <= 1.0
     figure2 = next(t for t in results["tables"] if t["id"] == "figure2")
-    subsets = {r["keys"]["Subset"] for r in figure2["rows"]}
+    subsets = {r["keys"]["Subset"].rsplit(" (n=", 1)[0] for r in figure2["rows"]}
+    assert all(re.search(r" \(n=\d+\)$", r["keys"]["Subset"]) for r in figure2["rows"])
     assert {"in-domain: test", "shift: mnli", "ambiguous: ambient", "adversarial: epistemic",
             "adversarial: test_adversarial"} <= subsets
     assert results["figures"]["reliability"] and results["figures"]["k_sweep"]
@@ -81,6 +83,9 @@ def test_every_experiment_writes_its_table_and_the_report(micro_run: tuple[Path,
     records = run_dir / "units/nli/standard-n32/seed0/scores/ambient-k2-s0.jsonl"
     first = json.loads(records.read_text(encoding="utf-8").splitlines()[0])
     assert first["split"] == "ambient" and first["role"] == "ambiguous" and "gold_labels" in first
+    lines = records.read_text(encoding="utf-8").splitlines()
+    n = sum(json.loads(line).get("correct") is not None for line in lines)  # the labelled inputs
+    assert any(r["keys"]["Subset"] == f"ambiguous: ambient (n={n})" for r in figure2["rows"])
 
 
 def test_rerun_resumes_from_cached_units(micro_run: tuple[Path, Path], data_dir: Path) -> None:

@@ -354,8 +354,9 @@ def _title(meta: Mapping[str, Any]) -> str:
 
 
 _LEGEND = ("Cells: mean ± std over the seeds (3 decimals; no ± for a single seed; [n=…] when fewer "
-           "seeds than the run's went into a cell); the paper's reported number follows in "
-           "parentheses where it gives one; — means not measured or not defined.")
+           "seeds went into a cell than the table pools: the run's seeds unless its notes name "
+           "others); the paper's reported number follows in parentheses where it gives one; — means "
+           "not measured or not defined.")
 
 
 def _render_md(data: Mapping[str, Any], figures: Sequence[tuple[str, str, str]]) -> str:
@@ -381,7 +382,7 @@ def _render_md(data: Mapping[str, Any], figures: Sequence[tuple[str, str, str]])
         for row in table["rows"]:
             cells = [_md(_key_text(row["keys"].get(k))) for k in table["key_columns"]]
             for col in columns:
-                measured, paper = _cell_parts(row, col, n_seeds)
+                measured, paper = _cell_parts(row, col, table.get("seeds", n_seeds))
                 cells.append(measured + (f" (paper {paper})" if paper else ""))
             rows.append(cells)
         if rows:
@@ -479,7 +480,7 @@ def _render_html(data: Mapping[str, Any], figures: Sequence[tuple[str, str, str]
             for row in table["rows"]:
                 cells = [f'<td class="key">{_h(_key_text(row["keys"].get(k)))}</td>' for k in keys]
                 for col in columns:
-                    measured, paper = _cell_parts(row, col, n_seeds)
+                    measured, paper = _cell_parts(row, col, table.get("seeds", n_seeds))
                     extra = f'<span class="paper">paper {_h(paper)}</span>' if paper else ""
                     cells.append(f'<td class="num">{_h(measured)}{extra}</td>')
                 out.append("<tr>" + "".join(cells) + "</tr>")

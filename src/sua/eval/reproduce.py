@@ -118,11 +118,12 @@ def _subset(scores: dict[str, np.ndarray], records: Sequence[dict[str, Any]]) ->
 
 
 class TableBuilder:
-    """Collect per-seed cells and write mean ± std rows in first-seen order."""
+    """Collect per-seed cells and write mean ± std rows in first-seen order. ``seeds``: how many
+    seeds a cell is meant to pool when that is not the run's count (the report flags cells with fewer)."""
 
     def __init__(self, table_id: str, title: str, key_columns: Sequence[str], columns: Sequence[str],
-                 paper_table: str | None = None) -> None:
-        self.id, self.title = table_id, title
+                 paper_table: str | None = None, seeds: int | None = None) -> None:
+        self.id, self.title, self.seeds = table_id, title, seeds
         self.key_columns, self.columns = list(key_columns), list(columns)
         self.paper_table = paper_table
         self.cells: dict[tuple, dict[str, list[float]]] = {}
@@ -152,8 +153,9 @@ class TableBuilder:
             if self.paper_table and key in self.paper_keys:
                 paper = paper_values(self.paper_table, self.paper_keys[key])
             rows.append({"keys": dict(zip(self.key_columns, key)), "cells": cells, "paper": paper})
-        return {"id": self.id, "title": self.title, "key_columns": self.key_columns,
-                "columns": self.columns, "rows": rows, "notes": self.notes}
+        table = {"id": self.id, "title": self.title, "key_columns": self.key_columns,
+                 "columns": self.columns, "rows": rows, "notes": self.notes}
+        return table if self.seeds is None else {**table, "seeds": self.seeds}
 
 
 # -- experiments ----------------------------------------------------------------------------
@@ -280,9 +282,11 @@ def table3(run: ExperimentRun, results: dict[str, Any]) -> None:
     """Table 3: SUA-TR ablations on one task (the profile's ``table3`` section)."""
     cfg = run.profile["table3"]
     t3 = TableBuilder("table3", f"Table 3: ablations ({TASK_TITLES.get(cfg['task'], cfg['task'])}, "
-                      f"{cfg['train']} training examples)", ["Method"], ROW_COLUMNS, paper_table="table3")
+                      f"{cfg['train']} training examples)", ["Method"], ROW_COLUMNS, paper_table="table3",
+                      seeds=len(cfg["seeds"]))
     _preset_rows(run, t3, cfg["presets"], cfg["task"], int(cfg["train"]), cfg["seeds"], "table3")
-    t3.notes += [f"Task {cfg['task']} (the paper's Table 3 is on QA; ours runs on {cfg['task']} for cost).",
+    t3.notes += [f"Task {cfg['task']} (the paper's Table 3 is on QA; ours runs on {cfg['task']} for cost); "
+                 f"seeds {', '.join(map(str, cfg['seeds']))}.",
                  "AUROC and Sel. Acc (80%) rank by SUA (λ = 1) for every row, Standard included.",
                  "K=4/8/16: perturbations per example in training (K_train); SUA-TR (full) uses K_train "
                  "from the profile's training defaults."]
@@ -338,9 +342,10 @@ def appendix_b(run: ExperimentRun, results: dict[str, Any]) -> None:
     b4.notes.append("The paper reports B.4 for SUA and entropy on QA; here every score on every task.")
     tcfg = p["table3"]
     b2 = TableBuilder("b2", f"Appendix B.2: perturbation families in SUA-TR training ({cfg['task_b2']})",
-                      ["Method"], ROW_COLUMNS)
+                      ["Method"], ROW_COLUMNS, seeds=len(tcfg["seeds"]))
     _preset_rows(run, b2, cfg["b2_presets"], cfg["task_b2"], int(tcfg["train"]), tcfg["seeds"], None)
-    b2.notes.append("SUA-TR (full) trains on token edits (the default family); the paper's B.2 is on QA "
+    b2.notes.append(f"Seeds {', '.join(map(str, tcfg['seeds']))} (Table 3's). SUA-TR (full) trains on "
+                    "token edits (the default family); the paper's B.2 is on QA "
                     "with unreported absolute numbers.")
     _put_tables(results, b1, b2, b3, b4)
 
@@ -351,8 +356,8 @@ def figure2(run: ExperimentRun, results: dict[str, Any]) -> None:
     triples the cost; Table 2 carries the variation over seeds)."""
     p = run.profile
     f2 = TableBuilder("figure2", "Figure 2: failure-prediction AUROC by subset",
-                      ["Task", "Subset", "Score"], ["AUROC (Standard)", "AUROC (SUA-TR)", "error rate", "n"],
-                      paper_table="figure2")
+                      ["Task", "Subset", "Score"], ["AUROC (Standard)", "AUROC (SUA-TR)", "error rate"],
+                      paper_table="figure2", seeds=1)
     for task in p["tasks"]:
         title = TASK_TITLES.get(task, task)
         spec = run.task(task)
@@ -362,17 +367,17 @@ def figure2(run: ExperimentRun, results: dict[str, Any]) -> None:
                 for split in _eval_splits(run, task):
                     records, scores = _subset(ev.scores(split), ev.records(split))
                     correct = _correct(records)
-                    subset = f"{spec.split(split).role}: {split}"
+                    subset = f"{spec.split(split).role}: {split} (n={len(correct)})"
                     for name, values in scores.items():
                         cells = {column: failure_auroc(values, ~correct)}
                         if method == "standard":
-                            cells.update({"error rate": float(1 - correct.mean()), "n": float(len(correct))})
+                            cells["error rate"] = float(1 - correct.mean())
                         f2.add({"Task": title, "Subset": subset, "Score": name}, cells,
                                {"Task": title, "Subset": spec.split(split).role,
                                 "Score": PAPER_SCORES.get(name, name)})
     f2.notes.append(
-        "First seed of each task. Error rate and n are those of the Standard model. Scores fitted on "
-        "each model's validation split. Adversarial subsets: BIG-bench epistemic_reasoning (2-way; "
+        "First seed of each task. Error rate is that of the Standard model; n: labelled inputs. Scores "
+        "fitted on each model's validation split. Adversarial subsets: BIG-bench epistemic_reasoning (2-way; "
         "the model's neutral + contradiction mass read as non-entailment) and the in-domain test "
         "scored with label-free adversarial proposals as Q_x.")
     _put_tables(results, f2)
