@@ -76,7 +76,8 @@ def test_every_experiment_writes_its_table_and_the_report(micro_run: tuple[Path,
     assert all(re.search(r" \(n=\d+\)$", r["keys"]["Subset"]) for r in figure2["rows"])
     assert {"in-domain: test", "shift: mnli", "ambiguous: ambient", "adversarial: epistemic",
             "adversarial: test_adversarial"} <= subsets
-    assert results["figures"]["reliability"] and results["figures"]["k_sweep"]
+    assert results["figures"]["reliability"]
+    assert {(e["task"], e["score"]) for e in results["figures"]["k_sweep"]} == {("nli", "SUA"), ("nli", "S")}
     report = (run_dir / "report" / "report.md").read_text(encoding="utf-8")
     assert "Table 2" in report and (run_dir / "report" / "report.html").exists()
     # per-instance records of every unit, with the split and role

@@ -660,29 +660,36 @@ def _k_sweep_figure(entries: Sequence[Mapping[str, Any]]):
     fig = Figure(figsize=(6.0, 4.2), layout="constrained")
     ax = fig.subplots()
     ks: set[float] = set()
-    for i, entry in enumerate(entries):
-        colour = f"C{i % 10}"
+    tasks = list(dict.fromkeys(str(e["task"]) for e in entries))
+    scores = list(dict.fromkeys(str(e.get("score", "")) for e in entries))
+    drawn: set[tuple] = set()  # the paper's series, once each (tasks often share it)
+    for entry in entries:
+        colour = f"C{tasks.index(str(entry['task'])) % 10}"
+        score = str(entry.get("score", ""))
         K = _floats(entry["K"])
         mean = _floats(entry["spearman_mean"])
         std = _floats(entry.get("spearman_std"))
         n = min(len(K), len(mean))
         if n:
             yerr = [0.0 if math.isnan(s) else s for s in std[:n]] if len(std) >= n else None
-            ax.errorbar(K[:n], mean[:n], yerr=yerr, color=colour, marker="o", capsize=3,
-                        label=str(entry["task"]))
+            ax.errorbar(K[:n], mean[:n], yerr=yerr, color=colour, marker="os^v"[scores.index(score) % 4],
+                        linestyle=("-", ":", "-.")[scores.index(score) % 3], capsize=3,
+                        label=" · ".join(filter(None, (str(entry["task"]), score))))
             ks.update(k for k in K[:n] if math.isfinite(k))
         paper = _floats(entry.get("paper"))
         m = min(len(K), len(paper))
-        if m and any(math.isfinite(p) for p in paper[:m]):
-            ax.plot(K[:m], paper[:m], color=colour, linestyle="--", marker="s", markersize=4,
-                    markerfacecolor="none", label=f"{entry['task']} (paper)")
+        series = (tuple(K[:m]), tuple(paper[:m]))
+        if m and any(math.isfinite(p) for p in paper[:m]) and series not in drawn:
+            drawn.add(series)
+            ax.plot(K[:m], paper[:m], color="black", linestyle="--", marker="s", markersize=4,
+                    markerfacecolor="none", label="paper" + (f" · {score}" if score else ""))
             ks.update(k for k in K[:m] if math.isfinite(k))
     if ks and all(k > 0 for k in ks):
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(ks))
         ax.set_xticklabels([f"{k:g}" for k in sorted(ks)])
     ax.set_xlabel("K (perturbations per input)")
-    ax.set_ylabel("Spearman ρ with the large-K SUA score")
+    ax.set_ylabel("Spearman ρ with the large-K estimate")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig

@@ -305,7 +305,7 @@ def appendix_b(run: ExperimentRun, results: dict[str, Any]) -> None:
                       ["Task", "Model", "λ"], ["AUROC", "Sel. Acc (80%)"])
     b4 = TableBuilder("b4", "Appendix B.4: selective accuracy at 90 / 80 / 70 % coverage (in-domain test)",
                       ["Task", "Model", "Score"], [f"Sel. Acc @{round(c * 100)}%" for c in cfg["coverages"]])
-    sweep = defaultdict(lambda: defaultdict(list))
+    sweep = defaultdict(lambda: defaultdict(list))  # (task, "SUA" | "S") -> K -> Spearman per seed
     for task in p["tasks"]:
         title = TASK_TITLES.get(task, task)
         for seed in run.seeds(task):
@@ -315,7 +315,8 @@ def appendix_b(run: ExperimentRun, results: dict[str, Any]) -> None:
                 rho_sua = spearmanr([r["sua"] for r in est], [r["sua"] for r in ref]).statistic
                 rho_s = spearmanr([r["sensitivity"] for r in est], [r["sensitivity"] for r in ref]).statistic
                 b1.add({"Task": title, "K": k}, {"Spearman SUA": rho_sua, "Spearman S": rho_s}, {"K": str(k)})
-                sweep[task][k].append(rho_sua)
+                sweep[task, "SUA"][k].append(rho_sua)
+                sweep[task, "S"][k].append(rho_s)
             for method in ("standard", "sua-tr"):
                 ev = Evaluated(run, task, method, seed, self_consistency=False)
                 test, scores = _subset(ev.scores("test"), ev.records("test"))
@@ -331,11 +332,12 @@ def appendix_b(run: ExperimentRun, results: dict[str, Any]) -> None:
                            {f"Sel. Acc @{round(c * 100)}%": selective_accuracy(values, correct, c)
                             for c in cfg["coverages"]})
     results["figures"]["k_sweep"] = [
-        {"task": task, "K": list(ks), "spearman_mean": [float(np.mean(v)) for v in ks.values()],
+        {"task": task, "score": score, "K": list(ks),
+         "spearman_mean": [float(np.mean(v)) for v in ks.values()],
          "spearman_std": [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in ks.values()],
-         "paper": [paper_values("b1", {"K": str(k)}).get("Spearman") if paper_values("b1", {"K": str(k)})
-                   else None for k in ks]}
-        for task, ks in sweep.items()]
+         "paper": [(paper_values("b1", {"K": str(k)}) or {}).get("Spearman") if score == "SUA" else None
+                   for k in ks]}
+        for (task, score), ks in sweep.items()]
     b1.notes.append("SUA_K and the reference share H(x) exactly, so the SUA correlation is inflated by the "
                     "entropy term; the S column is the estimate's own quality.")
     b3.notes.append("λ varied at scoring time on fixed models (training-time λ is not swept).")
