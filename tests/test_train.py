@@ -335,6 +335,21 @@ def test_train_model_writes_the_folder_and_resumes(tokenizer, snli_dev, tmp_path
     assert HFSequenceClassifier(str(model_dir)).labels == LABELS
 
 
+def test_cli_passes_the_adversarial_training_options(tokenizer, snli_dev, tmp_path):
+    from sua.cli import main
+
+    backbone = tmp_path / "tiny"
+    tiny_bert(tokenizer).save_pretrained(backbone)
+    tokenizer.save_pretrained(backbone)
+    main(["train", "--method", "at", "--data", str(snli_dev), "--out", str(tmp_path / "run"),
+          "--model", str(backbone), "--limit", "8", "--batch-size", "8", "--max-length", "48",
+          "--adv-epsilon", "0.003", "--adv-steps", "1", "--adv-norm", "l2", "--adv-loss", "adversarial",
+          "--quiet"])
+    train = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert (train["adv_epsilon"], train["adv_steps"], train["adv_norm"], train["adv_clean_loss"]) == \
+        (0.003, 1, "l2", False)
+
+
 # -- PGD ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])

@@ -166,7 +166,9 @@ def _train(args: argparse.Namespace) -> None:
         ("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr), ("alpha", args.alpha),
         ("beta", args.beta), ("lam", args.lam), ("k_train", args.k_train), ("perturber", args.perturber),
         ("save_every", args.save_every), ("eval_every", args.eval_every), ("seed", args.seed),
-        ("max_length", args.max_length))
+        ("max_length", args.max_length), ("adv_epsilon", args.adv_epsilon), ("adv_steps", args.adv_steps),
+        ("adv_norm", args.adv_norm),
+        ("adv_clean_loss", None if args.adv_loss is None else args.adv_loss == "mean"))
         if v is not None}
     model_dir = train_model(args.task, args.method, args.data, args.out, backbone=args.model,
                             limit=args.limit, eval_data=args.eval_data, progress=not args.quiet, **options)
@@ -306,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lam", type=float, help="λ in L_align")
     train.add_argument("--k-train", type=int, help="rewrites per example and epoch (sua-tr)")
     train.add_argument("--perturber", help="perturbation family for sua-tr (default: token)")
+    train.add_argument("--adv-epsilon", type=float, help="at: radius of the PGD ball on the word embeddings")
+    train.add_argument("--adv-steps", type=int, help="at: PGD steps per batch")
+    train.add_argument("--adv-norm", choices=["linf", "l2"], help="at: the ball's norm (default linf)")
+    train.add_argument("--adv-loss", choices=["mean", "adversarial"],
+                       help="at: ½(L(x) + L(x+δ)) (mean, the default) or L(x+δ) alone")
     train.add_argument("--save-every", type=int, help="checkpoint every N steps; rerun the command to resume")
     train.add_argument("--eval-every", type=int)
     train.add_argument("--seed", type=int)
