@@ -68,9 +68,8 @@ def _score_lm(args: argparse.Namespace) -> None:
 
     sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p,
                               max_new_tokens=args.max_new_tokens)
-    backend = "hf-causal" if args.backend == "hf-causal" else "openai"
     out = score_lm_file(
-        args.data, args.out, backend=backend, model=args.model, task=args.task, template=args.template,
+        args.data, args.out, backend=args.backend, model=args.model, task=args.task, template=args.template,
         perturber=args.perturber, k=args.k, m=args.m, divergence=args.divergence, lam=args.lam,
         seed=args.seed, normalize=args.normalize, sampling=sampling, base_url=args.base_url,
         api_key=args.api_key, http_cache=args.http_cache, max_concurrency=args.max_concurrency,

@@ -69,17 +69,17 @@ class Evaluated:
         self.val = run.scores(task, preset, seed, "validation", n_train=n_train)
         self.fitted: FittedScores = fit_scores(self.val, self.labels)
 
-    def records(self, split: str) -> list[dict[str, Any]]:
-        return self.run.scores(self.task, self.preset, self.seed, split, n_train=self.n_train)
+        self._labelled: dict[str, tuple[list[dict[str, Any]], dict[str, np.ndarray]]] = {}
 
-    def scores(self, split: str) -> dict[str, np.ndarray]:
-        agreement = (self.run.agreement(self.task, self.preset, self.seed, split, n_train=self.n_train)
-                     if self.self_consistency else None)
-        return failure_scores(self.records(split), self.fitted, agreement)
-
-
-def _labelled(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in records if r.get("correct") is not None]
+    def labelled(self, split: str) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+        """The split's records with a known ``correct`` and every failure score on them (computed
+        once per split)."""
+        if split not in self._labelled:
+            records = self.run.scores(self.task, self.preset, self.seed, split, n_train=self.n_train)
+            agreement = (self.run.agreement(self.task, self.preset, self.seed, split, n_train=self.n_train)
+                         if self.self_consistency else None)
+            self._labelled[split] = _subset(failure_scores(records, self.fitted, agreement), records)
+        return self._labelled[split]
 
 
 def _correct(records: Sequence[dict[str, Any]]) -> np.ndarray:
@@ -181,34 +181,35 @@ def table2(run: ExperimentRun, results: dict[str, Any]) -> None:
     for task in p["tasks"]:
         title = TASK_TITLES.get(task, task)
         for seed in run.seeds(task):
+            first = seed == run.seeds(task)[0]
             models = {m: Evaluated(run, task, m, seed) for m in p["methods"]}
             std = models["standard"]
             for method, ev in models.items():
-                test, scores = _subset(ev.scores("test"), ev.records("test"))
+                test, scores = ev.labelled("test")
                 probs_conf = answer_confidence(test)
                 name = {"standard": "Standard", "at": "AT", "sua-tr": "SUA-TR"}[method]
                 own = "SUA (λ=1)" if method == "sua-tr" else "1 − max prob"
                 t2.add({"Task": title, "Method": name}, row_metrics(test, scores[own], probs_conf, coverage),
                        {"Task": title, "Method": name})
+                correct = _correct(test)
                 for score_name, values in scores.items():
-                    correct = _correct(test)
                     fs.add({"Task": title, "Model": name, "Score": score_name}, {
                         "AUROC": failure_auroc(values, ~correct), "AURC": aurc(values, correct),
                         "Sel. Acc (80%)": selective_accuracy(values, correct, coverage),
                         "PRR": prediction_rejection_ratio(values, ~correct)})
-                if seed == run.seeds(task)[0]:
+                if first:
                     figures["reliability"].append(
-                        _reliability(task, method, seed, probs_conf, _correct(test)))
+                        _reliability(task, method, seed, probs_conf, correct))
                     if method in ("standard", "sua-tr"):
                         figures["risk_coverage"].append(_risk_coverage(task, method, seed, scores, test))
                         figures["sh_scatter"].append(_scatter(task, method, seed, test))
-            test, scores = _subset(std.scores("test"), std.records("test"))
+            test, scores = std.labelled("test")
             if "1 − max prob (TS)" in scores:
                 ts_conf = temperature_scaled(test, std.fitted.temperature).max(-1)
                 t2.add({"Task": title, "Method": "Temp. Scale"},
                        row_metrics(test, scores["1 − max prob (TS)"], ts_conf, coverage),
                        {"Task": title, "Method": "Temp. Scale"})
-                if seed == run.seeds(task)[0]:
+                if first:
                     figures["reliability"].append(
                         _reliability(task, "temp-scale", seed, ts_conf, _correct(test)))
             if "1 − self-consistency" in scores:
@@ -271,7 +272,7 @@ def _preset_rows(run: ExperimentRun, table: TableBuilder, presets: Sequence[str]
     for seed in seeds:
         for preset in presets:
             ev = Evaluated(run, task, preset, seed, n_train=n_train, self_consistency=False)
-            test, scores = _subset(ev.scores("test"), ev.records("test"))
+            test, scores = ev.labelled("test")
             title = PRESET_TITLES.get(preset, preset)
             metrics = row_metrics(test, scores["SUA (λ=1)"], answer_confidence(test), coverage)
             table.add({"Method": title}, metrics,
@@ -319,7 +320,7 @@ def appendix_b(run: ExperimentRun, results: dict[str, Any]) -> None:
                 sweep[task, "S"][k].append(rho_s)
             for method in ("standard", "sua-tr"):
                 ev = Evaluated(run, task, method, seed, self_consistency=False)
-                test, scores = _subset(ev.scores("test"), ev.records("test"))
+                test, scores = ev.labelled("test")
                 correct = _correct(test)
                 s, h = (np.asarray([r[key] for r in test]) for key in ("sensitivity", "entropy"))
                 model = {"standard": "Standard", "sua-tr": "SUA-TR"}[method]
@@ -367,7 +368,7 @@ def figure2(run: ExperimentRun, results: dict[str, Any]) -> None:
             for method, column in (("standard", "AUROC (Standard)"), ("sua-tr", "AUROC (SUA-TR)")):
                 ev = Evaluated(run, task, method, seed)
                 for split in _eval_splits(run, task):
-                    records, scores = _subset(ev.scores(split), ev.records(split))
+                    records, scores = ev.labelled(split)
                     correct = _correct(records)
                     subset = f"{spec.split(split).role}: {split} (n={len(correct)})"
                     for name, values in scores.items():

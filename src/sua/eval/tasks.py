@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -252,17 +252,3 @@ def answer_texts(ex: Example, task: Task) -> list[str]:
     if not texts:
         raise SUAInputError(f"QA example {ex.id!r} has no gold answers in {task.answers_field!r}")
     return list(texts)
-
-
-def source_records(task: Task, examples: Sequence[Example]) -> list[dict[str, Any]]:
-    """Examples back as records with the task's own field names (to write a split to JSONL for
-    ``sua score`` / ``sua train``)."""
-    out = []
-    for ex in examples:
-        rec: dict[str, Any] = {"id": ex.id, task.text_field: ex.text, **ex.meta}
-        if task.pair_field:
-            rec[task.pair_field] = ex.pair
-        if task.kind != "qa":
-            rec["label"] = ex.label
-        out.append(rec)
-    return out

@@ -84,13 +84,12 @@ class SpanDistribution:
 
     ``candidates``: the top-N spans of the first (clean) variant; ``probs`` (V, N+1) float64,
     column ``N`` being "any other valid span"; ``predictions``: each variant's own most
-    probable span (over *all* valid spans), as text; ``prediction_spans``: the same as spans.
+    probable span (over *all* valid spans), as text.
     """
 
     candidates: list[Span]
     probs: np.ndarray
     predictions: list[str]
-    prediction_spans: list[Span]
 
 
 def span_log_probs(start: torch.Tensor, end: torch.Tensor, max_answer_tokens: int) -> torch.Tensor:
@@ -121,8 +120,8 @@ def span_distribution(window: ContextWindow, start: np.ndarray, end: np.ndarray,
         s, e = divmod(flat, length)
         return Span(window.offsets[s][0], window.offsets[e][1], window.span_text(s, e))
 
-    best = [span(int(i)) for i in logp.argmax(dim=1)]
-    return SpanDistribution([span(int(i)) for i in top], probs.numpy(), [b.text for b in best], best)
+    return SpanDistribution([span(int(i)) for i in top], probs.numpy(),
+                            [span(int(i)).text for i in logp.argmax(dim=1)])
 
 
 class HFExtractiveQA:

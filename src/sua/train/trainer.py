@@ -159,12 +159,14 @@ class SUATrainer:
         """
         model, n = self.model, len(clean)
         if self.pgd is not None:
-            adversarial = self.loss(self.pgd.logits(model, self.head.pad(clean), labels,
+            batch = self.head.pad(clean)
+            adversarial = self.loss(self.pgd.logits(model, batch, labels,
                                                     lambda output: self.head.logits(output, clean)),
                                     labels)
             if not self.config.adv_clean_loss:
                 return adversarial
-            return LossTerms.mean([self.loss(self._logits(clean), labels), adversarial])
+            clean_terms = self.loss(self.head.logits(model(**batch), clean), labels)
+            return LossTerms.mean([clean_terms, adversarial])
         if perturbed is None:
             return self.loss(self._logits(clean), labels)
         flat = [f for row in perturbed for f in row]
