@@ -285,7 +285,8 @@ def table3(run: ExperimentRun, results: dict[str, Any]) -> None:
     t3 = TableBuilder("table3", f"Table 3: ablations ({TASK_TITLES.get(cfg['task'], cfg['task'])}, "
                       f"{cfg['train']} training examples)", ["Method"], ROW_COLUMNS, paper_table="table3",
                       seeds=len(cfg["seeds"]))
-    _preset_rows(run, t3, cfg["presets"], cfg["task"], int(cfg["train"]), cfg["seeds"], "table3")
+    _preset_rows(run, t3, cfg["presets"], cfg["task"], run.resolve_size(cfg["task"], cfg["train"]),
+                cfg["seeds"], "table3")
     t3.notes += [f"Task {cfg['task']} (the paper's Table 3 is on QA; ours runs on {cfg['task']} for cost); "
                  f"seeds {', '.join(map(str, cfg['seeds']))}.",
                  "AUROC and Sel. Acc (80%) rank by SUA (λ = 1) for every row, Standard included.",
@@ -346,7 +347,8 @@ def appendix_b(run: ExperimentRun, results: dict[str, Any]) -> None:
     tcfg = p["table3"]
     b2 = TableBuilder("b2", f"Appendix B.2: perturbation families in SUA-TR training ({cfg['task_b2']})",
                       ["Method"], ROW_COLUMNS, seeds=len(tcfg["seeds"]))
-    _preset_rows(run, b2, cfg["b2_presets"], cfg["task_b2"], int(tcfg["train"]), tcfg["seeds"], None)
+    _preset_rows(run, b2, cfg["b2_presets"], cfg["task_b2"], run.resolve_size(cfg["task_b2"], tcfg["train"]),
+                tcfg["seeds"], None)
     b2.notes.append(f"Seeds {', '.join(map(str, tcfg['seeds']))} (Table 3's). SUA-TR (full) trains on "
                     "token edits (the default family); the paper's B.2 is on QA "
                     "with unreported absolute numbers.")

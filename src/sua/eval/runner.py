@@ -95,6 +95,7 @@ class ExperimentRun:
         self.log = log
         self._tasks: dict[str, Task] = {}
         self._examples: dict[tuple[str, str], list[Example]] = {}
+        self._train_sizes: dict[str, int] = {}
         self._perturbers: dict[str, Any] = {}
         self._records: dict[Path, list[dict[str, Any]]] = {}  # score files read or written this run
         self._loaded: tuple[Path, Any] | None = None  # the last model loaded, reused across splits
@@ -116,13 +117,42 @@ class ExperimentRun:
         """The task's seeds: its own ``seeds`` in the profile, else the profile's."""
         return list(self.task_size(task).get("seeds", self.profile["seeds"]))
 
+    def eval_size(self, task: str, split: str) -> int | None:
+        """Items scored on ``split``: the task's ``split_eval`` entry for it, else ``eval``
+        (``"all"``: every item of the split)."""
+        sizes = self.task_size(task)
+        size = sizes.get("split_eval", {}).get(split, sizes["eval"])
+        return None if size == "all" else int(size)
+
     def examples(self, task: str, split: str) -> list[Example]:
-        """The evaluation sample of a split (``eval`` items per the profile; fixed across seeds)."""
+        """The evaluation sample of a split (:meth:`eval_size` items; fixed across seeds)."""
         key = (task, split)
         if key not in self._examples:
             self._examples[key] = load_split(self.task(task), split, self.data_dir,
-                                             limit=self.task_size(task)["eval"])
+                                             limit=self.eval_size(task, split))
         return self._examples[key]
+
+    def train_size(self, task: str) -> int:
+        """Training examples per unit: the profile's ``train`` for the task."""
+        return self.resolve_size(task, self.task_size(task)["train"])
+
+    def resolve_size(self, task: str, size: int | str) -> int:
+        """A training-set size from a profile: ``size``, or for ``"all"`` the whole train split."""
+        if size != "all":
+            return int(size)
+        if task not in self._train_sizes:
+            self._train_sizes[task] = len(load_split(self.task(task), "train", self.data_dir))
+        return self._train_sizes[task]
+
+    def _split_file(self, task: str, split: str, n: int | None) -> Path:
+        """The records of a task's split (first-``n`` sample) in ``sua train``'s field names,
+        written once under ``data/``."""
+        spec = self.task(task)
+        path = self.dir / "data" / task / (f"{split}-n{n}.jsonl" if n else f"{split}.jsonl")
+        if not path.exists():
+            rows = training_records(spec, load_split(spec, split, self.data_dir, limit=n))
+            _write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in rows))
+        return path
 
     # -- models ----------------------------------------------------------------------------
 
@@ -134,18 +164,17 @@ class ExperimentRun:
         from sua.train import train_model
 
         spec = self.task(task)
-        n = n_train or self.task_size(task)["train"]
+        n = n_train or self.train_size(task)
         out = self.unit_dir(task, preset, seed, n)
         if (out / "model" / "config.json").exists():
             return out / "model"
-        data = self.dir / "data" / task / f"train-n{n}.jsonl"
-        if not data.exists():
-            rows = training_records(spec, load_split(spec, "train", self.data_dir, limit=n))
-            _write_atomic(data, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in rows))
+        data = self._split_file(task, "train", n)
         options = {**self.train_options(task), "seed": seed}
+        # with eval_every, the whole validation split is scored into train_log.jsonl (the learning curve)
+        curve = self._split_file(task, "validation", None) if options.get("eval_every") else None
         self.log(f"train {task} {preset} seed={seed} n={n}")
         return train_model(train_task_name(spec), preset, data, out, labels=spec.labels,
-                           progress=self.progress, eval_data=None, **options)
+                           progress=self.progress, eval_data=curve, eval_limit=None, **options)
 
     def train_options(self, task: str) -> dict[str, Any]:
         """The profile's training options with the task's overrides."""
@@ -191,7 +220,7 @@ class ExperimentRun:
         spec = self.task(task)
         sp = spec.split(split)
         k = k or self.profile["k"]
-        n = n_train or self.task_size(task)["train"]
+        n = n_train or self.train_size(task)
         path = self.unit_dir(task, preset, seed, n) / "scores" / f"{split}-k{k}-s{score_seed}.jsonl"
         if path not in self._records and path.exists():
             self._records[path] = [rec for _, rec in read_jsonl(path)]
@@ -233,7 +262,7 @@ class ExperimentRun:
         from sua.models import GroupedLabels, mc_dropout_votes
 
         passes = int(self.profile["mc_passes"])
-        n = n_train or self.task_size(task)["train"]
+        n = n_train or self.train_size(task)
         path = self.unit_dir(task, preset, seed, n) / "votes" / f"{split}-m{passes}.json"
         if not path.exists():
             model = self.predictor(task, self.model_dir(task, preset, seed, n), spec.split(split))
