@@ -96,7 +96,6 @@ class ExperimentRun:
         self._tasks: dict[str, Task] = {}
         self._examples: dict[tuple[str, str], list[Example]] = {}
         self._train_sizes: dict[str, int] = {}
-        self._perturbers: dict[str, Any] = {}
         self._records: dict[Path, list[dict[str, Any]]] = {}  # score files read or written this run
         self._loaded: tuple[Path, Any] | None = None  # the last model loaded, reused across splits
 
@@ -193,20 +192,15 @@ class ExperimentRun:
         model = self._loaded[1]
         return GroupedLabels(model, split.label_groups) if split.label_groups else model
 
-    def perturber(self, family: str, model: Any, examples: Sequence[Example], task: Task) -> Any:
-        """``family``: model-free families are built once and cached on disk; model-driven ones
-        (the adversarial search) are built for ``model``."""
-        from sua.perturb import CachedPerturber, build_perturber
+    def perturber(self, setting: str, model: Any, examples: Sequence[Example], task: Task) -> Any:
+        """Q_x for ``model`` under ``setting`` (:func:`sua.perturb.qx.model_qx`): model-free
+        draws cached in the run folder and shared by every model, adversarial ones per model."""
+        from sua.perturb.qx import model_qx
 
-        if family in self._perturbers:
-            return self._perturbers[family]
         contexts = ({ex.id: ex.text for ex in examples}
                     if task.pair_field and task.perturb_field in ("pair", "auto") else None)
-        built = build_perturber(family, model=model, contexts=contexts)
-        if getattr(built, "model", None) is None:
-            built = CachedPerturber(built, self.dir / "cache")
-            self._perturbers[family] = built
-        return built
+        return model_qx(setting, model, cache_dir=self.dir / "cache",
+                        to_model_input=None if contexts is None else (lambda i, text: (contexts[i], text)))
 
     # -- scores ----------------------------------------------------------------------------
 

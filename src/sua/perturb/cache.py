@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import sua
@@ -70,8 +70,10 @@ class CachedPerturber:
     def __repr__(self) -> str:
         return f"CachedPerturber({self.perturber!r})"
 
-    def _key(self, text: str, k: int, input_id: str, seed: int) -> str:
-        return _sha256(json.dumps([_sha256(text), input_id, int(seed), int(k)]))
+    def _key(self, text: str, k: int, input_id: str, seed: int, call: str = "perturb") -> str:
+        # perturb keys keep their original form, so caches written before propose existed still hit
+        parts = [_sha256(text), input_id, int(seed), int(k)] + ([] if call == "perturb" else [call])
+        return _sha256(json.dumps(parts))
 
     def _lookup(self, key: str) -> str | None:
         row = self._db.execute("SELECT records FROM draws WHERE config = ? AND key = ?",
@@ -90,13 +92,24 @@ class CachedPerturber:
 
     def perturb(self, text: str, k: int, *, input_id: str, seed: int) -> list[Perturbation]:
         check_request(text, k, input_id, seed)
-        key = self._key(text, k, input_id, seed)
+        return self._cached(self._key(text, k, input_id, seed),
+                            lambda: self.perturber.perturb(text, k, input_id=input_id, seed=seed))
+
+    def propose(self, text: str, n: int, *, input_id: str, seed: int) -> list[Perturbation]:
+        """The wrapped :class:`~sua.perturb.base.Proposer`'s ``propose``, cached like ``perturb``
+        (a model-free family inside a mixture is then drawn once per input and shared by every
+        model that mixes it)."""
+        check_request(text, n, input_id, seed)
+        return self._cached(self._key(text, n, input_id, seed, "propose"),
+                            lambda: self.perturber.propose(text, n, input_id=input_id, seed=seed))
+
+    def _cached(self, key: str, compute: Callable[[], list[Perturbation]]) -> list[Perturbation]:
         stored = self._lookup(key)
         if stored is not None:
             self.hits += 1
             return [Perturbation(**r) for r in json.loads(stored)]
         self.misses += 1
-        records = self.perturber.perturb(text, k, input_id=input_id, seed=seed)
+        records = compute()
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO draws VALUES (?, ?, ?)",
                              (self.config_hash, key, json.dumps([r.to_dict() for r in records])))

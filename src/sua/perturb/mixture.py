@@ -2,10 +2,12 @@
 
 For one input the K draws are split across families by a multinomial on the input's own random
 stream, ``(n_f) ~ Multinomial(K, w)``, so in expectation family ``f`` supplies ``w_f K`` of them.
-Each family proposes rewrites (:meth:`~sua.perturb.base.Proposer.propose`); the ones failing a
+Each family proposes up to ``OVERSAMPLE·K`` rewrites (:meth:`~sua.perturb.base.Proposer.propose`); the ones failing a
 constraint (:mod:`sua.perturb.constraints`) are dropped, and family ``f`` contributes its first
-``n_f`` valid proposals whose text is not already drawn (the K rewrites are distinct: a sample
-without replacement from the valid support). When it has fewer, the shortfall is filled from
+``n_f`` valid proposals that are distinct from the input and from each other (a sample without
+replacement from the valid support); distinct means a different ``distinct_key(text)``, by default
+the text itself, and for a model the input as the model sees it (e.g. its token ids: a casing
+change is no rewrite at all for an uncased model, and would add an exact 0 to S(x)). When it has fewer, the shortfall is filled from
 the other families' next valid proposals, in order of decreasing weight (then name), and those
 records carry ``params["fallback"] = True``. If all families together have fewer than K valid
 rewrites, the valid ones are repeated (``params["repeat"] = True``); with none at all the input
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
 
 from sua.errors import SUAInputError
@@ -42,6 +44,10 @@ FAMILY = "mixture"
 DEFAULT_WEIGHTS: dict[str, float] = {"paraphrase": 0.4, "token": 0.4, "adversarial": 0.2}
 #: The token family's kinds and weights inside the default mixture.
 DEFAULT_TOKEN_KINDS: dict[str, float] = {"typo": 1.0, "synonym": 2.0, "casing": 0.5, "punctuation": 0.5}
+
+#: Each family is asked for this many times K proposals, so that draws rejected as invalid or as
+#: duplicates (of the input or of each other) can be replaced by the family's next ones.
+OVERSAMPLE = 2
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +92,7 @@ class MixturePerturber:
         constraints: Sequence[Constraint] | None = None,
         protect: Protector | None = None,
         to_model_input: Callable[[str, str], ModelInput] | None = None,
+        distinct_key: Callable[[str], Hashable] | None = None,
     ) -> None:
         if families is None:
             families = default_families(model, protect=protect, to_model_input=to_model_input)
@@ -103,6 +110,7 @@ class MixturePerturber:
         self.weights: dict[str, float] = {f: w / total for f, w in kept.items()}
         self.families = {f: families[f] for f in self.weights}
         self.constraints = list(default_constraints(protect) if constraints is None else constraints)
+        self.distinct_key = distinct_key
         self._seen = dict.fromkeys(self.families, 0)
         self._valid = dict.fromkeys(self.families, 0)
         if self.dropped:
@@ -111,7 +119,8 @@ class MixturePerturber:
 
     def __repr__(self) -> str:
         return (f"MixturePerturber(families={self.families!r}, weights={self.weights!r}, "
-                f"dropped={self.dropped!r}, constraints={self.constraints!r})")
+                f"dropped={self.dropped!r}, constraints={self.constraints!r}, "
+                f"distinct_key={self.distinct_key!r})")
 
     def prepare(self, texts: Sequence[str]) -> None:
         """Let each family precompute what it batches (translations, POS tags) for ``texts``."""
@@ -132,13 +141,14 @@ class MixturePerturber:
 
         def pool(name: str) -> list[Perturbation]:
             if name not in pools:
-                proposed = self.families[name].propose(text, k, input_id=input_id, seed=seed)
+                proposed = self.families[name].propose(text, OVERSAMPLE * k, input_id=input_id, seed=seed)
                 pools[name] = [r for r in validate(text, proposed, self.constraints) if is_valid(r)]
                 self._seen[name] += len(proposed)
                 self._valid[name] += len(pools[name])
             return pools[name]
 
-        seen: set[str] = set()
+        key = self.distinct_key or (lambda t: t)
+        seen: set[Hashable] = {key(text)}
         cursor = dict.fromkeys(names, 0)
 
         def take(name: str, n: int, fallback: bool) -> list[Perturbation]:
@@ -146,8 +156,8 @@ class MixturePerturber:
             while len(got) < n and cursor[name] < len(items):
                 record = items[cursor[name]]
                 cursor[name] += 1
-                if record.text not in seen:
-                    seen.add(record.text)
+                if key(record.text) not in seen:
+                    seen.add(key(record.text))
                     got.append(_marked(record, "fallback") if fallback else record)
             return got
 

@@ -1,0 +1,80 @@
+"""The Q_x a model is scored under: one family or the mixture, model-free draws shared across models.
+
+:func:`model_qx` builds, for one model, a :class:`~sua.perturb.mixture.MixturePerturber` over
+the families a setting names (``mixture``: paraphrase 0.4, token 0.4, adversarial 0.2; a single
+family: that family alone), so every setting gets the mixture's validity checks, its fallback and
+its distinct draws. The model-free families (back-translation, token edits) are wrapped in a
+:class:`~sua.perturb.cache.CachedPerturber`: their proposals for an input are drawn once and
+shared by every model and seed that scores it. The adversarial family searches against this
+model, so it is built per model and never cached across models; a model without class
+probabilities (an extractive-QA span model) has no adversarial family, and the mixture says so in
+its ``dropped``.
+
+Draws are distinct *as the model sees them* (:func:`model_input_key`): two rewrites that
+tokenize alike (a casing change under an uncased backbone) count once, and a rewrite that
+tokenizes like the input is no rewrite.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from sua.errors import SUAInputError
+from sua.inputs import ModelInput
+from sua.perturb.adversarial import AdversarialPerturber
+from sua.perturb.cache import CachedPerturber
+from sua.perturb.mixture import DEFAULT_TOKEN_KINDS, DEFAULT_WEIGHTS, MixturePerturber
+from sua.perturb.paraphrase import ParaphrasePerturber
+from sua.perturb.token import TokenPerturber
+
+#: The Q_x settings :func:`model_qx` builds.
+SETTINGS = ("mixture", "token", "paraphrase", "adversarial")
+
+
+def model_input_key(model: Any) -> Callable[[str], Hashable] | None:
+    """``text -> token ids`` of the model's tokenizer (looked up on ``model`` or the adapter it
+    wraps), or ``None`` when the model exposes no tokenizer (then texts are compared as is)."""
+    while model is not None and getattr(model, "tokenizer", None) is None:
+        model = getattr(model, "model", None)
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        return None
+    return _TokenKey(tokenizer)
+
+
+class _TokenKey:
+    """``text -> tuple(token ids)`` without special tokens (a named callable, for the run's repr)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __repr__(self) -> str:
+        return f"token_ids({getattr(self.tokenizer, 'name_or_path', type(self.tokenizer).__name__)})"
+
+    def __call__(self, text: str) -> Hashable:
+        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def model_qx(setting: str, model: Any, *, cache_dir: str | os.PathLike[str] | None = None,
+             to_model_input: Callable[[str, str], ModelInput] | None = None) -> MixturePerturber:
+    """Q_x for ``model`` under ``setting`` (one of :data:`SETTINGS`; see the module doc).
+
+    ``cache_dir``: where model-free proposals are stored (``None``: the default cache);
+    ``to_model_input(input_id, text)``: the model input of a rewrite, for the adversarial search
+    (e.g. the premise put back for NLI).
+    """
+    if setting not in SETTINGS:
+        raise SUAInputError(f"unknown Q_x setting {setting!r}; known: {', '.join(SETTINGS)}")
+    names = list(DEFAULT_WEIGHTS) if setting == "mixture" else [setting]
+    families: dict[str, Any] = {}
+    if "paraphrase" in names:
+        families["paraphrase"] = CachedPerturber(ParaphrasePerturber(), cache_dir)
+    if "token" in names:
+        families["token"] = CachedPerturber(
+            TokenPerturber(tuple(DEFAULT_TOKEN_KINDS), tuple(DEFAULT_TOKEN_KINDS.values())), cache_dir)
+    if "adversarial" in names and callable(getattr(model, "predict_proba", None)):
+        families["adversarial"] = AdversarialPerturber(model, to_model_input=to_model_input)
+    weights = {name: DEFAULT_WEIGHTS[name] for name in names}
+    return MixturePerturber(families, weights, distinct_key=model_input_key(model))
