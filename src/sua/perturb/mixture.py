@@ -2,16 +2,17 @@
 
 For one input the K draws are split across families by a multinomial on the input's own random
 stream, ``(n_f) ~ Multinomial(K, w)``, so in expectation family ``f`` supplies ``w_f K`` of them.
-Each family proposes up to ``OVERSAMPLE·K`` rewrites (:meth:`~sua.perturb.base.Proposer.propose`); the ones failing a
-constraint (:mod:`sua.perturb.constraints`) are dropped, and family ``f`` contributes its first
-``n_f`` valid proposals that are distinct from the input and from each other (a sample without
-replacement from the valid support); distinct means a different ``distinct_key(text)``, by default
-the text itself, and for a model the input as the model sees it (e.g. its token ids: a casing
-change is no rewrite at all for an uncased model, and would add an exact 0 to S(x)). When it has fewer, the shortfall is filled from
-the other families' next valid proposals, in order of decreasing weight (then name), and those
-records carry ``params["fallback"] = True``. If all families together have fewer than K valid
-rewrites, the valid ones are repeated (``params["repeat"] = True``); with none at all the input
-comes back unchanged (kind ``identity``), which adds 0 to S(x).
+Each family proposes up to ``OVERSAMPLE·K`` rewrites (:meth:`~sua.perturb.base.Proposer.propose`);
+the ones failing a constraint (:mod:`sua.perturb.constraints`) are dropped, and family ``f``
+contributes its first ``n_f`` valid proposals that are distinct from the input and from each
+other (a sample without replacement from the valid support). Distinct means a different
+``distinct_key(text)``: by default the text itself, and for a model the input as the model sees
+it (its token ids: a casing change is no rewrite at all for an uncased model, and would add an
+exact 0 to S(x)). When a family has fewer, the shortfall is filled from the other families' next
+valid proposals, in order of decreasing weight (then name), and those records carry
+``params["fallback"] = True``. If all families together have fewer than K valid rewrites, the
+valid ones are repeated (``params["repeat"] = True``); with none at all the input comes back
+unchanged (kind ``identity``), which adds 0 to S(x).
 
 Default families and weights (SPEC): paraphrase 0.4 (back-translation), token 0.4 (typo,
 WordNet synonym, casing, punctuation), adversarial 0.2 (needs ``model``). A family without what
