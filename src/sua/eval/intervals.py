@@ -1,0 +1,95 @@
+"""Bootstrap confidence intervals over test items, paired differences and the verdicts they give.
+
+A metric ``m`` of a test set of N items (an AUROC, an ECE, a selective or robust accuracy) is
+a function of the item indices it is computed on. Its 95 % interval resamples items:
+``idx_b ~ Uniform{0..N-1}^N`` for b = 1..B, and the percentile interval is
+``[q_{2.5 %}, q_{97.5 %}]`` of ``m(idx_b)`` (Efron & Tibshirani, 1993, ch. 13). With several
+seeds scored on the same items, ``m`` is the mean over seeds of the per-seed metric and every
+seed sees the same resampled items ("seeds pooled": the interval covers the item sampling, the
+seed spread sits in the point estimate's mean).
+
+A paired difference ``m_a − m_b`` (two scores, or two methods, on the same items) is bootstrapped
+with the same ``idx_b`` for both sides, so what the two share cancels. Signed so that a positive
+value means the claim holds, its interval gives the verdict: *held* (low > 0), *not held*
+(high < 0), *inconclusive* (the interval contains 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sua.errors import SUAInputError
+
+#: A metric of the items at the given indices (NaN where it is undefined on that resample).
+Statistic = Callable[[np.ndarray], float]
+
+VERDICTS = ("held", "not held", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate on all items and its bootstrap percentile interval."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    n_items: int
+    n_resamples: int
+    level: float = 0.95
+    undefined: int = 0  # resamples on which the statistic was undefined (NaN), left out
+
+    @property
+    def verdict(self) -> str:
+        """``held`` when the interval lies above 0, ``not held`` below 0, else ``inconclusive``."""
+        return verdict(self.ci_low, self.ci_high)
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def verdict(ci_low: float, ci_high: float) -> str:
+    """The verdict of a signed paired difference's interval (module doc)."""
+    if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
+        return "inconclusive"
+    return "held" if ci_low > 0 else "not held" if ci_high < 0 else "inconclusive"
+
+
+def resample_indices(n_items: int, n_resamples: int = 1000, seed: int = 0) -> np.ndarray:
+    """``(n_resamples, n_items)`` item indices drawn with replacement from a seeded stream."""
+    if n_items < 1 or n_resamples < 1:
+        raise SUAInputError(f"need n_items >= 1 and n_resamples >= 1, got {n_items}, {n_resamples}")
+    return np.random.default_rng(seed).integers(0, n_items, size=(n_resamples, n_items))
+
+
+def bootstrap(statistic: Statistic, n_items: int, *, n_resamples: int = 1000, level: float = 0.95,
+              seed: int = 0) -> Interval:
+    """``statistic`` on all ``n_items`` items and its percentile interval over ``n_resamples``
+    item resamples (module doc). Resamples where the statistic is NaN (an AUROC with one class
+    only) are left out and counted in :attr:`Interval.undefined`."""
+    if not 0 < level < 1:
+        raise SUAInputError(f"level must be in (0, 1), got {level}")
+    value = float(statistic(np.arange(n_items)))
+    draws = np.array([statistic(idx) for idx in resample_indices(n_items, n_resamples, seed)], dtype=float)
+    finite = draws[np.isfinite(draws)]
+    if finite.size == 0:
+        return Interval(value, math.nan, math.nan, n_items, n_resamples, level, n_resamples)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return Interval(value, float(low), float(high), n_items, n_resamples, level,
+                    int(n_resamples - finite.size))
+
+
+def paired_difference(a: Statistic, b: Statistic, n_items: int, **options: float | int) -> Interval:
+    """``a − b`` on the same items, bootstrapped with the same resamples for both sides."""
+    return bootstrap(lambda idx: a(idx) - b(idx), n_items, **options)
+
+
+def seed_mean(per_seed: list[Statistic]) -> Statistic:
+    """The mean over seeds of a per-seed statistic, each seed on the same item indices."""
+    if not per_seed:
+        raise SUAInputError("seed_mean needs at least one seed")
+    return lambda idx: float(np.mean([f(idx) for f in per_seed]))
