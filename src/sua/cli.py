@@ -213,6 +213,32 @@ def _reproduce(args: argparse.Namespace) -> None:
     print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
 
 
+def _evidence(args: argparse.Namespace) -> None:
+    from sua.eval import evidence
+    from sua.eval.runner import ExperimentRun, load_profile, pin_profile
+
+    if args.evidence_command == "unit":
+        _quiet_transformers()
+        profile = load_profile(args.profile)
+        run = ExperimentRun(pin_profile(args.run, profile), profile, data_dir=args.data_dir,
+                            progress=not args.quiet)
+        for unit in args.units:
+            task, preset, seed = _unit(unit)
+            evidence.run_unit(run, task, preset, seed)
+            print(f"unit {unit} done")
+    elif args.evidence_command == "export":
+        print(f"{len(evidence.export_run(args.run, args.out))} files written under {args.out}")
+    else:
+        print(*evidence.derive(args.folder).values(), sep="\n")
+
+
+def _unit(text: str) -> tuple[str, str, int]:
+    parts = text.split(":")
+    if len(parts) != 3 or not parts[2].isdigit():
+        raise SUAInputError(f"a unit is TASK:PRESET:SEED (e.g. nli:standard:0), got {text!r}")
+    return parts[0], parts[1], int(parts[2])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sua", description="Sensitivity-Uncertainty Alignment: S(x), H(x), SUA(x) per input.")
@@ -364,6 +390,23 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
     reproduce.set_defaults(func=_reproduce)
+
+    evidence = sub.add_parser("evidence", help="the evidence run: train and score units, pack them, "
+                                               "derive claims with bootstrap intervals")
+    evidence_sub = evidence.add_subparsers(dest="evidence_command", required=True)
+    unit = evidence_sub.add_parser("unit", help="train (resumably) and score units on every split")
+    unit.add_argument("units", nargs="+", metavar="TASK:PRESET:SEED", help="e.g. nli:standard:0")
+    unit.add_argument("--run", required=True, help="run folder (cached models and score files)")
+    unit.add_argument("--profile", default="evidence", help="profile name or TOML file (default: evidence)")
+    unit.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
+    unit.add_argument("--quiet", action="store_true", help="no progress bars")
+    export = evidence_sub.add_parser("export", help="pack a run's score files and learning curves")
+    export.add_argument("run", help="run folder")
+    export.add_argument("--out", required=True, help="results folder, e.g. docs/results/evidence")
+    derive = evidence_sub.add_parser("derive", help="claims.json, summary.json and evidence.md from "
+                                                    "a results folder (no model needed)")
+    derive.add_argument("folder", help="results folder written by export")
+    evidence.set_defaults(func=_evidence)
     return parser
 
 

@@ -38,7 +38,7 @@ from sua.eval.metrics import (
     selective_accuracy,
 )
 from sua.eval.report import paper_values, write_report
-from sua.eval.runner import ExperimentRun, load_profile
+from sua.eval.runner import ExperimentRun, load_profile, pin_profile
 
 EXPERIMENTS = ("table2", "table3", "appendix-b", "figure2")
 #: Task names as the paper's tables write them.
@@ -420,16 +420,7 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
         if seeds < 1:
             raise SUAInputError(f"--seeds must be >= 1, got {seeds}")
         config["seeds"] = list(range(seeds))
-    out = Path(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    profile_file = out / "profile.json"
-    if profile_file.exists():
-        previous = json.loads(profile_file.read_text(encoding="utf-8"))
-        if previous != json.loads(json.dumps(config)):
-            changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
-            raise SUAInputError(f"{out} holds a run with another profile (differs in: {', '.join(changed)}); "
-                                "choose another run folder")
-    profile_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    out = pin_profile(run_dir, config)
     results_file = out / "results.json"
     results = (json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists()
                else {"meta": {}, "tables": [], "figures": {}})

@@ -42,6 +42,10 @@ _PROFILE_KEYS = {"name", "seeds", "k", "k_sweep", "k_reference", "mc_passes", "c
                  "methods", "train", "tasks", "table3", "appendix_b"}
 
 
+#: ``second_qx``: a second Q_x setting every evidence unit is also scored under.
+_OPTIONAL_PROFILE_KEYS = {"second_qx"}
+
+
 def profile_names() -> list[str]:
     """Names of the shipped experiment profiles."""
     return shipped_names("profiles")
@@ -52,10 +56,26 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
     training options of every experiment."""
     profile = read_config("profiles", name_or_path, "profile")
     missing = sorted(_PROFILE_KEYS - set(profile))
-    unknown = sorted(set(profile) - _PROFILE_KEYS)
+    unknown = sorted(set(profile) - _PROFILE_KEYS - _OPTIONAL_PROFILE_KEYS)
     if missing or unknown:
         raise SUAInputError(f"profile {name_or_path}: missing {missing}, unknown {unknown}")
     return profile
+
+
+def pin_profile(run_dir: str | os.PathLike[str], profile: dict[str, Any]) -> Path:
+    """Create ``run_dir`` with ``profile.json``, or check that the run there used ``profile``
+    (a run folder keeps its profile: other settings are an error)."""
+    out = Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    profile_file = out / "profile.json"
+    if profile_file.exists():
+        previous = json.loads(profile_file.read_text(encoding="utf-8"))
+        if previous != json.loads(json.dumps(profile)):
+            changed = sorted(k for k in set(previous) | set(profile) if previous.get(k) != profile.get(k))
+            raise SUAInputError(f"{out} holds a run with another profile (differs in: {', '.join(changed)}); "
+                                "choose another run folder")
+    profile_file.write_text(json.dumps(profile, indent=2), encoding="utf-8")
+    return out
 
 
 def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
@@ -205,8 +225,11 @@ class ExperimentRun:
     # -- scores ----------------------------------------------------------------------------
 
     def scores(self, task: str, preset: str, seed: int, split: str, *, k: int | None = None,
-               score_seed: int = 0, n_train: int | None = None) -> list[dict[str, Any]]:
-        """Per-instance score records of a unit's model on a split (cached JSONL).
+               score_seed: int = 0, n_train: int | None = None,
+               qx: str | None = None) -> list[dict[str, Any]]:
+        """Per-instance score records of a unit's model on a split (cached JSONL), under the
+        split's Q_x setting (its ``perturber``, else the profile's) or ``qx`` when given (a
+        second setting, cached in its own file).
 
         Records get ``split``, ``role`` and, for multi-label splits, ``gold_labels``; a
         prediction (clean or perturbed) is correct when it is one of the gold labels.
@@ -215,14 +238,15 @@ class ExperimentRun:
         sp = spec.split(split)
         k = k or self.profile["k"]
         n = n_train or self.train_size(task)
-        path = self.unit_dir(task, preset, seed, n) / "scores" / f"{split}-k{k}-s{score_seed}.jsonl"
+        name = f"{split}-k{k}-s{score_seed}" + (f"-q{qx}" if qx else "")
+        path = self.unit_dir(task, preset, seed, n) / "scores" / f"{name}.jsonl"
         if path not in self._records and path.exists():
             self._records[path] = [rec for _, rec in read_jsonl(path)]
         if path in self._records:
             return self._records[path]
         model = self.predictor(task, self.model_dir(task, preset, seed, n), sp)
         examples = self.examples(task, split)
-        perturber = self.perturber(sp.perturber or self.profile["perturber"], model, examples, spec)
+        perturber = self.perturber(qx or sp.perturber or self.profile["perturber"], model, examples, spec)
         self.log(f"score {task} {preset} seed={seed} {split} K={k} ({len(examples)} inputs)")
         if spec.kind == "qa":
             from sua.scoring.qa import QAScorer

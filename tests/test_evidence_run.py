@@ -1,0 +1,106 @@
+"""The evidence path end to end on a micro profile (real MiniLM, real data, a few inputs per
+split): a unit trains with its validation learning curve, is scored under the mixture Q_x and
+token edits on every split, packs, and derives claims with intervals; a rerun resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sua.cli import main
+from sua.eval.artifacts import read_columns
+
+MICRO = """
+name = "micro-evidence"
+seeds = [0]
+k = 3
+k_sweep = [2]
+k_reference = 4
+mc_passes = 2
+coverage = 0.8
+perturber = "mixture"
+second_qx = "token"
+methods = ["standard"]
+
+[train]
+epochs = 1.0
+batch_size = 16
+lr = 1e-4
+max_length = 64
+log_every = 1
+eval_k = 1
+
+[tasks.nli]
+train = 32
+eval = 6
+split_eval = { validation = 12, test = 12 }
+train_options = { eval_every = 1 }
+
+[table3]
+task = "nli"
+train = 32
+seeds = [0]
+presets = ["standard"]
+
+[appendix_b]
+task_b2 = "nli"
+b2_presets = ["standard"]
+lam_grid = [0.0, 1.0]
+coverages = [0.8]
+"""
+
+
+@pytest.fixture(scope="module")
+def evidence_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, Path, Path]:
+    folder = tmp_path_factory.mktemp("evidence")
+    profile = folder / "micro.toml"
+    profile.write_text(MICRO, encoding="utf-8")
+    run, results = folder / "run", folder / "results" / "evidence"
+    assert main(["evidence", "unit", "nli:standard:0", "--run", str(run), "--profile", str(profile),
+                 "--data-dir", str(data_dir), "--quiet"]) == 0
+    assert main(["evidence", "export", str(run), "--out", str(results)]) == 0
+    assert main(["evidence", "derive", str(results)]) == 0
+    return profile, run, results
+
+
+def test_unit_packs_every_split_under_both_settings(evidence_run) -> None:
+    _, _, results = evidence_run
+    unit = results / "units" / "nli" / "standard" / "seed0"
+    names = {p.stem for p in unit.glob("*.npz")}
+    assert {"validation", "test", "mnli", "ambient", "epistemic", "test_adversarial",
+            "validation.token", "test.token"} <= names
+    assert "test_adversarial.token" not in names  # a split with its own Q_x has no second setting
+    test, token = read_columns(unit / "test.npz"), read_columns(unit / "test.token.npz")
+    assert test.n == 12 and test.pert_probs.shape == (12, 3, 3)
+    assert np.array_equal(test.ids, token.ids) and test.agreement is not None
+    assert "adversarial" in test.families.tolist() and token.families.tolist() == ["token"]
+    epistemic = read_columns(unit / "epistemic.npz")
+    assert epistemic.labels.tolist() == ["entailment", "non-entailment"] and epistemic.probs.shape[1] == 2
+    curve = json.loads((results / "curves" / "nli-standard-seed0.json").read_text())
+    assert [c["step"] for c in curve] == [0, 1, 2] and all(0 <= c["accuracy"] <= 1 for c in curve)
+
+
+def test_claims_and_summary(evidence_run) -> None:
+    _, _, results = evidence_run
+    claims = json.loads((results.parent / "claims.json").read_text())
+    summary = json.loads((results.parent / "summary.json").read_text())
+    assert summary["nli"]["n_test"] == 12 and summary["nli"]["qx"] == "mixture"
+    test_claims = [c for c in claims if c["split"] == "test"]
+    assert {c["metric"] for c in test_claims} >= {"AUROC", "Sel. Acc (80%)"}
+    for c in claims:
+        assert c["verdict"] in ("held", "not held", "inconclusive") and c["seeds"] == [0]
+        assert c["value"] == pytest.approx(c["a_value"] - c["b_value"])
+
+
+def test_rerun_resumes_without_work(evidence_run, data_dir) -> None:
+    profile, run, _ = evidence_run
+    model = next(run.glob("units/nli/standard-n32/seed0/model/model.safetensors"))
+    scores = sorted(run.glob("units/nli/standard-n32/seed0/scores/*.jsonl"))
+    before = [p.stat().st_mtime_ns for p in [model, *scores]]
+    assert main(["evidence", "unit", "nli:standard:0", "--run", str(run), "--profile", str(profile),
+                 "--data-dir", str(data_dir), "--quiet"]) == 0
+    assert [p.stat().st_mtime_ns for p in [model, *scores]] == before
+    assert main(["evidence", "unit", "nli:standard", "--run", str(run)]) == 2
