@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 from sua.cli import main
 from sua.eval.artifacts import read_columns
+from sua.measures import entropy
 
 MICRO = """
 name = "micro-evidence"
@@ -36,7 +38,7 @@ eval_k = 1
 [tasks.nli]
 train = 32
 eval = 6
-split_eval = { validation = 12, test = 12 }
+split_eval = { validation = 12, test = 12, ambient = 12 }
 train_options = { eval_every = 1 }
 
 [table3]
@@ -83,13 +85,23 @@ def test_unit_packs_every_split_under_both_settings(evidence_run) -> None:
     assert [c["step"] for c in curve] == [0, 1, 2] and all(0 <= c["accuracy"] <= 1 for c in curve)
 
 
-def test_claims_and_summary(evidence_run) -> None:
+def test_claims_and_summary(evidence_run, data_dir) -> None:
     _, _, results = evidence_run
     claims = json.loads((results.parent / "claims.json").read_text())
     summary = json.loads((results.parent / "summary.json").read_text())
     assert summary["nli"]["n_test"] == 12 and summary["nli"]["qx"] == "mixture"
     test_claims = [c for c in claims if c["split"] == "test"]
     assert {c["metric"] for c in test_claims} >= {"AUROC", "Sel. Acc (80%)"}
+    human = {h["split"]: h for h in summary["nli"]["human_uncertainty"]}
+    assert set(human) == {"mnli", "ambient"} and human["ambient"]["n_items"] == 12
+    assert set(human["ambient"]["spearman"]) == {"S", "H", "SUA (λ=1)", "1 − max p", "ambiguity proxy"}
+    assert 0.0 <= human["ambient"]["lemma_4_6"]["share_holds"] <= 1.0
+    # ρ(H, crowd label entropy) against scipy on the packed columns and the data file
+    unit = read_columns(results / "units" / "nli" / "standard" / "seed0" / "ambient.npz")
+    crowd = {r["id"]: r["label_dist"] for r in map(json.loads, (data_dir / "nli/ambient/test.jsonl").open())}
+    h_crowd = [entropy(np.array(list(crowd[i].values()))) for i in unit.ids]
+    h_model = entropy(unit.probs.astype(np.float64) / unit.probs.sum(-1, keepdims=True))
+    assert human["ambient"]["spearman"]["H"]["value"] == pytest.approx(spearmanr(h_model, h_crowd).statistic)
     for c in claims:
         assert c["verdict"] in ("held", "not held", "inconclusive") and c["seeds"] == [0]
         assert c["value"] == pytest.approx(c["a_value"] - c["b_value"])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from sua.eval.intervals import bootstrap, paired_difference, seed_mean
 from sua.eval.metrics import calibration_error, selective_accuracy
 from sua.eval.runner import ExperimentRun
 from sua.io import read_jsonl
-from sua.measures import divergence, entropy, sua_score
+from sua.measures import ambiguity_proxy, divergence, entropy, signature, sua_score
 from sua.measures.ranking import failure_auroc
 
 #: A runner score file: ``<split>-k<K>-s0[-q<setting>].jsonl``.
@@ -133,6 +134,8 @@ class Scored:
     scores: dict[str, np.ndarray]
     features: np.ndarray         # (n, f) inputs of the logistic score
     confidence: np.ndarray       # max p, for the ECE
+    ids: np.ndarray              # of the labelled items
+    ambiguity: np.ndarray | None  # the ambiguity proxy over x and its rewrites (classifiers)
     lam: float | None = None     # λ chosen on validation (fit_on_validation)
 
 
@@ -152,8 +155,12 @@ def score_columns(c: Columns) -> Scored:
                            (d * c.family_mask(f)).sum(1) / np.maximum(c.family_mask(f).sum(1), 1), 0.0)
                   for f in ("paraphrase", "token", "adversarial")]
     features = np.column_stack([h, *per_family, worst, flips])
+    ambiguity = None
+    if c.probs is not None:
+        argmax = np.concatenate([c.probs.argmax(-1)[:, None], c.pert_probs.argmax(-1)], axis=1)
+        ambiguity = np.asarray(ambiguity_proxy(argmax, num_classes=c.probs.shape[-1]))[keep]
     return Scored(c, c.correct[keep] == 1, {k: v[keep] for k, v in scores.items()}, features[keep],
-                  max_p[keep])
+                  max_p[keep], c.ids[keep], ambiguity)
 
 
 def fit_on_validation(val: Scored, test: Scored) -> None:
@@ -315,9 +322,13 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
             "n_resamples": diff.n_resamples, "undefined_resamples": diff.undefined}
 
 
-def derive(folder: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``claims.json``, ``summary.json`` and ``evidence.md`` into ``folder``'s parent from
-    the packed units in ``folder``; return their paths."""
+def derive(folder: str | os.PathLike[str],
+           data_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+    """Write ``claims.json``, ``summary.json`` (with the human-uncertainty checks, read against
+    ``data_dir``, default :func:`~sua.eval.data.default_data_dir`) and ``evidence.md`` into
+    ``folder``'s parent from the packed units in ``folder``; return their paths."""
+    from sua.eval.data import default_data_dir
+
     results = Results(folder)
     root = results.dir
     meta = json.loads((root / "run.json").read_text(encoding="utf-8"))
@@ -341,15 +352,84 @@ def derive(folder: str | os.PathLike[str]) -> dict[str, Path]:
             entry["f1"] = float(np.nanmean([u.columns.f1[u.columns.correct >= 0] for u in units]))
             entry["exact_match"] = entry["accuracy"]
         summary[task] = entry
+    human = human_uncertainty(results, data_dir if data_dir is not None else default_data_dir())
+    if human:
+        summary.setdefault("nli", {})["human_uncertainty"] = human
     out = {"claims": root.parent / "claims.json", "summary": root.parent / "summary.json",
            "evidence": root.parent / "evidence.md"}
     out["claims"].write_text(json.dumps(claims, indent=1, ensure_ascii=False), encoding="utf-8")
     out["summary"].write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
-    out["evidence"].write_text(_markdown(claims, summary, root), encoding="utf-8")
+    out["evidence"].write_text(_markdown(claims, summary, human, root), encoding="utf-8")
     return out
 
 
-def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], root: Path) -> str:
+# -- real human uncertainty ----------------------------------------------------------------
+
+#: Per-item human signals in the data: split -> (data file, field, how it becomes "uncertainty").
+HUMAN_SIGNALS = {
+    "mnli": ("nli/mnli/dev_matched.jsonl", "bert_correct_of_100",
+             "1 − bert_correct_of_100 / 100 (share of 100 fine-tuned BERT runs that got the item wrong)"),
+    "ambient": ("nli/ambient/test.jsonl", "label_dist", "entropy of the crowd label distribution"),
+}
+
+
+def _signal(row: dict[str, Any], field: str) -> float | None:
+    value = row.get(field)
+    if value is None:
+        return None
+    if field == "label_dist":
+        return float(entropy(np.array(list(value.values()), dtype=np.float64)))
+    return 1.0 - float(value) / 100.0
+
+
+def human_uncertainty(results: Results, data_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Spearman ρ of S, H, SUA (λ = 1), 1 − max p and the ambiguity proxy with each human signal
+    (:data:`HUMAN_SIGNALS`), seeds pooled, with bootstrap intervals; the mean signal on the items
+    flagged *ambiguity collapse* against the others; and, on AmbiEnt, Lemma 4.6 with the crowd
+    label entropy as H*."""
+    from scipy.stats import ConstantInputWarning, spearmanr
+
+    from sua.selective import lemma_4_6
+
+    rows = []
+    for split, (source, field, meaning) in HUMAN_SIGNALS.items():
+        seeds = results.seeds("nli", "standard", split)
+        path = Path(data_dir) / source
+        if not seeds or not path.exists():
+            continue
+        signal_of = {str(row["id"]): _signal(row, field) for _, row in read_jsonl(path)}
+        units = [results.unit("nli", "standard", seed, split) for seed in seeds]
+        known = np.array([signal_of.get(str(i)) is not None for i in units[0].ids])
+        signal = np.array([signal_of[str(i)] for i in units[0].ids[known]], dtype=np.float64)
+        n = int(known.sum())
+        entry: dict[str, Any] = {"split": split, "signal": meaning, "n_items": n,
+                                 "seeds": [int(s.removeprefix("seed")) for s in seeds], "spearman": {}}
+        named = {"S": lambda u: u.scores["S"], "H": lambda u: u.scores["entropy"],
+                 "SUA (λ=1)": lambda u: u.scores["SUA (λ=1)"], "1 − max p": lambda u: u.scores["1 − max p"],
+                 "ambiguity proxy": lambda u: u.ambiguity}
+        for name, get in named.items():
+            values = [get(u)[known] for u in units]
+            rho = seed_mean([lambda idx, v=v, y=signal: float(spearmanr(v[idx], y[idx]).statistic)
+                             for v in values])
+            with warnings.catch_warnings():  # a constant resample has no ρ: counted as undefined
+                warnings.simplefilter("ignore", ConstantInputWarning)
+                entry["spearman"][name] = bootstrap(rho, n, n_resamples=N_RESAMPLES).to_dict()
+        flagged = np.mean([signature(u.scores["S"], u.scores["entropy"], u.ambiguity)[known]
+                           == "ambiguity_collapse" for u in units], axis=0) >= 0.5
+        entry["ambiguity_collapse"] = {
+            "n_flagged": int(flagged.sum()),
+            "mean_signal_flagged": float(signal[flagged].mean()) if flagged.any() else None,
+            "mean_signal_others": float(signal[~flagged].mean()) if (~flagged).any() else None}
+        if field == "label_dist":
+            check = lemma_4_6(signal, units[0].ambiguity[known], units[0].scores["entropy"][known])
+            entry["lemma_4_6"] = {"share_holds": check.share_holds, "mean_slack": check.mean_slack,
+                                  "min_slack": check.min_slack, "seed": entry["seeds"][0]}
+        rows.append(entry)
+    return rows
+
+
+def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list[dict[str, Any]],
+              root: Path) -> str:
     lines = ["# Evidence: the paper's claims as paired differences with 95 % bootstrap intervals", "",
              f"Derived from the packed units in `{root.name}/` by `sua evidence derive {root.as_posix()}`; "
              f"{N_RESAMPLES} item resamples, seeds pooled. A positive difference means the claim holds; "
@@ -369,4 +449,17 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], root: Path)
                      f"{c['a']}: {c['a_value']:.3f} | {c['b']}: {c['b_value']:.3f} | "
                      f"{c['value']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
                      f"**{c['verdict']}** | {c['n_items']} | {len(c['seeds'])} |")
+    for entry in human:
+        lines += ["", f"## Human uncertainty: {entry['split']} ({entry['n_items']} items)", "",
+                  f"Signal: {entry['signal']}. Spearman ρ with each score [95 % CI]:", "",
+                  "| score | ρ [95 % CI] |", "|---|---|"]
+        for name, iv in entry["spearman"].items():
+            lines.append(f"| {name} | {iv['value']:+.3f} [{iv['ci_low']:+.3f}, {iv['ci_high']:+.3f}] |")
+        flags = entry["ambiguity_collapse"]
+        lines.append(f"\nAmbiguity-collapse flags: {flags['n_flagged']} items; mean signal flagged "
+                     f"{flags['mean_signal_flagged']}, others {flags['mean_signal_others']}.")
+        if "lemma_4_6" in entry:
+            lemma = entry["lemma_4_6"]
+            lines.append(f"Lemma 4.6 (H* = crowd label entropy): holds on {lemma['share_holds']:.1%} "
+                         f"of items, mean slack {lemma['mean_slack']:+.3f}.")
     return "\n".join(lines) + "\n"
