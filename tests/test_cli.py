@@ -61,6 +61,24 @@ def test_score_then_summarize(nli_model_dir, snli_dev, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["n"] == 24
 
 
+def test_score_mixture_draws_adversarial_rewrites(nli_model_dir, snli_dev, tmp_path):
+    out = tmp_path / "mixture.jsonl"
+    assert main(["score", "--model", str(nli_model_dir), "--task", "nli", "--data", str(snli_dev),
+                 "--limit", "6", "--k", "8", "--perturber", "mixture", "--out", str(out), "--quiet"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    families = {p["family"] for r in records for p in r["perturbations"]}
+    assert "adversarial" in families  # the mixture no longer drops it when the model is at hand
+    assert "dropped=()" in json.dumps(json.loads(meta_path_for(out).read_text())["config"])
+    gold = {g["id"]: g for g in map(json.loads, snli_dev.read_text().splitlines()[:6])}
+    tokenizer = AutoTokenizer.from_pretrained(nli_model_dir)
+    for r in records:
+        # draws are distinct as the model sees them, and none is the hypothesis itself
+        ids = [tuple(tokenizer(p["text"])["input_ids"]) for p in r["perturbations"]
+               if "repeat" not in p["params"]]
+        assert len(ids) == len(set(ids))
+        assert tuple(tokenizer(gold[r["id"]]["hypothesis"])["input_ids"]) not in ids
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--data", "missing.jsonl"], "data file not found"),
     (["--data", "SNLI", "--text-field", "sentence"], "field 'sentence' is missing"),

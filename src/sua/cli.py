@@ -25,7 +25,7 @@ def _quiet_transformers() -> None:
 def _score(args: argparse.Namespace) -> None:
     from sua.inputs import TASK_FIELDS
     from sua.models import load_model
-    from sua.perturb import get_perturber
+    from sua.perturb.qx import qx_for_file
     from sua.scoring import SUAScorer
 
     _quiet_transformers()
@@ -36,11 +36,14 @@ def _score(args: argparse.Namespace) -> None:
     pair_field = args.pair_field if args.pair_field is not None else fields.pair_field
     label_field = args.label_field if args.label_field is not None else fields.label_field
     model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256)
-    scorer = SUAScorer(model, get_perturber(args.perturber), k=args.k, divergence=args.divergence,
+    text_field = args.text_field or fields.text_field
+    perturber = qx_for_file(args.perturber, model, args.data, text_field=text_field,
+                            pair_field=pair_field or None, id_field=args.id_field, limit=args.limit)
+    scorer = SUAScorer(model, perturber, k=args.k, divergence=args.divergence,
                        lam=args.lam, seed=args.seed, chunk_size=args.chunk_size)
     out = scorer.score_file(
         args.data, args.out,
-        text_field=args.text_field or fields.text_field,
+        text_field=text_field,
         pair_field=pair_field or None,
         label_field=label_field or None,
         id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
