@@ -27,18 +27,22 @@ def load_backbone(backbone: str | os.PathLike[str], labels: Sequence[str] | None
     with ``head="qa"`` an ``AutoModelForQuestionAnswering`` (start/end logits; ``labels`` unused)."""
     from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoTokenizer
 
+    from sua.models.remote_code import NO_REMOTE_CODE, refuse_remote_code
+
     torch.manual_seed(seed)
+    refuse_remote_code(backbone)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(backbone))
+        tokenizer = AutoTokenizer.from_pretrained(str(backbone), **NO_REMOTE_CODE)
         if head == "qa":
-            model = AutoModelForQuestionAnswering.from_pretrained(str(backbone),
-                                                                  attn_implementation="eager")
+            model = AutoModelForQuestionAnswering.from_pretrained(str(backbone), attn_implementation="eager",
+                                                                  **NO_REMOTE_CODE)
         else:
             labels = list(labels or [])
             model = AutoModelForSequenceClassification.from_pretrained(
                 str(backbone), num_labels=len(labels), id2label=dict(enumerate(labels)),
-                label2id={name: i for i, name in enumerate(labels)}, attn_implementation="eager")
-    except OSError as err:
+                label2id={name: i for i, name in enumerate(labels)}, attn_implementation="eager",
+                **NO_REMOTE_CODE)
+    except (OSError, ValueError, KeyError) as err:
         raise SUAInputError(f"cannot load the backbone {str(backbone)!r}: pass a local folder written "
                             f"by save_pretrained (default: the offline MiniLM) ({err})") from err
     return model, tokenizer
