@@ -27,8 +27,10 @@ def _score(args: argparse.Namespace) -> None:
     from sua.models import load_model
     from sua.perturb import get_perturber
     from sua.scoring import SUAScorer
+    from sua.validate import check_data
 
     _quiet_transformers()
+    check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
     if args.backend != "hf":
         return _score_lm(args)
     _check_encoder_args(args)
@@ -44,7 +46,8 @@ def _score(args: argparse.Namespace) -> None:
         pair_field=pair_field or None,
         label_field=label_field or None,
         id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
-        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task})
+        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task},
+        allow_empty=args.allow_empty)
     print(f"records written to {out}")
 
 
@@ -76,7 +79,7 @@ def _score_lm(args: argparse.Namespace) -> None:
         scoring=args.scoring, dtype=args.dtype, batch_size=args.batch_size, max_length=args.max_length,
         chunk_size=args.chunk_size, text_field=args.text_field, pair_field=args.pair_field,
         label_field=args.label_field, id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
-        progress=not args.quiet)
+        progress=not args.quiet, allow_empty=args.allow_empty)
     print(f"records written to {out}")
 
 
@@ -239,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--max-length", type=int, help="tokens per input (default 256; hf-causal: 2048)")
     score.add_argument("--chunk-size", type=int, default=512, help="inputs per model call")
     score.add_argument("--overwrite", action="store_true", help="discard an existing --out")
+    score.add_argument("--allow-empty", action="store_true", help="an input with no records is not an error")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_lm_score_options(score)
     score.set_defaults(func=_score)
@@ -369,8 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sua` console command. Bad input: one line on stderr, exit 2."""
+    from sua.validate import check_args
+
     args = build_parser().parse_args(argv)
     try:
+        check_args(args)
         args.func(args)
     except SUAInputError as exc:
         print(f"sua {args.command}: error: {exc}", file=sys.stderr)

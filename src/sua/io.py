@@ -19,14 +19,22 @@ from sua.inputs import Example
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, record)`` for each non-blank line of a JSONL file.
 
-    A missing file, a line that is not JSON, or a line that is not an object raises
-    :class:`SUAInputError` naming the file and the 1-based line number.
+    A missing file, bytes that are not UTF-8, a line that is not JSON, or a line that is not
+    an object raises :class:`SUAInputError` naming the file and the 1-based line number (and,
+    for bad bytes, their byte offset in the file).
     """
     p = Path(path)
     if not p.is_file():
         raise SUAInputError(f"data file not found: {p}")
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    offset = 0
+    with p.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SUAInputError(f"{p}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at byte "
+                                    f"offset {offset + exc.start}); save the file as UTF-8") from None
+            offset += len(raw)
             if not line.strip():
                 continue
             try:

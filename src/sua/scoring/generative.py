@@ -270,7 +270,7 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
                   device: str | None = None, batch_size: int | None = None, max_length: int | None = None,
                   chunk_size: int | None = None, text_field: str | None = None, pair_field: str | None = None,
                   label_field: str | None = None, id_field: str = "id", limit: int | None = None,
-                  overwrite: bool = False, progress: bool = True) -> Path:
+                  overwrite: bool = False, progress: bool = True, allow_empty: bool = False) -> Path:
     """Score a JSONL file with a language model (``sua score --backend hf-causal|openai``).
 
     ``backend`` and ``model`` pick the LM (:func:`~sua.models.lm_backends.load_lm`: ``hf-causal``
@@ -325,4 +325,5 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     scorer = SUAScorer(classifier, get_perturber(perturber), k=k, divergence=divergence, lam=lam, seed=seed,
                        **chunk)
     return scorer.score_file(data, out, **fields, label_field=label, limit=limit, overwrite=overwrite,
-                             progress=progress, metadata={**meta, "normalize": normalize})
+                             progress=progress, metadata={**meta, "normalize": normalize},
+                             allow_empty=allow_empty)
