@@ -72,7 +72,8 @@ def output_lock(out: PathLike) -> Iterator[Path]:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     except OSError as exc:
-        raise SUAInputError(f"cannot write the output {out}: {exc.strerror or exc} ({exc.filename or lock})") from None
+        raise SUAInputError(f"cannot write the output {out}: {exc.strerror or exc} "
+                            f"({exc.filename or lock})") from None
     try:
         yield lock
     finally:

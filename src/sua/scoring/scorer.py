@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 import sua
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
-from sua.io import JsonlAppender, check_source, count_records, finished_ids, iter_examples
+from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
 from sua.measures import (
     ambiguity_proxy,
     check_probabilities,
