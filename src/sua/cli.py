@@ -180,8 +180,10 @@ def _train(args: argparse.Namespace) -> None:
 def _perturb(args: argparse.Namespace) -> None:
     from sua.models import load_model
     from sua.perturb import perturb_file
+    from sua.validate import check_data
 
     _quiet_transformers()
+    check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
     options = {name: value for name, value in (("max_edits", args.max_edits), ("budget", args.budget),
                                                ("max_swaps", args.max_swaps)) if value is not None}
     if args.weights:
@@ -196,7 +198,8 @@ def _perturb(args: argparse.Namespace) -> None:
                        context_field=args.context_field, k=args.k, family=args.family, seed=args.seed,
                        model=load_model(args.model) if args.model else None, protect=args.protect,
                        cache=not args.no_cache, cache_dir=args.cache_dir, limit=args.limit,
-                       progress=not args.quiet, **options)
+                       progress=not args.quiet, model_source=args.model, allow_empty=args.allow_empty,
+                       **options)
     print(f"perturbations written to {out}")
 
 
@@ -288,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     perturb.add_argument("--limit", type=int)
     perturb.add_argument("--cache-dir")
     perturb.add_argument("--no-cache", action="store_true")
+    perturb.add_argument("--allow-empty", action="store_true",
+                         help="an input with no records is not an error")
     perturb.add_argument("--quiet", action="store_true")
     perturb.set_defaults(func=_perturb)
 
