@@ -172,7 +172,7 @@ def _is_finite(v: Any) -> bool:
 
 # -- policies ---------------------------------------------------------------------------------
 
-_POLICY_KEYS = {"format", "version", "params", "lam", "thresholds", "fit_report", "scores_config"}
+_POLICY_KEYS = {"format", "version", "params", "lam", "thresholds", "fit_report"}
 _POLICY_AXES = {"sua", "entropy"}
 
 
@@ -196,6 +196,8 @@ def check_policy(data: dict[str, Any], path: str | os.PathLike[str]) -> dict[str
             finite_number(value, f"{path}: thresholds.{axis}")
     if not isinstance(data.get("params"), dict):
         raise SUAInputError(f"{path}: params must be an object")
+    if not isinstance(data.get("fit_report"), dict):
+        raise SUAInputError(f"{path}: fit_report must be an object")
     return data
 
 
@@ -206,8 +208,9 @@ POLICY_SCORE_SETTINGS = ("divergence", "k", "perturber")
 def check_policy_matches_scores(policy: Mapping[str, Any], scores_config: Mapping[str, Any],
                                 path: str | os.PathLike[str]) -> None:
     """Refuse applying a policy to scores computed with another divergence, K or perturber
-    than the scores it was fitted on (when both runs recorded the setting)."""
-    fitted_on = policy.get("scores_config") or {}
+    than the scores it was fitted on (``fit_report.scores_config``; when both runs recorded it)."""
+    report = policy.get("fit_report")
+    fitted_on = (report.get("scores_config") if isinstance(report, dict) else None) or {}
     for name in POLICY_SCORE_SETTINGS:
         if name in fitted_on and name in scores_config and fitted_on[name] != scores_config[name]:
             raise SUAInputError(f"{path} was fitted on scores with {name} = {fitted_on[name]!r}, but "

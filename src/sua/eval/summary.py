@@ -63,7 +63,9 @@ def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def summarize_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """:func:`summarize_records` over a JSONL file written by ``sua score``."""
-    return summarize_records(rec for _, rec in read_jsonl(path))
+    from sua.validate import check_score_records
+
+    return summarize_records(check_score_records((rec for _, rec in read_jsonl(path)), path))
 
 
 def format_summary(summary: dict[str, Any]) -> str:
