@@ -91,7 +91,7 @@ def train_model(
 
     examples = load(data, limit)
     if not examples:
-        raise SUAInputError(f"{data} has no training records; pass a file with at least one example")
+        raise SUAInputError(f"{data} has no records to train on; pass a file with at least one example")
     names = None if spec.head == "qa" else \
         list(labels or spec.labels or sorted({ex.label for ex in examples if ex.label}))
     out = Path(out_dir)
