@@ -12,12 +12,14 @@ import pytest
 from sua.cli import main
 
 BAD = Path(__file__).parent / "fixtures" / "bad"
-GOOD_DATA, GOOD_SCORES, GOOD_POLICY = BAD / "data_good.jsonl", BAD / "scores_good.jsonl", BAD / "policy_good.json"
+GOOD_DATA, GOOD_SCORES = BAD / "data_good.jsonl", BAD / "scores_good.jsonl"
+GOOD_POLICY = BAD / "policy_good.json"
 
 #: data files every reading command refuses, with a word the error line must contain
 BAD_DATA = {
     "data_empty.jsonl": "no records", "data_blank_lines.jsonl": "no records",
-    "data_not_utf8.jsonl": f"byte offset {(BAD / 'data_not_utf8.jsonl').read_bytes().index(0xE9)}", "data_truncated_utf8.jsonl": "not UTF-8",
+    "data_not_utf8.jsonl": f"byte offset {(BAD / 'data_not_utf8.jsonl').read_bytes().index(0xE9)}",
+    "data_truncated_utf8.jsonl": "not UTF-8",
     "data_not_json.jsonl": ":2: not valid JSON", "data_not_object.jsonl": ":2: expected a JSON object",
 }
 #: data files refused where records are matched by id (score, perturb)
@@ -29,10 +31,12 @@ BAD_SCORES = {
 }
 BAD_POLICIES = {
     "policy_negative_lam.json": "lam must be >= 0", "policy_nan_threshold.json": "NaN",
-    "policy_empty.json": "unknown policy keys|lam must be", "policy_string_lam.json": "lam must be a finite number",
+    "policy_empty.json": "unknown policy keys|lam must be",
+    "policy_string_lam.json": "lam must be a finite number",
     "policy_extra_key.json": "surprise", "policy_unknown_axis.json": "confidence",
     "policy_no_thresholds.json": "thresholds", "policy_fitted_on_kl.json": "divergence = 'kl'",
-    "policy_bad_params.json": "colour", "policy_not_utf8.json": "not UTF-8", "policy_not_json.json": "not valid JSON",
+    "policy_bad_params.json": "colour", "policy_not_utf8.json": "not UTF-8",
+    "policy_not_json.json": "not valid JSON",
 }
 
 
@@ -58,8 +62,10 @@ def data_commands(data: Path, out: Path) -> dict[str, list]:
 def scores_commands(scores: Path, out: Path) -> dict[str, list]:
     return {
         "summarize": ["summarize", scores],
-        "abstain-fit": ["abstain", "fit", "--scores", scores, "--target-coverage", "0.8", "--out", out / "p.json"],
-        "abstain-apply": ["abstain", "apply", "--policy", GOOD_POLICY, "--scores", scores, "--out", out / "d.jsonl"],
+        "abstain-fit": ["abstain", "fit", "--scores", scores, "--target-coverage", "0.8",
+                        "--out", out / "p.json"],
+        "abstain-apply": ["abstain", "apply", "--policy", GOOD_POLICY, "--scores", scores,
+                          "--out", out / "d.jsonl"],
         "bounds": ["bounds", scores],
     }
 
