@@ -26,11 +26,13 @@ def _score(args: argparse.Namespace) -> None:
     from sua.inputs import TASK_FIELDS
     from sua.models import load_model
     from sua.perturb import get_perturber
+    from sua.outputs import check_not_an_input
     from sua.scoring import SUAScorer
     from sua.validate import check_data
 
     _quiet_transformers()
     check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
+    check_not_an_input(args.out, [args.data])
     if args.backend != "hf":
         return _score_lm(args)
     _check_encoder_args(args)
