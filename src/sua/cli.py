@@ -25,8 +25,8 @@ def _quiet_transformers() -> None:
 def _score(args: argparse.Namespace) -> None:
     from sua.inputs import TASK_FIELDS
     from sua.models import load_model
-    from sua.perturb import get_perturber
     from sua.outputs import check_not_an_input
+    from sua.perturb import get_perturber
     from sua.scoring import SUAScorer
     from sua.validate import check_data
 
