@@ -162,3 +162,21 @@ def test_read_only_output_folder_is_one_line(tmp_path, capsys):
     finally:
         folder.chmod(0o700)
     assert "cannot write" in line
+
+
+def test_corrupt_config_beside_a_train_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_bytes(b'{"task": "nli", \xff')
+    line = one_error_line(["train", "--task", "classification", "--data", GOOD_DATA, "--out", run,
+                           "--method", "standard", "--quiet"], capsys)
+    assert "config.json" in line and "not UTF-8" in line
+
+
+def test_a_folder_that_is_not_a_model_given_to_train(tmp_path, capsys):
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"hello": "world"}')
+    line = one_error_line(["train", "--task", "classification", "--data", GOOD_DATA, "--out", tmp_path / "run",
+                           "--method", "standard", "--model", folder, "--quiet"], capsys)
+    assert "cannot load the backbone" in line

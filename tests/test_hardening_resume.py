@@ -140,3 +140,17 @@ def test_perturb_refuses_an_output_without_its_config(tmp_path, capsys):
     assert main(["perturb", "--data", str(BAD / "data_good.jsonl"), "--out", str(out), "--family", "token",
                  "--no-cache", "--quiet"]) == 2
     assert "has no p.jsonl.config.json" in capsys.readouterr().err
+
+
+def test_corrupt_meta_beside_an_existing_output(model_dir, tmp_path, capsys):
+    out = tmp_path / "s.jsonl"
+    args = ["score", "--model", str(model_dir), "--data", str(BAD / "data_good.jsonl"), "--out", str(out),
+            "--k", "2", "--max-length", "32", "--quiet"]
+    assert main(args) == 0
+    out.with_name("s.meta.json").write_text('{"config": ')
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "s.meta.json" in err[0] and "not valid JSON" in err[0]
+    assert out.read_bytes() == before

@@ -387,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_args(args)
         args.func(args)
     except SUAInputError as exc:
-        print(f"sua {args.command}: error: {exc}", file=sys.stderr)
+        one_line = " ".join(str(exc).split())  # a library's multi-line reason stays one line
+        print(f"sua {args.command}: error: {one_line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sua {args.command}: interrupted; finished records are kept, rerun to resume",
