@@ -177,6 +177,7 @@ def test_a_folder_that_is_not_a_model_given_to_train(tmp_path, capsys):
     folder = tmp_path / "not-a-model"
     folder.mkdir()
     (folder / "config.json").write_text('{"hello": "world"}')
-    line = one_error_line(["train", "--task", "classification", "--data", GOOD_DATA, "--out", tmp_path / "run",
-                           "--method", "standard", "--model", folder, "--quiet"], capsys)
+    line = one_error_line(["train", "--task", "classification", "--data", GOOD_DATA,
+                           "--out", tmp_path / "run", "--method", "standard", "--model", folder, "--quiet"],
+                          capsys)
     assert "cannot load the backbone" in line
