@@ -114,3 +114,31 @@ def test_no_nan_or_inf_in_a_written_record(logits, kind):
 
     for record in scorer.score_batch([Example(id=str(i), text=f"t{i}-0") for i in range(3)]):
         json.dumps(record.to_dict(), allow_nan=False)
+
+
+def test_the_record_writer_refuses_non_finite_values(tmp_path):
+    from sua.errors import SUAInputError
+    from sua.io import JsonlAppender
+
+    out = tmp_path / "r.jsonl"
+    with JsonlAppender(out) as sink:
+        sink.write({"id": "a", "sensitivity": 0.1})
+        for bad in (math.nan, math.inf, -math.inf):
+            with pytest.raises(SUAInputError, match="record 'b' holds NaN or Infinity"):
+                sink.write({"id": "b", "nested": {"sensitivity": [bad]}})
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [{"id": "a", "sensitivity": 0.1}]
+
+
+def test_report_renders_an_undefined_cell_as_a_dash(tmp_path):
+    """results.json cells with NaN mean or std: no "nan ± inf" in the report."""
+    from sua.eval.report import DASH, write_report
+
+    rows = [{"keys": {"Method": "A"}, "cells": {"AUROC": {"mean": math.nan, "std": math.inf, "n": 2}},
+             "paper": None},
+            {"keys": {"Method": "B"}, "cells": {"AUROC": {"mean": 0.7, "std": math.nan, "n": 2}}, "paper": None}]
+    tables = [{"id": "t", "title": "T", "key_columns": ["Method"], "columns": ["AUROC"], "rows": rows}]
+    (tmp_path / "results.json").write_text(json.dumps({"meta": {"seeds": [0, 1]}, "tables": tables}))
+    md, _ = write_report(tmp_path)
+    text = md.read_text(encoding="utf-8")
+    assert "nan" not in text and "inf" not in text
+    assert f"| A | {DASH} |" in text and "| B | 0.700 |" in text

@@ -155,7 +155,14 @@ class JsonlAppender:
         self._fh = self.path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        """Append one record; NaN or Infinity anywhere in it is refused (strict JSON only)."""
+        try:
+            line = json.dumps(record, ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            raise SUAInputError(f"{self.path}: record {record.get('id')!r} holds NaN or Infinity, which "
+                                "is never written (a custom divergence or model output is not finite); "
+                                "the records before it are kept") from None
+        self._fh.write(line + "\n")
 
     def flush(self) -> None:
         self._fh.flush()
