@@ -135,7 +135,8 @@ def test_report_renders_an_undefined_cell_as_a_dash(tmp_path):
 
     rows = [{"keys": {"Method": "A"}, "cells": {"AUROC": {"mean": math.nan, "std": math.inf, "n": 2}},
              "paper": None},
-            {"keys": {"Method": "B"}, "cells": {"AUROC": {"mean": 0.7, "std": math.nan, "n": 2}}, "paper": None}]
+            {"keys": {"Method": "B"}, "cells": {"AUROC": {"mean": 0.7, "std": math.nan, "n": 2}},
+             "paper": None}]
     tables = [{"id": "t", "title": "T", "key_columns": ["Method"], "columns": ["AUROC"], "rows": rows}]
     (tmp_path / "results.json").write_text(json.dumps({"meta": {"seeds": [0, 1]}, "tables": tables}))
     md, _ = write_report(tmp_path)
