@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from sua.errors import SUAInputError
 from sua.inputs import TASK_FIELDS, Example
-from sua.io import JsonlAppender, check_source, count_records, finished_ids, iter_examples
+from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
 from sua.measures import ambiguity_proxy, entropy, get_divergence, sensitivity, signature, sua_score
 from sua.models.clustering import Clusterer, ExactMatchClusterer, cluster_distribution, exact_match, token_f1
 from sua.models.generation import AnswerSampler, SamplingConfig
@@ -211,35 +211,43 @@ class GenerativeSUAScorer:
                    metadata: Mapping[str, Any] | None = None) -> Path:
         """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably: one
         flushed line per input, finished inputs skipped on a rerun with the same config
-        (``<out stem>.meta.json``), a different config refused unless ``overwrite``."""
-        check_source(data)
+        (``<out stem>.meta.json``), a different config refused unless ``overwrite``. As for
+        :meth:`SUAScorer.score_file`: data checked before any model call, ``out`` never the data
+        and locked, meta written atomically with the model's content fingerprint."""
+        from sua.fingerprint import model_fingerprint
+        from sua.outputs import guarded_output, write_text_atomic
+        from sua.validate import check_data, read_json_object
+
+        check_data(data, id_field=id_field, limit=limit)
         out_path, meta_path = Path(out), meta_path_for(out)
         config = json.loads(json.dumps({**self.config(), "data": str(data), "text_field": text_field,
                                         "pair_field": pair_field, "id_field": id_field, "limit": limit,
                                         **dict(metadata or {})}))
-        if overwrite:
-            out_path.unlink(missing_ok=True)
-            meta_path.unlink(missing_ok=True)
-        if out_path.exists():
-            previous = json.loads(meta_path.read_text(encoding="utf-8")).get("config") \
-                if meta_path.exists() else None
-            if previous != config:
-                raise SUAInputError(f"{out_path} exists and was not written with this config "
-                                    f"({meta_path.name} differs or is missing); pass overwrite or "
-                                    "another out")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"config": config, "versions": versions()}
-        meta_path.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        done = finished_ids(out_path)
-        examples = (ex for ex in iter_examples(data, text_field=text_field, pair_field=pair_field,
-                                               label_field=None, id_field=id_field, limit=limit)
-                    if ex.id not in done)
-        total = count_records(data) if limit is None else limit
-        with JsonlAppender(out_path) as sink:
-            for record in self.score(examples, progress=progress,
-                                     total=None if total is None else max(total - len(done), 0)):
-                sink.write(record.to_dict())
-                sink.flush()
+        if config.get("model_source") is not None:
+            config["model_fingerprint"] = model_fingerprint(config["model_source"])
+        with guarded_output(out_path, data):
+            if overwrite:
+                out_path.unlink(missing_ok=True)
+                meta_path.unlink(missing_ok=True)
+            if out_path.exists():
+                previous = read_json_object(meta_path, "run metadata").get("config") \
+                    if meta_path.exists() else None
+                if previous != config:
+                    raise SUAInputError(f"{out_path} exists and was not written with this config "
+                                        f"({meta_path.name} differs or is missing); pass overwrite or "
+                                        "another out")
+            meta = {"config": config, "versions": versions()}
+            write_text_atomic(meta_path, json.dumps(meta, indent=2, allow_nan=False))
+            done = finished_ids(out_path)
+            examples = (ex for ex in iter_examples(data, text_field=text_field, pair_field=pair_field,
+                                                   label_field=None, id_field=id_field, limit=limit)
+                        if ex.id not in done)
+            total = count_records(data) if limit is None else limit
+            with JsonlAppender(out_path) as sink:
+                for record in self.score(examples, progress=progress,
+                                         total=None if total is None else max(total - len(done), 0)):
+                    sink.write(record.to_dict())
+                    sink.flush()
         return out_path
 
 
