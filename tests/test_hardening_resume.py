@@ -154,3 +154,16 @@ def test_corrupt_meta_beside_an_existing_output(model_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "s.meta.json" in err[0] and "not valid JSON" in err[0]
     assert out.read_bytes() == before
+
+
+def test_a_damaged_line_in_the_output_being_resumed_is_one_error(tmp_path, capsys):
+    out = tmp_path / "p.jsonl"
+    base = ["perturb", "--data", str(BAD / "data_good.jsonl"), "--out", str(out), "--family", "token",
+            "--no-cache", "--quiet", "--k", "2"]
+    assert main(base) == 0
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(lines[0] + b'{"id": "d1", "text": "\xff"}\n')
+    capsys.readouterr()
+    assert main(base) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "p.jsonl:2: existing output line" in err[0]

@@ -199,7 +199,7 @@ def finished_ids(path: str | os.PathLike[str], id_field: str = "id") -> set[str]
             continue
         try:
             ids.add(str(json.loads(line)[id_field]))
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
             raise SUAInputError(f"{p}:{lineno}: existing output line is not a score record; "
                                 "remove the file or choose another --out") from None
     return ids
