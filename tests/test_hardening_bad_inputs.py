@@ -181,3 +181,21 @@ def test_a_folder_that_is_not_a_model_given_to_train(tmp_path, capsys):
                            "--out", tmp_path / "run", "--method", "standard", "--model", folder, "--quiet"],
                           capsys)
     assert "cannot load the backbone" in line
+
+
+def test_a_fitted_policy_remembers_its_divergence(tmp_path, capsys):
+    import json
+
+    policy = tmp_path / "p.json"
+    assert main(["abstain", "fit", "--scores", str(GOOD_SCORES), "--target-coverage", "0.8",
+                 "--out", str(policy)]) == 0
+    assert json.loads(policy.read_text())["fit_report"]["scores_config"] == {
+        "divergence": "jsd", "k": 2, "perturber": "token"}
+    kl = tmp_path / "kl.jsonl"
+    shutil.copy(GOOD_SCORES, kl)
+    meta = json.loads((BAD / "scores_good.meta.json").read_text())
+    meta["config"]["divergence"] = "kl"
+    (tmp_path / "kl.meta.json").write_text(json.dumps(meta))
+    line = one_error_line(["abstain", "apply", "--policy", policy, "--scores", kl,
+                           "--out", tmp_path / "d.jsonl"], capsys)
+    assert "divergence = 'jsd'" in line and "divergence = 'kl'" in line
