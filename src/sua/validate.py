@@ -205,12 +205,12 @@ def check_policy(data: dict[str, Any], path: str | os.PathLike[str]) -> dict[str
 POLICY_SCORE_SETTINGS = ("divergence", "k", "perturber")
 
 
-def check_policy_matches_scores(policy: Mapping[str, Any], scores_config: Mapping[str, Any],
+def check_policy_matches_scores(fit_report: Mapping[str, Any], scores_config: Mapping[str, Any],
                                 path: str | os.PathLike[str]) -> None:
     """Refuse applying a policy to scores computed with another divergence, K or perturber
-    than the scores it was fitted on (``fit_report.scores_config``; when both runs recorded it)."""
-    report = policy.get("fit_report")
-    fitted_on = (report.get("scores_config") if isinstance(report, dict) else None) or {}
+    than the scores it was fitted on (its ``fit_report["scores_config"]``; when both runs
+    recorded the setting)."""
+    fitted_on = fit_report.get("scores_config") or {}
     for name in POLICY_SCORE_SETTINGS:
         if name in fitted_on and name in scores_config and fitted_on[name] != scores_config[name]:
             raise SUAInputError(f"{path} was fitted on scores with {name} = {fitted_on[name]!r}, but "

@@ -37,14 +37,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sua.errors import SUAInputError
+from sua.fingerprint import model_fingerprint
 from sua.inputs import TASK_FIELDS, Example
 from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
 from sua.measures import ambiguity_proxy, entropy, get_divergence, sensitivity, signature, sua_score
 from sua.models.clustering import Clusterer, ExactMatchClusterer, cluster_distribution, exact_match, token_f1
 from sua.models.generation import AnswerSampler, SamplingConfig
+from sua.outputs import guarded_output, write_text_atomic
 from sua.perturb.base import Perturber
 from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
 from sua.scoring.scorer import SUAScorer, meta_path_for, versions
+from sua.validate import check_data, read_json_object
 
 
 @dataclass
@@ -214,10 +217,6 @@ class GenerativeSUAScorer:
         (``<out stem>.meta.json``), a different config refused unless ``overwrite``. As for
         :meth:`SUAScorer.score_file`: data checked before any model call, ``out`` never the data
         and locked, meta written atomically with the model's content fingerprint."""
-        from sua.fingerprint import model_fingerprint
-        from sua.outputs import guarded_output, write_text_atomic
-        from sua.validate import check_data, read_json_object
-
         check_data(data, id_field=id_field, limit=limit)
         out_path, meta_path = Path(out), meta_path_for(out)
         config = json.loads(json.dumps({**self.config(), "data": str(data), "text_field": text_field,

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 import sua
 from sua.errors import SUAInputError
+from sua.fingerprint import model_fingerprint
 from sua.inputs import Example, ModelInput
 from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
 from sua.measures import (
@@ -30,9 +31,11 @@ from sua.measures import (
     sua_score,
 )
 from sua.models.base import PredictiveModel
+from sua.outputs import guarded_output, write_text_atomic
 from sua.perturb.base import Perturbation, Perturber
 from sua.scoring.records import PerturbationResult, ScoreRecord
 from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
+from sua.validate import check_data, read_json_object
 
 
 class SUAScorer:
@@ -227,10 +230,6 @@ class SUAScorer:
         writer. The config includes ``model_fingerprint`` (a content hash of a local
         ``model_source``), so a rerun with changed weights at the same path is refused.
         """
-        from sua.fingerprint import model_fingerprint
-        from sua.outputs import guarded_output, write_text_atomic
-        from sua.validate import check_data, read_json_object
-
         check_data(data, id_field=reader["id_field"], limit=limit, allow_empty=allow_empty)
         out_path, meta_path = Path(out), meta_path_for(out)
         config = {**self.config(), "data": str(data), **reader, "limit": limit, **dict(metadata or {})}

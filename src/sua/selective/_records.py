@@ -14,6 +14,7 @@ from sua.errors import SUAInputError
 from sua.io import read_jsonl
 from sua.measures import check_probabilities
 from sua.scoring import ScoreRecord, meta_path_for
+from sua.validate import check_score_records, read_json_object
 
 #: A record as written by ``sua score``: the dataclass or its JSON dict.
 RecordLike = ScoreRecord | Mapping[str, Any]
@@ -128,8 +129,6 @@ def scores_path(source: str | os.PathLike[str]) -> Path:
 def load_scores(source: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The records of a ``sua score`` output (file or run folder) and the run's config
     (``{}`` when the ``.meta.json`` is missing)."""
-    from sua.validate import check_score_records, read_json_object
-
     path = scores_path(source)
     records = as_list(check_score_records((rec for _, rec in read_jsonl(path)), path))
     meta = meta_path_for(path)

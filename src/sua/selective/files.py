@@ -14,7 +14,7 @@ from sua.outputs import guarded_output, write_text_atomic
 from sua.scoring import meta_path_for, versions
 from sua.selective._records import load_scores, scores_path
 from sua.selective.policy import AbstentionPolicy, Lam, _jsonable
-from sua.validate import POLICY_SCORE_SETTINGS, check_policy, check_policy_matches_scores, read_json_object
+from sua.validate import POLICY_SCORE_SETTINGS, check_policy_matches_scores
 
 
 def fit_policy_file(scores: str | os.PathLike[str], out_policy: str | os.PathLike[str], *,
@@ -48,10 +48,9 @@ def apply_policy_file(policy: str | os.PathLike[str], scores: str | os.PathLike[
     ``abstained``, ``coverage``, ``selective_accuracy`` (labelled records, something
     answered) and ``out``.
     """
-    data = check_policy(read_json_object(policy, "policy"), policy)
+    fitted = AbstentionPolicy.load(policy)
     records, config = load_scores(scores)
-    check_policy_matches_scores(data, config, policy)
-    fitted = AbstentionPolicy.from_dict(data)
+    check_policy_matches_scores(fitted.fit_report_, config, policy)
     decisions = fitted.explain(records)
     out_path = Path(out)
     inputs = (policy, scores_path(scores), meta_path_for(scores_path(scores)))

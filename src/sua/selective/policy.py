@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sua.errors import SUAInputError
+from sua.outputs import write_text_atomic
 from sua.selective._records import (
     RecordLike,
     as_list,
@@ -25,6 +26,7 @@ from sua.selective._records import (
 )
 from sua.selective.lam import CRITERIA, DEFAULT_LAMBDA_GRID, select_lambda
 from sua.selective.risk_control import certify_fixed_sequence, check_level, coverage_threshold
+from sua.validate import check_policy, read_json_object
 
 #: The score an abstention policy thresholds (higher = abstain sooner).
 SCORES = ("sua", "entropy", "combined")
@@ -293,15 +295,11 @@ class AbstentionPolicy:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted policy as JSON to ``path``."""
-        from sua.outputs import write_text_atomic
-
         return write_text_atomic(path, json.dumps(self.to_dict(), indent=2, allow_nan=False))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AbstentionPolicy:
         """Read a policy written by :meth:`save`."""
-        from sua.validate import check_policy, read_json_object
-
         return cls.from_dict(check_policy(read_json_object(path, "policy"), path))
 
 
