@@ -211,13 +211,13 @@ class GenerativeSUAScorer:
     def score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str], *,
                    text_field: str = "context", pair_field: str | None = "question", id_field: str = "id",
                    limit: int | None = None, overwrite: bool = False, progress: bool = True,
-                   metadata: Mapping[str, Any] | None = None) -> Path:
+                   metadata: Mapping[str, Any] | None = None, allow_empty: bool = False) -> Path:
         """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably: one
         flushed line per input, finished inputs skipped on a rerun with the same config
         (``<out stem>.meta.json``), a different config refused unless ``overwrite``. As for
         :meth:`SUAScorer.score_file`: data checked before any model call, ``out`` never the data
         and locked, meta written atomically with the model's content fingerprint."""
-        check_data(data, id_field=id_field, limit=limit)
+        check_data(data, id_field=id_field, limit=limit, allow_empty=allow_empty)
         out_path, meta_path = Path(out), meta_path_for(out)
         config = json.loads(json.dumps({**self.config(), "data": str(data), "text_field": text_field,
                                         "pair_field": pair_field, "id_field": id_field, "limit": limit,
@@ -327,7 +327,7 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
         scorer = GenerativeSUAScorer(sampler, get_perturber(perturber), k=k, m=m, divergence=divergence,
                                      lam=lam, seed=seed, gold_field=label or "", **chunk)
         return scorer.score_file(data, out, **fields, limit=limit, overwrite=overwrite, progress=progress,
-                                 metadata=meta)
+                                 metadata=meta, allow_empty=allow_empty)
     classifier = LMClassifier(lm, prompt, normalize=normalize)
     scorer = SUAScorer(classifier, get_perturber(perturber), k=k, divergence=divergence, lam=lam, seed=seed,
                        **chunk)
