@@ -25,10 +25,14 @@ def _quiet_transformers() -> None:
 def _score(args: argparse.Namespace) -> None:
     from sua.inputs import TASK_FIELDS
     from sua.models import load_model
+    from sua.outputs import check_not_an_input
     from sua.perturb.qx import qx_for_file
     from sua.scoring import SUAScorer
+    from sua.validate import check_data
 
     _quiet_transformers()
+    check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
+    check_not_an_input(args.out, [args.data])
     if args.backend != "hf":
         return _score_lm(args)
     _check_encoder_args(args)
@@ -47,7 +51,8 @@ def _score(args: argparse.Namespace) -> None:
         pair_field=pair_field or None,
         label_field=label_field or None,
         id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
-        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task})
+        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task},
+        allow_empty=args.allow_empty)
     print(f"records written to {out}")
 
 
@@ -79,7 +84,7 @@ def _score_lm(args: argparse.Namespace) -> None:
         scoring=args.scoring, dtype=args.dtype, batch_size=args.batch_size, max_length=args.max_length,
         chunk_size=args.chunk_size, text_field=args.text_field, pair_field=args.pair_field,
         label_field=args.label_field, id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
-        progress=not args.quiet)
+        progress=not args.quiet, allow_empty=args.allow_empty)
     print(f"records written to {out}")
 
 
@@ -180,8 +185,10 @@ def _train(args: argparse.Namespace) -> None:
 def _perturb(args: argparse.Namespace) -> None:
     from sua.models import load_model
     from sua.perturb import perturb_file
+    from sua.validate import check_data
 
     _quiet_transformers()
+    check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
     options = {name: value for name, value in (("max_edits", args.max_edits), ("budget", args.budget),
                                                ("max_swaps", args.max_swaps)) if value is not None}
     if args.weights:
@@ -196,7 +203,8 @@ def _perturb(args: argparse.Namespace) -> None:
                        context_field=args.context_field, k=args.k, family=args.family, seed=args.seed,
                        model=load_model(args.model) if args.model else None, protect=args.protect,
                        cache=not args.no_cache, cache_dir=args.cache_dir, limit=args.limit,
-                       progress=not args.quiet, **options)
+                       progress=not args.quiet, model_source=args.model, allow_empty=args.allow_empty,
+                       **options)
     print(f"perturbations written to {out}")
 
 
@@ -268,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--max-length", type=int, help="tokens per input (default 256; hf-causal: 2048)")
     score.add_argument("--chunk-size", type=int, default=512, help="inputs per model call")
     score.add_argument("--overwrite", action="store_true", help="discard an existing --out")
+    score.add_argument("--allow-empty", action="store_true", help="an input with no records is not an error")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_lm_score_options(score)
     score.set_defaults(func=_score)
@@ -313,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     perturb.add_argument("--limit", type=int)
     perturb.add_argument("--cache-dir")
     perturb.add_argument("--no-cache", action="store_true")
+    perturb.add_argument("--allow-empty", action="store_true",
+                         help="an input with no records is not an error")
     perturb.add_argument("--quiet", action="store_true")
     perturb.set_defaults(func=_perturb)
 
@@ -415,11 +426,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sua` console command. Bad input: one line on stderr, exit 2."""
+    from sua.validate import check_args
+
     args = build_parser().parse_args(argv)
     try:
+        check_args(args)
         args.func(args)
     except SUAInputError as exc:
-        print(f"sua {args.command}: error: {exc}", file=sys.stderr)
+        one_line = " ".join(str(exc).split())  # a library's multi-line reason stays one line
+        print(f"sua {args.command}: error: {one_line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sua {args.command}: interrupted; finished records are kept, rerun to resume",

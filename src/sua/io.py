@@ -19,14 +19,22 @@ from sua.inputs import Example
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, record)`` for each non-blank line of a JSONL file.
 
-    A missing file, a line that is not JSON, or a line that is not an object raises
-    :class:`SUAInputError` naming the file and the 1-based line number.
+    A missing file, bytes that are not UTF-8, a line that is not JSON, or a line that is not
+    an object raises :class:`SUAInputError` naming the file and the 1-based line number (and,
+    for bad bytes, their byte offset in the file).
     """
     p = Path(path)
     if not p.is_file():
         raise SUAInputError(f"data file not found: {p}")
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    offset = 0
+    with p.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SUAInputError(f"{p}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at byte "
+                                    f"offset {offset + exc.start}); save the file as UTF-8") from None
+            offset += len(raw)
             if not line.strip():
                 continue
             try:
@@ -147,7 +155,14 @@ class JsonlAppender:
         self._fh = self.path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        """Append one record; NaN or Infinity anywhere in it is refused (strict JSON only)."""
+        try:
+            line = json.dumps(record, ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            raise SUAInputError(f"{self.path}: record {record.get('id')!r} holds NaN or Infinity, which "
+                                "is never written (a custom divergence or model output is not finite); "
+                                "the records before it are kept") from None
+        self._fh.write(line + "\n")
 
     def flush(self) -> None:
         self._fh.flush()
@@ -184,7 +199,7 @@ def finished_ids(path: str | os.PathLike[str], id_field: str = "id") -> set[str]
             continue
         try:
             ids.add(str(json.loads(line)[id_field]))
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
             raise SUAInputError(f"{p}:{lineno}: existing output line is not a score record; "
                                 "remove the file or choose another --out") from None
     return ids

@@ -276,10 +276,10 @@ def _measured(cell: Any, n_seeds: int | None) -> str:
     if _is_num(cell):
         return _f3(cell)
     mean, std, n = cell.get("mean"), cell.get("std"), cell.get("n")
-    if mean is None:
+    if mean is None or (_is_num(mean) and not math.isfinite(mean)):  # undefined (NaN) is no value
         return DASH
     text = _f3(mean)
-    if std is not None and n != 1:
+    if std is not None and n != 1 and not (_is_num(std) and not math.isfinite(std)):
         text += f" ± {_f3(std)}"
     if n is not None and n_seeds is not None and n != n_seeds:
         text += f" [n={n}]"

@@ -12,6 +12,7 @@ import numpy as np
 from sua.errors import SUAInputError
 from sua.io import read_jsonl
 from sua.measures import SIGNATURES, failure_auroc
+from sua.validate import check_score_records
 
 #: Failure scores read from a record (higher = more likely wrong).
 FAILURE_SCORES = {
@@ -63,7 +64,7 @@ def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def summarize_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """:func:`summarize_records` over a JSONL file written by ``sua score``."""
-    return summarize_records(rec for _, rec in read_jsonl(path))
+    return summarize_records(check_score_records((rec for _, rec in read_jsonl(path)), path))
 
 
 def format_summary(summary: dict[str, Any]) -> str:

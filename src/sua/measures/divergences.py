@@ -130,9 +130,10 @@ def divergence(p: ArrayLike, q: ArrayLike, kind: DivergenceSpec = "jsd") -> Arra
     ``fn(p, q)`` on torch tensors. Built in, all in nats:
 
     - ``jsd`` (default): ``KL(p||m)/2 + KL(q||m)/2``, ``m = (p+q)/2``; symmetric, in ``[0, ln 2]``.
-    - ``kl``: ``sum_i p_i log(p_i/q_i)``; exactly ``+inf`` when some ``q_i = 0 < p_i`` (the
-      true value), never NaN.
-    - ``reverse_kl``: ``KL(q||p)``.
+    - ``kl``: ``sum_i p_i log(p_i / max(q_i, ε))`` with ``ε =`` :data:`KL_EPSILON` (or the
+      dtype's smallest normal number if larger): exact wherever ``q_i >= ε``, and finite (at
+      most ``log(1/ε) ≈ 27.6`` nats) when some ``q_i = 0 < p_i``; never NaN or infinite.
+    - ``reverse_kl``: ``KL(q||p)``, with the same ``ε`` on ``p``.
     - ``tv``: ``(1/2) sum_i |p_i - q_i|``, in ``[0, 1]``.
     - ``hellinger``: the *squared* Hellinger distance ``(1/2) sum_i (sqrt p_i - sqrt q_i)^2``,
       in ``[0, 1]``.
@@ -148,17 +149,23 @@ def divergence(p: ArrayLike, q: ArrayLike, kind: DivergenceSpec = "jsd") -> Arra
     return restore(apply_divergence(fn, tp, tq), torch_out)
 
 
-def _kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """KL(p || q) = sum_i p_i log(p_i / q_i).
+#: Floor on the second argument of ``kl`` (and on the first of ``reverse_kl``): a model that
+#: outputs an exact 0 where the other side has mass gives ``log(p_i/ε)``, not ``+inf``.
+KL_EPSILON = 1e-12
 
-    Exact: ``+inf`` when some ``q_i = 0 < p_i`` (the true value, not an error), never NaN;
-    terms with ``p_i = 0`` are 0. Values below 0 from rounding are clipped to 0.
+
+def _kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) = sum_i p_i log(p_i / max(q_i, ε)), ε = max(KL_EPSILON, smallest normal).
+
+    Exact wherever ``q_i >= ε``; finite, never NaN, when some ``q_i = 0 < p_i``; terms with
+    ``p_i = 0`` are 0. Values below 0 from rounding are clipped to 0.
     """
-    return (xlogy(p, p) - xlogy(p, q)).sum(dim=-1).clamp_min(0.0)
+    eps = max(KL_EPSILON, torch.finfo(q.dtype).tiny)
+    return (xlogy(p, p) - xlogy(p, q.clamp_min(eps))).sum(dim=-1).clamp_min(0.0)
 
 
 def _reverse_kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """KL(q || p) = sum_i q_i log(q_i / p_i); ``+inf`` when some ``p_i = 0 < q_i``."""
+    """KL(q || p) = sum_i q_i log(q_i / max(p_i, ε)) (see :func:`_kl`)."""
     return _kl(q, p)
 
 
@@ -166,9 +173,16 @@ def _jsd(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """Jensen-Shannon divergence ``KL(p || m)/2 + KL(q || m)/2`` with ``m = (p + q)/2``.
 
     Symmetric, finite even with zeros, in ``[0, ln 2]`` nats (= scipy's ``jensenshannon`` squared).
+    Computed as ``(1/2) sum_i [p_i log(2 p_i / (p_i + q_i)) + q_i log(2 q_i / (p_i + q_i))]``
+    without forming ``m``: where ``p_i > 0``, ``p_i + q_i >= p_i > 0`` even when ``m_i`` would
+    underflow (a subnormal ``p_i`` against ``q_i = 0``), so the value and its gradient stay
+    finite in float32 and bfloat16. Classes with ``p_i = q_i`` add exactly 0; rounding is
+    clipped to ``[0, ln 2]``.
     """
-    m = 0.5 * (p + q)
-    return 0.5 * (_kl(p, m) + _kl(q, m))
+    s, ln2 = p + q, math.log(2.0)
+    terms = xlogy(p, p) - xlogy(p, s) + xlogy(q, q) - xlogy(q, s) + ln2 * (p + q)
+    terms = torch.where(p == q, 0.0, terms)
+    return (0.5 * terms.sum(dim=-1)).clamp(0.0, ln2)
 
 
 def _tv(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,8 @@ class Sensitivity(NamedTuple):
 
     ``expected`` (N,): the (weighted) mean divergence over the K perturbations, ``Ŝ(x)``.
     ``worst`` (N,): the largest divergence among perturbations with non-zero weight, the
-    sample estimate of ``S^sup(x)`` (always ``>= expected``).
+    sample estimate of ``S^sup(x)`` (always ``>= expected``, exactly: ``expected`` is capped at
+    ``worst`` where the mean rounds one ulp above the maximum).
     ``per_perturbation`` (N, K): ``D(p(.|x) || p(.|x'_k))`` for every k.
     """
 
@@ -78,4 +79,6 @@ def sensitivity(p_clean: ArrayLike, p_perturbed: ArrayLike, divergence: Divergen
         # where(), not w * per: a zero-weighted +inf divergence must not turn into NaN
         expected = torch.where(used, w * per, 0.0).sum(dim=1) / w.sum(dim=1)
         worst = torch.where(used, per, -torch.inf).amax(dim=1)
+    # a mean of equal values can round 1 ulp above them: keep "worst >= expected" exact
+    expected = torch.minimum(expected, worst)
     return Sensitivity(*(restore(t, torch_out) for t in (expected, worst, per)))

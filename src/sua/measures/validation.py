@@ -19,8 +19,12 @@ def check_probabilities(p: np.ndarray | torch.Tensor, name: str = "p",
 
     Checks: at least one dimension, at least 2 classes, finite, non-negative (up to
     ``NEG_ATOL``) and each row summing to 1 within ``atol``. The message names the first
-    offending row and its value so the user can find it.
+    offending row and its value so the user can find it. A low-precision tensor (bfloat16,
+    float16) is checked in float64 with ``atol`` widened to its rounding, ``C * eps``.
     """
+    if isinstance(p, torch.Tensor) and p.is_floating_point() and p.element_size() < 4:
+        atol = max(atol, p.shape[-1] * torch.finfo(p.dtype).eps) if p.dim() else atol
+        p = p.detach().double()
     arr = p.detach().cpu().numpy() if isinstance(p, torch.Tensor) else np.asarray(p)
     if arr.ndim == 0:
         raise SUAInputError(f"{name} must have a class axis; got a scalar")

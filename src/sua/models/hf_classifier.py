@@ -235,9 +235,13 @@ def _load_tokenizer(source: str) -> Any:
 
 
 def _from_pretrained(loader: Any, source: str, **kwargs: Any) -> Any:
-    """``loader.from_pretrained(source)`` with load failures turned into a clear message."""
+    """``loader.from_pretrained(source)`` with load failures turned into a clear message; never
+    runs a folder's own code (:func:`~sua.models.remote_code.refuse_remote_code`)."""
+    from sua.models.remote_code import NO_REMOTE_CODE, refuse_remote_code
+
+    refuse_remote_code(source)
     try:
-        return loader.from_pretrained(source, **kwargs)
+        return loader.from_pretrained(source, **kwargs, **NO_REMOTE_CODE)
     except (OSError, ValueError) as err:
         if os.path.isdir(source):
             msg = (f"could not load {loader.__name__} from folder {source!r}: it must hold "

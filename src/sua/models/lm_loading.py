@@ -82,9 +82,11 @@ def convert_gguf(gguf: str | os.PathLike[str], out: str | os.PathLike[str]) -> N
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from sua.models.remote_code import NO_REMOTE_CODE
+
     folder, name = os.path.split(os.fspath(gguf))
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, **NO_REMOTE_CODE)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, **NO_REMOTE_CODE)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config

@@ -9,6 +9,8 @@ Standard library only. Every request is a JSON ``POST`` to ``base_url + path``:
   ``max_retries`` times, waiting ``min(max_backoff, backoff · 2^attempt)`` seconds (at least a
   numeric ``Retry-After`` the server sends); other 4xx answers fail at once with the server's
   message;
+- **redirects**: never followed. A 3xx answer is an error naming the target, so the API key
+  is never sent to another host and nothing but the configured server's own answer is cached;
 - **concurrency**: at most ``max_concurrency`` requests are in flight at once, across threads;
   :meth:`OpenAIClient.post_many` sends a list of requests on that many threads, results in order.
 """
@@ -83,6 +85,7 @@ class OpenAIClient:
         self.stats = {"requests": 0, "cache_hits": 0, "retries": 0}
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._lock = threading.Lock()
+        self._opener = urllib.request.build_opener(_RefuseRedirects)
 
     def __repr__(self) -> str:
         return f"OpenAIClient({self.base_url!r}, model={self.model!r})"
@@ -138,9 +141,14 @@ class OpenAIClient:
         request = urllib.request.Request(url, json.dumps(body).encode("utf-8"), headers, method="POST")
         self._count("requests")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as err:
+            if 300 <= err.code < 400:
+                raise OpenAIRequestError(
+                    f"{url}: HTTP {err.code} redirect to {err.headers.get('Location')!r} refused (the "
+                    "API key is only sent to the configured host); pass the final URL as base_url",
+                    err.code) from None
             detail = err.read().decode("utf-8", "replace")[:500]
             if err.code == 429 or err.code >= 500:
                 raise _Retryable(f"HTTP {err.code}: {detail}", err.code, _retry_after(err.headers)) from None
@@ -151,6 +159,13 @@ class OpenAIClient:
             return json.loads(raw)
         except json.JSONDecodeError:
             raise OpenAIRequestError(f"{url}: the answer is not JSON: {raw[:200]!r}") from None
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow no redirect: urllib then raises the 3xx answer as an ``HTTPError``."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def _retry_after(headers: Any) -> float:

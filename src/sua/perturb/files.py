@@ -17,13 +17,16 @@ from tqdm import tqdm
 
 import sua
 from sua.errors import SUAInputError
+from sua.fingerprint import model_fingerprint
 from sua.inputs import Example
 from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
 from sua.models.base import PredictiveModel
+from sua.outputs import guarded_output, write_text_atomic
 from sua.perturb.base import Perturber
 from sua.perturb.cache import CachedPerturber
 from sua.perturb.protect import Protector, protector_from_names
 from sua.perturb.registry import PERTURBERS, get_perturber
+from sua.validate import check_data, read_json_object
 
 
 def build_perturber(
@@ -80,6 +83,8 @@ def perturb_file(
     limit: int | None = None,
     chunk_size: int = 64,
     progress: bool = True,
+    model_source: str | os.PathLike[str] | None = None,
+    allow_empty: bool = False,
     **options: Any,
 ) -> Path:
     """Write ``{"id", "text", "perturbations": [record, ...]}`` per input of ``data`` to ``out``.
@@ -92,43 +97,71 @@ def perturb_file(
     disk (:class:`~sua.perturb.cache.CachedPerturber`) unless ``cache=False``.
 
     Resumable: ids already in ``out`` are skipped and appended lines are flushed per chunk.
-    Beside ``out``, ``<out>.config.json`` records the perturber, k, seed, versions and, for a
-    mixture, the acceptance rate per family. Returns ``out``.
+    Beside ``out``, ``<out>.config.json`` records the perturber, k, seed, versions, the content
+    fingerprint of ``model_source`` (the adversarial goal's folder) and, for a mixture, the
+    acceptance rate per family; it is written first, and a rerun whose config differs is refused.
+    The data is read once first (:func:`sua.validate.check_data`: unique non-null ids, not empty
+    unless ``allow_empty``); ``out`` must not be ``data`` and is locked against a second writer.
+    Returns ``out``.
     """
     out = Path(out)
+    check_data(data, id_field=id_field, limit=limit, allow_empty=allow_empty)
     contexts: dict[str, str] | None = {} if context_field else None
     perturber = build_perturber(family, model=model, protect=protect, contexts=contexts, **options)
-    cached = CachedPerturber(perturber, cache_dir) if cache else None
-    runner = cached or perturber
-    done = finished_ids(out)
-    examples = iter_examples(data, text_field=field, pair_field=None, label_field=None, id_field=id_field,
-                             limit=limit)
-    total = count_records(data) if limit is None else limit
-    bar = tqdm(total=total, disable=not progress, desc="perturb", unit="input")
-    with JsonlAppender(out) as sink, bar:
-        for chunk in _chunks(examples, chunk_size):
-            todo = [ex for ex in chunk if ex.id not in done]
-            if contexts is not None:
-                for ex in todo:
-                    if ex.meta.get(context_field) is None:
-                        raise SUAInputError(f"{data}: input {ex.id!r} has no {context_field!r} field "
-                                            "(the context the model sees with the perturbed text)")
-                    contexts[ex.id] = str(ex.meta[context_field])
-            misses = [ex.text for ex in todo
-                      if cached is None or not cached.has(ex.text, k, input_id=ex.id, seed=seed)]
-            if misses and hasattr(runner, "prepare"):
-                runner.prepare(misses)
-            for ex in todo:
-                draws = runner.perturb(ex.text, k, input_id=ex.id, seed=seed)
-                sink.write({"id": ex.id, "text": ex.text, "perturbations": [d.to_dict() for d in draws]})
-            sink.flush()
-            bar.update(len(chunk))
-    if cached is not None:
-        cached.close()
-    rates = getattr(perturber, "acceptance_rates", dict)()
+    config_path = out.with_name(out.name + ".config.json")
     config = {"data": str(data), "field": field, "context_field": context_field, "family": family, "k": k,
               "seed": seed, "perturber": repr(perturber), "sua_version": sua.__version__,
-              "cache": str(cached.path) if cached else None,
-              "acceptance_rates": {f: None if math.isnan(r) else r for f, r in rates.items()}}
-    out.with_name(out.name + ".config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+              "model_fingerprint": model_fingerprint(model_source)}
+    with guarded_output(out, data):
+        _check_resume(out, config_path, config)
+        write_text_atomic(config_path, json.dumps(config, indent=2) + "\n")
+        cached = CachedPerturber(perturber, cache_dir) if cache else None
+        runner = cached or perturber
+        done = finished_ids(out)
+        examples = iter_examples(data, text_field=field, pair_field=None, label_field=None, id_field=id_field,
+                                 limit=limit)
+        total = count_records(data) if limit is None else limit
+        bar = tqdm(total=total, disable=not progress, desc="perturb", unit="input")
+        with JsonlAppender(out) as sink, bar:
+            for chunk in _chunks(examples, chunk_size):
+                todo = [ex for ex in chunk if ex.id not in done]
+                if contexts is not None:
+                    for ex in todo:
+                        if ex.meta.get(context_field) is None:
+                            raise SUAInputError(f"{data}: input {ex.id!r} has no {context_field!r} field "
+                                                "(the context the model sees with the perturbed text)")
+                        contexts[ex.id] = str(ex.meta[context_field])
+                misses = [ex.text for ex in todo
+                          if cached is None or not cached.has(ex.text, k, input_id=ex.id, seed=seed)]
+                if misses and hasattr(runner, "prepare"):
+                    runner.prepare(misses)
+                for ex in todo:
+                    draws = runner.perturb(ex.text, k, input_id=ex.id, seed=seed)
+                    sink.write({"id": ex.id, "text": ex.text, "perturbations": [d.to_dict() for d in draws]})
+                sink.flush()
+                bar.update(len(chunk))
+        if cached is not None:
+            cached.close()
+        rates = getattr(perturber, "acceptance_rates", dict)()
+        config.update(cache=str(cached.path) if cached else None,
+                      acceptance_rates={f: None if math.isnan(r) else r for f, r in rates.items()})
+        write_text_atomic(config_path, json.dumps(config, indent=2) + "\n")
     return out
+
+
+#: Config entries a resumed ``perturb_file`` run must share with the run that wrote ``out``.
+_RESUME_KEYS = ("data", "field", "context_field", "family", "k", "seed", "perturber", "model_fingerprint")
+
+
+def _check_resume(out: Path, config_path: Path, config: dict[str, Any]) -> None:
+    """Refuse appending to ``out`` unless its config file says the same perturbations were drawn."""
+    if not out.exists():
+        return
+    if not config_path.exists():
+        raise SUAInputError(f"{out} exists but has no {config_path.name}; it was not written by sua "
+                            "perturb. Remove it or choose another --out")
+    previous = read_json_object(config_path, "perturbation config")
+    changed = [key for key in _RESUME_KEYS if previous.get(key) != config[key]]
+    if changed:
+        raise SUAInputError(f"{out} was written with a different config (differs in: {', '.join(changed)}); "
+                            "remove it or choose another --out")

@@ -37,14 +37,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sua.errors import SUAInputError
+from sua.fingerprint import model_fingerprint
 from sua.inputs import TASK_FIELDS, Example
-from sua.io import JsonlAppender, check_source, count_records, finished_ids, iter_examples
+from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
 from sua.measures import ambiguity_proxy, entropy, get_divergence, sensitivity, signature, sua_score
 from sua.models.clustering import Clusterer, ExactMatchClusterer, cluster_distribution, exact_match, token_f1
 from sua.models.generation import AnswerSampler, SamplingConfig
+from sua.outputs import guarded_output, write_text_atomic
 from sua.perturb.base import Perturber
 from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
 from sua.scoring.scorer import SUAScorer, meta_path_for, versions
+from sua.validate import check_data, read_json_object
 
 
 @dataclass
@@ -208,38 +211,42 @@ class GenerativeSUAScorer:
     def score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str], *,
                    text_field: str = "context", pair_field: str | None = "question", id_field: str = "id",
                    limit: int | None = None, overwrite: bool = False, progress: bool = True,
-                   metadata: Mapping[str, Any] | None = None) -> Path:
+                   metadata: Mapping[str, Any] | None = None, allow_empty: bool = False) -> Path:
         """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably: one
         flushed line per input, finished inputs skipped on a rerun with the same config
-        (``<out stem>.meta.json``), a different config refused unless ``overwrite``."""
-        check_source(data)
+        (``<out stem>.meta.json``), a different config refused unless ``overwrite``. As for
+        :meth:`SUAScorer.score_file`: data checked before any model call, ``out`` never the data
+        and locked, meta written atomically with the model's content fingerprint."""
+        check_data(data, id_field=id_field, limit=limit, allow_empty=allow_empty)
         out_path, meta_path = Path(out), meta_path_for(out)
         config = json.loads(json.dumps({**self.config(), "data": str(data), "text_field": text_field,
                                         "pair_field": pair_field, "id_field": id_field, "limit": limit,
                                         **dict(metadata or {})}))
-        if overwrite:
-            out_path.unlink(missing_ok=True)
-            meta_path.unlink(missing_ok=True)
-        if out_path.exists():
-            previous = json.loads(meta_path.read_text(encoding="utf-8")).get("config") \
-                if meta_path.exists() else None
-            if previous != config:
-                raise SUAInputError(f"{out_path} exists and was not written with this config "
-                                    f"({meta_path.name} differs or is missing); pass overwrite or "
-                                    "another out")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"config": config, "versions": versions()}
-        meta_path.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        done = finished_ids(out_path)
-        examples = (ex for ex in iter_examples(data, text_field=text_field, pair_field=pair_field,
-                                               label_field=None, id_field=id_field, limit=limit)
-                    if ex.id not in done)
-        total = count_records(data) if limit is None else limit
-        with JsonlAppender(out_path) as sink:
-            for record in self.score(examples, progress=progress,
-                                     total=None if total is None else max(total - len(done), 0)):
-                sink.write(record.to_dict())
-                sink.flush()
+        if config.get("model_source") is not None:
+            config["model_fingerprint"] = model_fingerprint(config["model_source"])
+        with guarded_output(out_path, data):
+            if overwrite:
+                out_path.unlink(missing_ok=True)
+                meta_path.unlink(missing_ok=True)
+            if out_path.exists():
+                previous = read_json_object(meta_path, "run metadata").get("config") \
+                    if meta_path.exists() else None
+                if previous != config:
+                    raise SUAInputError(f"{out_path} exists and was not written with this config "
+                                        f"({meta_path.name} differs or is missing); pass overwrite or "
+                                        "another out")
+            meta = {"config": config, "versions": versions()}
+            write_text_atomic(meta_path, json.dumps(meta, indent=2, allow_nan=False))
+            done = finished_ids(out_path)
+            examples = (ex for ex in iter_examples(data, text_field=text_field, pair_field=pair_field,
+                                                   label_field=None, id_field=id_field, limit=limit)
+                        if ex.id not in done)
+            total = count_records(data) if limit is None else limit
+            with JsonlAppender(out_path) as sink:
+                for record in self.score(examples, progress=progress,
+                                         total=None if total is None else max(total - len(done), 0)):
+                    sink.write(record.to_dict())
+                    sink.flush()
         return out_path
 
 
@@ -270,7 +277,7 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
                   device: str | None = None, batch_size: int | None = None, max_length: int | None = None,
                   chunk_size: int | None = None, text_field: str | None = None, pair_field: str | None = None,
                   label_field: str | None = None, id_field: str = "id", limit: int | None = None,
-                  overwrite: bool = False, progress: bool = True) -> Path:
+                  overwrite: bool = False, progress: bool = True, allow_empty: bool = False) -> Path:
     """Score a JSONL file with a language model (``sua score --backend hf-causal|openai``).
 
     ``backend`` and ``model`` pick the LM (:func:`~sua.models.lm_backends.load_lm`: ``hf-causal``
@@ -320,9 +327,10 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
         scorer = GenerativeSUAScorer(sampler, get_perturber(perturber), k=k, m=m, divergence=divergence,
                                      lam=lam, seed=seed, gold_field=label or "", **chunk)
         return scorer.score_file(data, out, **fields, limit=limit, overwrite=overwrite, progress=progress,
-                                 metadata=meta)
+                                 metadata=meta, allow_empty=allow_empty)
     classifier = LMClassifier(lm, prompt, normalize=normalize)
     scorer = SUAScorer(classifier, get_perturber(perturber), k=k, divergence=divergence, lam=lam, seed=seed,
                        **chunk)
     return scorer.score_file(data, out, **fields, label_field=label, limit=limit, overwrite=overwrite,
-                             progress=progress, metadata={**meta, "normalize": normalize})
+                             progress=progress, metadata={**meta, "normalize": normalize},
+                             allow_empty=allow_empty)

@@ -16,8 +16,9 @@ from tqdm.auto import tqdm
 
 import sua
 from sua.errors import SUAInputError
+from sua.fingerprint import model_fingerprint
 from sua.inputs import Example, ModelInput
-from sua.io import JsonlAppender, check_source, count_records, finished_ids, iter_examples
+from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
 from sua.measures import (
     ambiguity_proxy,
     check_probabilities,
@@ -30,9 +31,11 @@ from sua.measures import (
     sua_score,
 )
 from sua.models.base import PredictiveModel
+from sua.outputs import guarded_output, write_text_atomic
 from sua.perturb.base import Perturbation, Perturber
 from sua.scoring.records import PerturbationResult, ScoreRecord
 from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
+from sua.validate import check_data, read_json_object
 
 
 class SUAScorer:
@@ -203,54 +206,63 @@ class SUAScorer:
         overwrite: bool = False,
         progress: bool = True,
         metadata: Mapping[str, Any] | None = None,
+        allow_empty: bool = False,
     ) -> Path:
         """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably.
 
         Writes ``<out stem>.meta.json`` with the config, versions and seed. If ``out``
         already holds records from the same config, only the missing inputs are scored
         and appended; finished records are never rewritten. A different config is an error
-        unless ``overwrite=True``.
+        unless ``overwrite=True``. An empty input is an error unless ``allow_empty=True``.
         """
         reader = {"text_field": text_field, "pair_field": pair_field, "label_field": label_field,
                   "id_field": id_field}
         return self._score_file(data, out, reader, limit=limit, overwrite=overwrite,
-                                progress=progress, metadata=metadata)
+                                progress=progress, metadata=metadata, allow_empty=allow_empty)
 
     def _score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str],
                     reader: Mapping[str, Any], *, limit: int | None, overwrite: bool, progress: bool,
-                    metadata: Mapping[str, Any] | None) -> Path:
-        """:meth:`score_file` for the examples ``iter_examples(data, **reader)`` reads."""
-        check_source(data)
+                    metadata: Mapping[str, Any] | None, allow_empty: bool = False) -> Path:
+        """:meth:`score_file` for the examples ``iter_examples(data, **reader)`` reads.
+
+        Before any model call: the data is read once (UTF-8 JSON, unique non-null ids, not empty
+        unless ``allow_empty``), ``out`` must not be the data and is locked against a second
+        writer. The config includes ``model_fingerprint`` (a content hash of a local
+        ``model_source``), so a rerun with changed weights at the same path is refused.
+        """
+        check_data(data, id_field=reader["id_field"], limit=limit, allow_empty=allow_empty)
         out_path, meta_path = Path(out), meta_path_for(out)
         config = {**self.config(), "data": str(data), **reader, "limit": limit, **dict(metadata or {})}
-        if overwrite:
-            out_path.unlink(missing_ok=True)
-            meta_path.unlink(missing_ok=True)
-        if out_path.exists() and meta_path.exists():
-            previous = json.loads(meta_path.read_text(encoding="utf-8")).get("config")
-            if previous != json.loads(json.dumps(config)):
-                changed = sorted(k for k in set(config) | set(previous or {})
-                                 if (previous or {}).get(k) != config.get(k))
-                raise SUAInputError(f"{out_path} was written with a different config "
-                                    f"(differs in: {', '.join(changed)}); pass --overwrite or "
-                                    "choose another --out")
-        elif out_path.exists():
-            raise SUAInputError(f"{out_path} exists but has no {meta_path.name}; it was not written "
-                                "by sua score. Remove it or choose another --out")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        meta_path.write_text(json.dumps({"config": config, "versions": versions()}, indent=2),
-                             encoding="utf-8")
+        if config.get("model_source") is not None:
+            config["model_fingerprint"] = model_fingerprint(config["model_source"])
+        with guarded_output(out_path, data):
+            if overwrite:
+                out_path.unlink(missing_ok=True)
+                meta_path.unlink(missing_ok=True)
+            if out_path.exists() and meta_path.exists():
+                previous = read_json_object(meta_path, "run metadata").get("config")
+                if previous != json.loads(json.dumps(config)):
+                    changed = sorted(k for k in set(config) | set(previous or {})
+                                     if (previous or {}).get(k) != config.get(k))
+                    raise SUAInputError(f"{out_path} was written with a different config "
+                                        f"(differs in: {', '.join(changed)}); pass --overwrite or "
+                                        "choose another --out")
+            elif out_path.exists():
+                raise SUAInputError(f"{out_path} exists but has no {meta_path.name}; it was not written "
+                                    "by sua score. Remove it or choose another --out")
+            write_text_atomic(meta_path, json.dumps({"config": config, "versions": versions()}, indent=2,
+                                                    allow_nan=False))
 
-        done = finished_ids(out_path)
-        total = count_records(data) if limit is None else limit
-        remaining = None if total is None else max(total - len(done), 0)
-        examples = (ex for ex in iter_examples(data, **reader, limit=limit) if ex.id not in done)
-        with JsonlAppender(out_path) as sink:
-            records = self.score(examples, progress=progress, total=remaining)
-            for n, record in enumerate(records, start=1):
-                sink.write(record.to_dict())
-                if n % self.chunk_size == 0:
-                    sink.flush()
+            done = finished_ids(out_path)
+            total = count_records(data) if limit is None else limit
+            remaining = None if total is None else max(total - len(done), 0)
+            examples = (ex for ex in iter_examples(data, **reader, limit=limit) if ex.id not in done)
+            with JsonlAppender(out_path) as sink:
+                records = self.score(examples, progress=progress, total=remaining)
+                for n, record in enumerate(records, start=1):
+                    sink.write(record.to_dict())
+                    if n % self.chunk_size == 0:
+                        sink.flush()
         return out_path
 
 

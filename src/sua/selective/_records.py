@@ -3,7 +3,6 @@ into the arrays the post-hoc objects work on. No model pass: everything comes fr
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from sua.errors import SUAInputError
 from sua.io import read_jsonl
 from sua.measures import check_probabilities
 from sua.scoring import ScoreRecord, meta_path_for
+from sua.validate import check_score_records, read_json_object
 
 #: A record as written by ``sua score``: the dataclass or its JSON dict.
 RecordLike = ScoreRecord | Mapping[str, Any]
@@ -130,7 +130,9 @@ def load_scores(source: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], d
     """The records of a ``sua score`` output (file or run folder) and the run's config
     (``{}`` when the ``.meta.json`` is missing)."""
     path = scores_path(source)
-    records = as_list(rec for _, rec in read_jsonl(path))
+    records = as_list(check_score_records((rec for _, rec in read_jsonl(path)), path))
     meta = meta_path_for(path)
-    config = json.loads(meta.read_text(encoding="utf-8")).get("config", {}) if meta.is_file() else {}
+    config = read_json_object(meta, "run metadata").get("config", {}) if meta.is_file() else {}
+    if not isinstance(config, dict):
+        raise SUAInputError(f"{meta}: config must be an object")
     return records, config

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from sua.io import JsonlAppender
+from sua.outputs import guarded_output, write_text_atomic
 from sua.scoring import meta_path_for, versions
 from sua.selective._records import load_scores, scores_path
-from sua.selective.policy import AbstentionPolicy, Lam
+from sua.selective.policy import AbstentionPolicy, Lam, _jsonable
+from sua.validate import POLICY_SCORE_SETTINGS, check_policy_matches_scores
 
 
 def fit_policy_file(scores: str | os.PathLike[str], out_policy: str | os.PathLike[str], *,
@@ -30,7 +31,9 @@ def fit_policy_file(scores: str | os.PathLike[str], out_policy: str | os.PathLik
     policy = AbstentionPolicy(score=score, lam=config.get("lam", 1.0) if lam is None else lam)
     policy.fit(records, target_coverage=target_coverage, target_risk=target_risk, delta=delta)
     policy.fit_report_["scores"] = str(scores_path(scores))
-    policy.save(out_policy)
+    policy.fit_report_["scores_config"] = {k: config[k] for k in POLICY_SCORE_SETTINGS if k in config}
+    with guarded_output(out_policy, scores_path(scores), meta_path_for(scores_path(scores))):
+        policy.save(out_policy)
     return policy
 
 
@@ -39,22 +42,23 @@ def apply_policy_file(policy: str | os.PathLike[str], scores: str | os.PathLike[
     """Apply a saved policy to a ``sua score`` output; write one decision per line to ``out``.
 
     Each line is :meth:`AbstentionPolicy.explain`'s dict (id, prediction, abstain, reason,
-    signature, S, H, λ, SUA, thresholds); ``out`` is replaced, and ``<out stem>.meta.json``
+    signature, S, H, λ, SUA, thresholds); ``out`` is replaced atomically (never one of the
+    inputs, locked against a second writer), and ``<out stem>.meta.json``
     records the policy, the scores file and the versions. Returns a summary: ``n``,
     ``abstained``, ``coverage``, ``selective_accuracy`` (labelled records, something
     answered) and ``out``.
     """
     fitted = AbstentionPolicy.load(policy)
-    records, _ = load_scores(scores)
+    records, config = load_scores(scores)
+    check_policy_matches_scores(fitted.fit_report_, config, policy)
     decisions = fitted.explain(records)
     out_path = Path(out)
-    out_path.unlink(missing_ok=True)
-    with JsonlAppender(out_path) as sink:
-        for decision in decisions:
-            sink.write(decision)
-    meta_path_for(out_path).write_text(json.dumps(
-        {"policy": str(policy), "scores": str(scores_path(scores)), "versions": versions()},
-        indent=2), encoding="utf-8")
+    inputs = (policy, scores_path(scores), meta_path_for(scores_path(scores)))
+    with guarded_output(out_path, *inputs), guarded_output(meta_path_for(out_path), *inputs):
+        lines = (json.dumps(_jsonable(d), ensure_ascii=False, allow_nan=False) + "\n" for d in decisions)
+        write_text_atomic(out_path, "".join(lines))
+        write_text_atomic(meta_path_for(out_path), json.dumps(
+            {"policy": str(policy), "scores": str(scores_path(scores)), "versions": versions()}, indent=2))
     answered = np.array([not d["abstain"] for d in decisions])
     summary: dict[str, Any] = {"n": len(decisions), "abstained": int((~answered).sum()),
                                "coverage": float(answered.mean())}

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sua.errors import SUAInputError
+from sua.outputs import write_text_atomic
 from sua.selective._records import (
     RecordLike,
     as_list,
@@ -25,6 +26,7 @@ from sua.selective._records import (
 )
 from sua.selective.lam import CRITERIA, DEFAULT_LAMBDA_GRID, select_lambda
 from sua.selective.risk_control import certify_fixed_sequence, check_level, coverage_threshold
+from sua.validate import check_policy, read_json_object
 
 #: The score an abstention policy thresholds (higher = abstain sooner).
 SCORES = ("sua", "entropy", "combined")
@@ -281,7 +283,10 @@ class AbstentionPolicy:
                 or any(k not in data for k in keys):
             raise SUAInputError(f"not a saved AbstentionPolicy (expected format {_FORMAT!r} "
                                 f"with {', '.join(keys)})")
-        policy = cls(**data["params"])
+        try:
+            policy = cls(**data["params"])
+        except TypeError as exc:
+            raise SUAInputError(f"policy params are not AbstentionPolicy's: {exc}") from None
         policy.lam_ = float(data["lam"])
         policy.thresholds_ = {n: -math.inf if t is None else float(t)
                               for n, t in data["thresholds"].items()}
@@ -290,22 +295,12 @@ class AbstentionPolicy:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted policy as JSON to ``path``."""
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False), encoding="utf-8")
-        return out
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=2, allow_nan=False))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AbstentionPolicy:
         """Read a policy written by :meth:`save`."""
-        p = Path(path)
-        if not p.is_file():
-            raise SUAInputError(f"policy file not found: {p}")
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SUAInputError(f"{p}: not valid JSON ({exc.msg})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(check_policy(read_json_object(path, "policy"), path))
 
 
 def _rank_path(values: dict[str, np.ndarray], levels: np.ndarray) -> list[dict[str, float]]:

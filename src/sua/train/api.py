@@ -12,12 +12,15 @@ from typing import Any
 import torch
 
 from sua.errors import SUAInputError
+from sua.fingerprint import model_fingerprint
 from sua.inputs import TASK_FIELDS
 from sua.io import iter_examples
 from sua.models import default_backbone_path
+from sua.outputs import guarded_output, write_text_atomic
 from sua.scoring import versions
 from sua.train.config import make_config
 from sua.train.trainer import SUATrainer
+from sua.validate import read_json_object
 
 
 def load_backbone(backbone: str | os.PathLike[str], labels: Sequence[str] | None, *,
@@ -27,18 +30,22 @@ def load_backbone(backbone: str | os.PathLike[str], labels: Sequence[str] | None
     with ``head="qa"`` an ``AutoModelForQuestionAnswering`` (start/end logits; ``labels`` unused)."""
     from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoTokenizer
 
+    from sua.models.remote_code import NO_REMOTE_CODE, refuse_remote_code
+
     torch.manual_seed(seed)
+    refuse_remote_code(backbone)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(backbone))
+        tokenizer = AutoTokenizer.from_pretrained(str(backbone), **NO_REMOTE_CODE)
         if head == "qa":
-            model = AutoModelForQuestionAnswering.from_pretrained(str(backbone),
-                                                                  attn_implementation="eager")
+            model = AutoModelForQuestionAnswering.from_pretrained(str(backbone), attn_implementation="eager",
+                                                                  **NO_REMOTE_CODE)
         else:
             labels = list(labels or [])
             model = AutoModelForSequenceClassification.from_pretrained(
                 str(backbone), num_labels=len(labels), id2label=dict(enumerate(labels)),
-                label2id={name: i for i, name in enumerate(labels)}, attn_implementation="eager")
-    except OSError as err:
+                label2id={name: i for i, name in enumerate(labels)}, attn_implementation="eager",
+                **NO_REMOTE_CODE)
+    except (OSError, ValueError, KeyError) as err:
         raise SUAInputError(f"cannot load the backbone {str(backbone)!r}: pass a local folder written "
                             f"by save_pretrained (default: the offline MiniLM) ({err})") from err
     return model, tokenizer
@@ -83,35 +90,38 @@ def train_model(
                                   label_field=spec.label_field, limit=n))
 
     examples = load(data, limit)
+    if not examples:
+        raise SUAInputError(f"{data} has no records to train on; pass a file with at least one example")
     names = None if spec.head == "qa" else \
         list(labels or spec.labels or sorted({ex.label for ex in examples if ex.label}))
     out = Path(out_dir)
     run = json.loads(json.dumps({  # as it reads back from config.json
         "task": task, "method": method, "data": str(data), "limit": limit,
-        "backbone": str(backbone or "minilm-offline"), "labels": names,
+        "backbone": str(backbone or "minilm-offline"),
+        "backbone_fingerprint": model_fingerprint(backbone or default_backbone_path()), "labels": names,
         "eval_data": None if eval_data is None else str(eval_data), "eval_limit": eval_limit,
         "train": config.to_dict()}))
     model_dir, config_file = out / "model", out / "config.json"
-    if config_file.exists():
-        previous = json.loads(config_file.read_text(encoding="utf-8"))
-        previous.pop("versions", None)
-        if previous != run:
-            changed = sorted(k for k in run if previous.get(k) != run[k])
-            raise SUAInputError(f"{out} holds a run with other settings (differs in: "
-                                f"{', '.join(changed)}); choose another output folder")
-        if (model_dir / "config.json").exists():
-            return model_dir
-    out.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(json.dumps({**run, "versions": versions()}, indent=2), encoding="utf-8")
+    with guarded_output(out, data, eval_data):
+        if config_file.exists():
+            previous = read_json_object(config_file, "run config")
+            previous.pop("versions", None)
+            if previous != run:
+                changed = sorted(k for k in run if previous.get(k) != run[k])
+                raise SUAInputError(f"{out} holds a run with other settings (differs in: "
+                                    f"{', '.join(changed)}); choose another output folder")
+            if (model_dir / "config.json").exists():
+                return model_dir
+        write_text_atomic(config_file, json.dumps({**run, "versions": versions()}, indent=2))
 
-    model, tokenizer = load_backbone(backbone or default_backbone_path(), names, seed=config.seed,
-                                     head=spec.head)
-    trainer = SUATrainer(model, tokenizer, names, config, out_dir=out, progress=progress, head=spec.head)
-    held_out = load(eval_data, eval_limit) if eval_data is not None else None
-    classifier = trainer.fit(examples, eval_examples=held_out, resume=True)
-    tmp = out / "model.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    classifier.model.save_pretrained(tmp)
-    classifier.tokenizer.save_pretrained(tmp)
-    os.replace(tmp, model_dir)
+        model, tokenizer = load_backbone(backbone or default_backbone_path(), names, seed=config.seed,
+                                         head=spec.head)
+        trainer = SUATrainer(model, tokenizer, names, config, out_dir=out, progress=progress, head=spec.head)
+        held_out = load(eval_data, eval_limit) if eval_data is not None else None
+        classifier = trainer.fit(examples, eval_examples=held_out, resume=True)
+        tmp = out / "model.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        classifier.model.save_pretrained(tmp)
+        classifier.tokenizer.save_pretrained(tmp)
+        os.replace(tmp, model_dir)
     return model_dir
