@@ -7,8 +7,9 @@ A task file (``configs/tasks/<name>.toml``, or any path) holds ``name``, ``versi
 e.g. no SQuAD article lands in two parts) and ``[splits.NAME]`` entries with a ``role`` and
 either a ``source``/``sources`` or a ``partition`` + ``take``. A split may map or drop labels
 (``label_map``: records whose label is not a key are left out), accept several gold labels
-(``gold_labels_field``), sum the model's labels into coarser ones (``label_groups``) or name
-the perturbation family used to score it (``perturber``).
+(``gold_labels_field``), sum the model's labels into coarser ones (``label_groups``), name
+the perturbation family used to score it (``perturber``) or be built from its source's items
+(``derive``: the paper's own subsets, :mod:`sua.eval.derived`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sua.io import is_hub_source, iter_examples
 KINDS = ("classification", "qa")
 ROLES = ("train", "validation", "in-domain", "shift", "ambiguous", "adversarial")
 _SPLIT_KEYS = {"role", "source", "sources", "partition", "take", "label_map", "gold_labels_field",
-               "label_groups", "perturber"}
+               "label_groups", "perturber", "derive"}
 _PARTITION_KEYS = {"source", "sources", "by", "seed", "parts", "label_map"}
 
 
@@ -48,6 +49,7 @@ class Split:
     gold_labels_field: str | None = None
     label_groups: dict[str, list[str]] | None = None
     perturber: str | None = None
+    derive: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,8 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
                     "take": spec["take"]}
         else:
             base = {"sources": _sources(spec, ctx, where)}
-        options = {k: spec[k] for k in ("label_map", "gold_labels_field", "label_groups", "perturber")
-                   if k in spec}
+        options = {k: spec[k] for k in ("label_map", "gold_labels_field", "label_groups", "perturber",
+                                        "derive") if k in spec}
         splits[sname] = Split(name=sname, role=role, **base, **options)
     labels = raw.get("labels")
     task = Task(name=need("name", raw, "the task"), version=int(need("version", raw, "the task")),
@@ -225,7 +227,8 @@ def load_split(task: Task, split: str | Split, data_dir: str | os.PathLike[str],
                limit: int | None = None, sample_seed: int = 0) -> list[Example]:
     """The examples of a split; with ``limit``, a fixed sample of that size: the ``limit``
     examples with the smallest sha256(sample_seed|id) (the same items for every model seed,
-    whatever the file order)."""
+    whatever the file order). A split with ``derive`` is then built from that sample
+    (:mod:`sua.eval.derived`; a derivation may leave items out)."""
     examples = list(iter_split(task, split, data_dir))
     if not examples:
         name = split if isinstance(split, str) else split.name
@@ -234,6 +237,11 @@ def load_split(task: Task, split: str | Split, data_dir: str | os.PathLike[str],
         ranked = sorted(examples, key=lambda ex: _unit_interval("sample", sample_seed, ex.id))
         keep = {ex.id for ex in ranked[:limit]}
         examples = [ex for ex in examples if ex.id in keep]
+    spec = task.split(split) if isinstance(split, str) else split
+    if spec.derive:
+        from sua.eval.derived import derive
+
+        examples = derive(spec.derive, examples, sample_seed)
     return examples
 
 
