@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sua.errors import SUAInputError
+import sua
+from sua.errors import SUAInputError, SUAServiceError
 
 # Defaults shared by the commands that score (SPEC.md "Defaults").
 DEFAULT_K, DEFAULT_DIVERGENCE, DEFAULT_LAM = 8, "jsd", 1.0
@@ -35,7 +36,8 @@ def _score(args: argparse.Namespace) -> None:
     fields = TASK_FIELDS[args.task]
     pair_field = args.pair_field if args.pair_field is not None else fields.pair_field
     label_field = args.label_field if args.label_field is not None else fields.label_field
-    model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256)
+    model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256,
+                       revision=args.revision, allow_untrained_head=args.allow_untrained_head)
     scorer = SUAScorer(model, get_perturber(args.perturber), k=args.k, divergence=args.divergence,
                        lam=args.lam, seed=args.seed, chunk_size=args.chunk_size)
     out = scorer.score_file(
@@ -213,9 +215,25 @@ def _reproduce(args: argparse.Namespace) -> None:
     print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
 
 
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append ``(default: …)`` to every option's help that has a default and does not state it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _show_defaults(sub)
+        elif (action.option_strings and not any(action.default is v for v in (None, False, argparse.SUPPRESS))
+              and "default" not in (action.help or "")):
+            action.help = f"{action.help} (default: %(default)s)" if action.help else "default: %(default)s"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from sua.measures import available_divergences
+    from sua.perturb import PERTURBERS
+    from sua.selective.policy import DEFAULT_SCORE, SCORES
+
     parser = argparse.ArgumentParser(
         prog="sua", description="Sensitivity-Uncertainty Alignment: S(x), H(x), SUA(x) per input.")
+    parser.add_argument("--version", action="version", version=f"sua {sua.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     score = sub.add_parser("score", help="score a JSONL file with SUA")
@@ -229,9 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--pair-field", help="field of the second text; '' for none")
     score.add_argument("--label-field", help="gold label field; '' to score without labels")
     score.add_argument("--id-field", default="id")
-    score.add_argument("--perturber", default="token", help="perturbation family (default: token)")
+    score.add_argument("--perturber", default="token", choices=sorted(PERTURBERS), help="perturbation family")
     score.add_argument("--k", type=int, default=DEFAULT_K, help="perturbations per input")
-    score.add_argument("--divergence", default=DEFAULT_DIVERGENCE)
+    score.add_argument("--divergence", default=DEFAULT_DIVERGENCE, choices=available_divergences(),
+                       help="D in S(x) = E D(p(.|x) || p(.|x'))")
+    score.add_argument("--revision", help="hub model branch, tag or commit (--backend hf)")
+    score.add_argument("--allow-untrained-head", action="store_true",
+                       help="score a model whose classification head is newly initialised (refused "
+                            "otherwise: its predictions are noise)")
     score.add_argument("--lam", type=float, default=DEFAULT_LAM, help="alignment coefficient λ")
     score.add_argument("--seed", type=int, default=0)
     score.add_argument("--limit", type=int, help="score only the first N inputs")
@@ -328,7 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--target-risk", type=float,
                         help="certify selective risk <= this with probability 1 - delta")
     fit.add_argument("--delta", type=float, default=0.05, help="risk certificate level")
-    fit.add_argument("--score", choices=["sua", "entropy", "combined"], default="sua")
+    fit.add_argument("--score", choices=SCORES, default=DEFAULT_SCORE,
+                     help="what to threshold: entropy (the best failure ranker measured in docs/results), "
+                          "sua (S - λH; warns when it ranks failures backwards on these scores) or "
+                          "combined (SUA > τ₁ or H > τ₂)")
     fit.add_argument("--lam", type=_lam_arg,
                      help="λ, or 'select' to choose it on these scores (default: the run's λ)")
     fit.add_argument("--out", required=True, help="policy JSON to write")
@@ -364,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
     reproduce.set_defaults(func=_reproduce)
+    _show_defaults(parser)
     return parser
 
 
@@ -372,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except SUAInputError as exc:
+    except (SUAInputError, SUAServiceError) as exc:
         print(f"sua {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

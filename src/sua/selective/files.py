@@ -13,12 +13,12 @@ import numpy as np
 from sua.io import JsonlAppender
 from sua.scoring import meta_path_for, versions
 from sua.selective._records import load_scores, scores_path
-from sua.selective.policy import AbstentionPolicy, Lam
+from sua.selective.policy import DEFAULT_SCORE, AbstentionPolicy, Lam
 
 
 def fit_policy_file(scores: str | os.PathLike[str], out_policy: str | os.PathLike[str], *,
                     target_coverage: float | None = None, target_risk: float | None = None,
-                    delta: float = 0.05, score: str = "sua",
+                    delta: float = 0.05, score: str = DEFAULT_SCORE,
                     lam: Lam | None = None) -> AbstentionPolicy:
     """Fit an :class:`AbstentionPolicy` on a ``sua score`` output and save it as JSON.
 
