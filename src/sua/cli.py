@@ -30,6 +30,11 @@ def _score(args: argparse.Namespace) -> None:
     from sua.scoring import SUAScorer
 
     _quiet_transformers()
+    if (args.data is None) == (args.from_predictions is None):
+        raise SUAInputError("give exactly one of --data (inputs to score with a model) and "
+                            "--from-predictions (distributions you already have)")
+    if args.from_predictions is not None:
+        return _score_predictions(args)
     if args.backend != "hf":
         return _score_lm(args)
     _check_encoder_args(args)
@@ -47,7 +52,27 @@ def _score(args: argparse.Namespace) -> None:
         label_field=label_field or None,
         id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
         progress=not args.quiet, metadata={"model_source": args.model, "task": args.task})
+    _report_written(out, args.format)
+
+
+def _report_written(out: Path, fmt: str) -> None:
+    """Print where the records went, after writing the flat tables when ``--format`` asks."""
     print(f"records written to {out}")
+    if fmt != "jsonl":
+        from sua.tables import write_score_tables
+
+        print(*(f"table written to {p}" for p in write_score_tables(out, fmt)), sep="\n")
+
+
+def _score_predictions(args: argparse.Namespace) -> None:
+    from sua.scoring.precomputed import score_predictions_file
+
+    out = score_predictions_file(args.from_predictions, args.out,
+                                 labels=args.labels.split(",") if args.labels else None, logits=args.logits,
+                                 divergence=args.divergence, lam=args.lam,
+                                 label_field=args.label_field or "label", id_field=args.id_field,
+                                 overwrite=args.overwrite)
+    _report_written(out, args.format)
 
 
 # -- sua score with a language model (--backend hf-causal|openai) ------------------------
@@ -79,7 +104,7 @@ def _score_lm(args: argparse.Namespace) -> None:
         chunk_size=args.chunk_size, text_field=args.text_field, pair_field=args.pair_field,
         label_field=args.label_field, id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
         progress=not args.quiet)
-    print(f"records written to {out}")
+    _report_written(out, args.format)
 
 
 def _add_lm_score_options(score: argparse.ArgumentParser) -> None:
@@ -240,9 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--model", help="HF model folder or hub name (--backend hf-causal: default the "
                                        "offline SmolLM2; openai: the server's model name)")
     score.add_argument("--task", choices=["classification", "nli", *LM_ONLY_TASKS], default="classification")
-    score.add_argument("--data", required=True,
-                       help="input JSONL file, or a hub dataset hf:NAME[@CONFIG]:SPLIT")
+    score.add_argument("--data", help="input JSONL, CSV or Parquet file (by extension), or a hub "
+                                      "dataset hf:NAME[@CONFIG]:SPLIT")
+    score.add_argument("--from-predictions", metavar="FILE",
+                       help="score distributions you already have instead of calling a model: per "
+                            "input {id, label?, probs, perturbations: [{text, probs}, ...]} (JSONL, CSV "
+                            "or Parquet; a sua score output is one)")
+    score.add_argument("--labels", help="--from-predictions: the label of each probability column, "
+                                        "a,b,c (default: from the file's .meta.json)")
+    score.add_argument("--logits", action="store_true",
+                       help="--from-predictions: the values are logits (softmax is applied)")
     score.add_argument("--out", required=True, help="output JSONL file of score records")
+    score.add_argument("--format", choices=["jsonl", "csv", "parquet"], default="jsonl",
+                       help="csv or parquet: also write the records as flat tables, <out stem>.FORMAT "
+                            "(one row per input) and <out stem>.rewrites.FORMAT (one per rewrite)")
     score.add_argument("--text-field", help="field of the (first) text; default per task")
     score.add_argument("--pair-field", help="field of the second text; '' for none")
     score.add_argument("--label-field", help="gold label field; '' to score without labels")
