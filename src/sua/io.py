@@ -187,7 +187,8 @@ def example_from_record(record: dict[str, Any], where: str, *, default_id: str, 
             meta={k: v for k, v in record.items() if k not in used},
         )
     except SUAInputError as exc:
-        raise SUAInputError(f"{where}: {exc}") from None
+        message = str(exc)
+        raise SUAInputError(message if message.startswith(where) else f"{where}: {message}") from None
 
 
 class JsonlAppender:
