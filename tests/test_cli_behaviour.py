@@ -76,3 +76,29 @@ def test_openai_server_error_is_one_error_line(snli_dev, tmp_path, capsys):
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith("sua score: error: ")
     assert "HTTP 400" in err and "model m does not exist" in err
+
+
+def test_revision_reaches_the_model_and_the_tokenizer(tokenizer, monkeypatch):
+    import transformers
+    from conftest import tiny_bert_config
+
+    from sua.models import load_model
+
+    seen = {}
+    net = transformers.BertForSequenceClassification(
+        tiny_bert_config(tokenizer, dropout=0.0, max_positions=64, seed=0, num_labels=2))
+
+    def model_loader(source, **kwargs):
+        seen["model"] = (source, kwargs.get("revision"))
+        return net, {"missing_keys": []}
+
+    def tokenizer_loader(source, **kwargs):
+        seen["tokenizer"] = (source, kwargs.get("revision"))
+        return tokenizer
+
+    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", model_loader)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", tokenizer_loader)
+    clf = load_model("sua-test-org/classifier", revision="v1.2", device="cpu")
+    assert seen == {"model": ("sua-test-org/classifier", "v1.2"),
+                    "tokenizer": ("sua-test-org/classifier", "v1.2")}
+    assert clf.predict_proba(["a test"]).shape == (1, 2)

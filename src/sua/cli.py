@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import sua
 from sua.errors import SUAInputError, SUAServiceError
@@ -240,6 +241,18 @@ def _reproduce(args: argparse.Namespace) -> None:
     print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
 
 
+class _UsageError(Exception):
+    """A command line argparse refused; its message is the whole ``error:`` line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one ``sua CMD: error: ...`` line and exit code 2, like every
+    other user error (``main`` prints it)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
 def _show_defaults(parser: argparse.ArgumentParser) -> None:
     """Append ``(default: …)`` to every option's help that has a default and does not state it."""
     for action in parser._actions:
@@ -256,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sua.perturb import PERTURBERS
     from sua.selective.policy import DEFAULT_SCORE, SCORES
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sua", description="Sensitivity-Uncertainty Alignment: S(x), H(x), SUA(x) per input.")
     parser.add_argument("--version", action="version", version=f"sua {sua.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -331,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="first segment the model sees with the text (NLI premise); adversarial family")
     perturb.add_argument("--k", type=int, default=DEFAULT_K)
     perturb.add_argument("--out", required=True)
-    perturb.add_argument("--family", default="mixture", help="token, paraphrase, adversarial or mixture")
+    perturb.add_argument("--family", default="mixture", choices=sorted(PERTURBERS),
+                         help="perturbation family")
     perturb.add_argument("--seed", type=int, default=0)
     perturb.add_argument("--model", help="model folder: the adversarial goal (adds it to the mixture)")
     perturb.add_argument("--protect", help="comma-separated: numbers,negations")
@@ -365,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--beta", type=float, help="alignment weight β (sua-tr)")
     train.add_argument("--lam", type=float, help="λ in L_align")
     train.add_argument("--k-train", type=int, help="rewrites per example and epoch (sua-tr)")
-    train.add_argument("--perturber", help="perturbation family for sua-tr (default: token)")
+    train.add_argument("--perturber", choices=sorted(PERTURBERS),
+                       help="perturbation family for sua-tr (default: token)")
     train.add_argument("--adv-epsilon", type=float, help="at: radius of the PGD ball on the word embeddings")
     train.add_argument("--adv-steps", type=int, help="at: PGD steps per batch")
     train.add_argument("--adv-norm", choices=["linf", "l2"], help="at: the ball's norm (default linf)")
@@ -432,7 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sua` console command. Bad input: one line on stderr, exit 2."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     try:
         args.func(args)
     except (SUAInputError, SUAServiceError) as exc:
