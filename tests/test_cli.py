@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
 
 from sua.cli import main
-from sua.models import default_backbone_path
 from sua.scoring import meta_path_for
 
 NLI = ["entailment", "neutral", "contradiction"]
-
-
-@pytest.fixture(scope="module")
-def nli_model_dir(tmp_path_factory) -> Path:
-    """The MiniLM backbone with a seeded 3-way NLI head, saved as a HF folder."""
-    out = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    net = AutoModelForSequenceClassification.from_pretrained(
-        default_backbone_path(), num_labels=3, id2label=dict(enumerate(NLI)),
-        label2id={n: i for i, n in enumerate(NLI)}, attn_implementation="eager")
-    net.save_pretrained(out)
-    AutoTokenizer.from_pretrained(default_backbone_path()).save_pretrained(out)
-    return out
 
 
 def test_score_then_summarize(nli_model_dir, snli_dev, tmp_path, capsys):

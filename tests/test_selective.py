@@ -200,7 +200,7 @@ def test_combined_risk_target_follows_the_joint_coverage_path():
 def test_uncertifiable_target_abstains_everywhere_and_warns():
     recs = light_records(np.random.default_rng(4), 200)
     with pytest.warns(UserWarning, match="no threshold certifies"):
-        policy = AbstentionPolicy().fit(recs, target_risk=0.001)
+        policy = AbstentionPolicy("sua").fit(recs, target_risk=0.001)
     assert policy.predict(recs).all()
     assert policy.fit_report_["certified"] is False
     restored = AbstentionPolicy.from_dict(json.loads(json.dumps(policy.to_dict())))
@@ -230,7 +230,7 @@ def test_select_lambda_finds_the_known_best(criterion):
 
 def test_policy_selects_lambda_when_asked():
     recs = light_records(np.random.default_rng(6), 800, lam_true=1.5)
-    policy = AbstentionPolicy(lam="select").fit(recs, target_coverage=0.8)
+    policy = AbstentionPolicy("sua", lam="select").fit(recs, target_coverage=0.8)
     sel = select_lambda(recs)
     assert policy.lam_ == sel.lam
     assert policy.fit_report_["lambda_selection"]["table"] == sel.table
@@ -254,7 +254,7 @@ def test_policy_pickles_and_round_trips_through_json(tmp_path):
 
 def test_explanations_carry_the_signature_and_the_numbers():
     recs = light_records(np.random.default_rng(8), 300)
-    policy = AbstentionPolicy(lam=0.5).fit(recs, target_coverage=0.9)
+    policy = AbstentionPolicy("sua", lam=0.5).fit(recs, target_coverage=0.9)
     decisions = policy.explain(recs)
     abstain = policy.predict(recs)
     tau = policy.thresholds_["sua"]

@@ -419,7 +419,7 @@ def test_temperature_scaling_lowers_nll_and_keeps_accuracy(scale):
 def test_temperature_scaler_is_an_estimator():
     logits, labels = _calibration_data(3.0, n=300)
     scaler = TemperatureScaler(max_iter=50)
-    assert scaler.get_params() == {"max_iter": 50}
+    assert scaler.get_params() == {"max_iter": 50, "classes": None}
     assert scaler.set_params(max_iter=80) is scaler and scaler.max_iter == 80
     with pytest.raises(SUAInputError, match="not fitted"):
         scaler.transform(logits)

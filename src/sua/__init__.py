@@ -8,7 +8,23 @@ distributions on meaning-preserving rewrites x' ~ Q_x:
     SUA(x) = S(x) - lam * H(x)                      (eq. 8)
 """
 
+from typing import Any
+
 from sua.errors import SUAInputError
 
 __version__ = "0.1.0"
-__all__ = ["SUAInputError", "__version__"]
+
+#: The one-call API, imported on first use so that ``import sua`` stays light:
+#: ``sua.score(model, inputs)``, ``sua.score_predictions(records, labels)``,
+#: ``sua.records_frame(records)`` / ``sua.rewrites_frame(records)`` (pandas DataFrames).
+_LAZY = {"score": "sua.scoring.front", "score_predictions": "sua.scoring.precomputed",
+         "as_examples": "sua.tables", "records_frame": "sua.tables", "rewrites_frame": "sua.tables"}
+__all__ = ["SUAInputError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sua' has no attribute {name!r}")

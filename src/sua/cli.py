@@ -7,8 +7,10 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from sua.errors import SUAInputError
+import sua
+from sua.errors import SUAInputError, SUAServiceError
 
 # Defaults shared by the commands that score (SPEC.md "Defaults").
 DEFAULT_K, DEFAULT_DIVERGENCE, DEFAULT_LAM = 8, "jsd", 1.0
@@ -31,6 +33,11 @@ def _score(args: argparse.Namespace) -> None:
     from sua.validate import check_data
 
     _quiet_transformers()
+    if (args.data is None) == (args.from_predictions is None):
+        raise SUAInputError("give exactly one of --data (inputs to score with a model) and "
+                            "--from-predictions (distributions you already have)")
+    if args.from_predictions is not None:
+        return _score_predictions(args)
     check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
     check_not_an_input(args.out, [args.data])
     if args.backend != "hf":
@@ -39,7 +46,8 @@ def _score(args: argparse.Namespace) -> None:
     fields = TASK_FIELDS[args.task]
     pair_field = args.pair_field if args.pair_field is not None else fields.pair_field
     label_field = args.label_field if args.label_field is not None else fields.label_field
-    model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256)
+    model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256,
+                       revision=args.revision, allow_untrained_head=args.allow_untrained_head)
     text_field = args.text_field or fields.text_field
     perturber = qx_for_file(args.perturber, model, args.data, text_field=text_field,
                             pair_field=pair_field or None, id_field=args.id_field, limit=args.limit)
@@ -53,7 +61,27 @@ def _score(args: argparse.Namespace) -> None:
         id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
         progress=not args.quiet, metadata={"model_source": args.model, "task": args.task},
         allow_empty=args.allow_empty)
+    _report_written(out, args.format)
+
+
+def _report_written(out: Path, fmt: str) -> None:
+    """Print where the records went, after writing the flat tables when ``--format`` asks."""
     print(f"records written to {out}")
+    if fmt != "jsonl":
+        from sua.tables import write_score_tables
+
+        print(*(f"table written to {p}" for p in write_score_tables(out, fmt)), sep="\n")
+
+
+def _score_predictions(args: argparse.Namespace) -> None:
+    from sua.scoring.precomputed import score_predictions_file
+
+    out = score_predictions_file(args.from_predictions, args.out,
+                                 labels=args.labels.split(",") if args.labels else None, logits=args.logits,
+                                 divergence=args.divergence, lam=args.lam,
+                                 label_field=args.label_field or "label", id_field=args.id_field,
+                                 overwrite=args.overwrite)
+    _report_written(out, args.format)
 
 
 # -- sua score with a language model (--backend hf-causal|openai) ------------------------
@@ -85,7 +113,7 @@ def _score_lm(args: argparse.Namespace) -> None:
         chunk_size=args.chunk_size, text_field=args.text_field, pair_field=args.pair_field,
         label_field=args.label_field, id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
         progress=not args.quiet, allow_empty=args.allow_empty)
-    print(f"records written to {out}")
+    _report_written(out, args.format)
 
 
 def _add_lm_score_options(score: argparse.ArgumentParser) -> None:
@@ -248,27 +276,69 @@ def _unit(text: str) -> tuple[str, str, int]:
     if len(parts) != 3 or not parts[2].isdigit():
         raise SUAInputError(f"a unit is TASK:PRESET:SEED (e.g. nli:standard:0), got {text!r}")
     return parts[0], parts[1], int(parts[2])
+class _UsageError(Exception):
+    """A command line argparse refused; its message is the whole ``error:`` line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one ``sua CMD: error: ...`` line and exit code 2, like every
+    other user error (``main`` prints it)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append ``(default: …)`` to every option's help that has a default and does not state it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _show_defaults(sub)
+        elif (action.option_strings and not any(action.default is v for v in (None, False, argparse.SUPPRESS))
+              and "default" not in (action.help or "")):
+            action.help = f"{action.help} (default: %(default)s)" if action.help else "default: %(default)s"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from sua.measures import available_divergences
+    from sua.perturb import PERTURBERS
+    from sua.selective.policy import DEFAULT_SCORE, SCORES
+
+    parser = _Parser(
         prog="sua", description="Sensitivity-Uncertainty Alignment: S(x), H(x), SUA(x) per input.")
+    parser.add_argument("--version", action="version", version=f"sua {sua.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     score = sub.add_parser("score", help="score a JSONL file with SUA")
     score.add_argument("--model", help="HF model folder or hub name (--backend hf-causal: default the "
                                        "offline SmolLM2; openai: the server's model name)")
     score.add_argument("--task", choices=["classification", "nli", *LM_ONLY_TASKS], default="classification")
-    score.add_argument("--data", required=True,
-                       help="input JSONL file, or a hub dataset hf:NAME[@CONFIG]:SPLIT")
+    score.add_argument("--data", help="input JSONL, CSV or Parquet file (by extension), or a hub "
+                                      "dataset hf:NAME[@CONFIG]:SPLIT")
+    score.add_argument("--from-predictions", metavar="FILE",
+                       help="score distributions you already have instead of calling a model: per "
+                            "input {id, label?, probs, perturbations: [{text, probs}, ...]} (JSONL, CSV "
+                            "or Parquet; a sua score output is one)")
+    score.add_argument("--labels", help="--from-predictions: the label of each probability column, "
+                                        "a,b,c (default: from the file's .meta.json)")
+    score.add_argument("--logits", action="store_true",
+                       help="--from-predictions: the values are logits (softmax is applied)")
     score.add_argument("--out", required=True, help="output JSONL file of score records")
+    score.add_argument("--format", choices=["jsonl", "csv", "parquet"], default="jsonl",
+                       help="csv or parquet: also write the records as flat tables, <out stem>.FORMAT "
+                            "(one row per input) and <out stem>.rewrites.FORMAT (one per rewrite)")
     score.add_argument("--text-field", help="field of the (first) text; default per task")
     score.add_argument("--pair-field", help="field of the second text; '' for none")
     score.add_argument("--label-field", help="gold label field; '' to score without labels")
     score.add_argument("--id-field", default="id")
-    score.add_argument("--perturber", default="token", help="perturbation family (default: token)")
+    score.add_argument("--perturber", default="token", choices=sorted(PERTURBERS), help="perturbation family")
     score.add_argument("--k", type=int, default=DEFAULT_K, help="perturbations per input")
-    score.add_argument("--divergence", default=DEFAULT_DIVERGENCE)
+    score.add_argument("--divergence", default=DEFAULT_DIVERGENCE, choices=available_divergences(),
+                       help="D in S(x) = E D(p(.|x) || p(.|x'))")
+    score.add_argument("--revision", help="hub model branch, tag or commit (--backend hf)")
+    score.add_argument("--allow-untrained-head", action="store_true",
+                       help="score a model whose classification head is newly initialised (refused "
+                            "otherwise: its predictions are noise)")
     score.add_argument("--lam", type=float, default=DEFAULT_LAM, help="alignment coefficient λ")
     score.add_argument("--seed", type=int, default=0)
     score.add_argument("--limit", type=int, help="score only the first N inputs")
@@ -310,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="first segment the model sees with the text (NLI premise); adversarial family")
     perturb.add_argument("--k", type=int, default=DEFAULT_K)
     perturb.add_argument("--out", required=True)
-    perturb.add_argument("--family", default="mixture", help="token, paraphrase, adversarial or mixture")
+    perturb.add_argument("--family", default="mixture", choices=sorted(PERTURBERS),
+                         help="perturbation family")
     perturb.add_argument("--seed", type=int, default=0)
     perturb.add_argument("--model", help="model folder: the adversarial goal (adds it to the mixture)")
     perturb.add_argument("--protect", help="comma-separated: numbers,negations")
@@ -346,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--beta", type=float, help="alignment weight β (sua-tr)")
     train.add_argument("--lam", type=float, help="λ in L_align")
     train.add_argument("--k-train", type=int, help="rewrites per example and epoch (sua-tr)")
-    train.add_argument("--perturber", help="perturbation family for sua-tr (default: token)")
+    train.add_argument("--perturber", choices=sorted(PERTURBERS),
+                       help="perturbation family for sua-tr (default: token)")
     train.add_argument("--adv-epsilon", type=float, help="at: radius of the PGD ball on the word embeddings")
     train.add_argument("--adv-steps", type=int, help="at: PGD steps per batch")
     train.add_argument("--adv-norm", choices=["linf", "l2"], help="at: the ball's norm (default linf)")
@@ -368,7 +440,10 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--target-risk", type=float,
                         help="certify selective risk <= this with probability 1 - delta")
     fit.add_argument("--delta", type=float, default=0.05, help="risk certificate level")
-    fit.add_argument("--score", choices=["sua", "entropy", "combined"], default="sua")
+    fit.add_argument("--score", choices=SCORES, default=DEFAULT_SCORE,
+                     help="what to threshold: entropy (the best failure ranker measured in docs/results), "
+                          "sua (S - λH; warns when it ranks failures backwards on these scores) or "
+                          "combined (SUA > τ₁ or H > τ₂)")
     fit.add_argument("--lam", type=_lam_arg,
                      help="λ, or 'select' to choose it on these scores (default: the run's λ)")
     fit.add_argument("--out", required=True, help="policy JSON to write")
@@ -421,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "a results folder (no model needed)")
     derive.add_argument("folder", help="results folder written by export")
     evidence.set_defaults(func=_evidence)
+    _show_defaults(parser)
     return parser
 
 
@@ -428,11 +504,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sua` console command. Bad input: one line on stderr, exit 2."""
     from sua.validate import check_args
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     try:
         check_args(args)
         args.func(args)
-    except SUAInputError as exc:
+    except (SUAInputError, SUAServiceError) as exc:
         one_line = " ".join(str(exc).split())  # a library's multi-line reason stays one line
         print(f"sua {args.command}: error: {one_line}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""JSON Lines in and out: streaming readers, example loading, and append-only writers.
+"""JSON Lines in and out: streaming readers, example loading, and append-only writers; CSV and
+Parquet files are read too, by extension (:func:`read_table`).
 
 Everything here streams: memory stays bounded by one line (readers) or one chunk
 (writers), whatever the file size.
@@ -80,20 +81,63 @@ def read_hub_dataset(source: str) -> Iterator[tuple[int, dict[str, Any]]]:
         ds = datasets.load_dataset(path, config or None, split=split)
     except Exception as exc:  # hub, network and config errors all end here
         raise SUAInputError(f"could not load {source}: {exc}") from None
+    yield from dataset_rows(ds)
+
+
+def dataset_rows(ds: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(row_number, record)`` from a ``datasets.Dataset``, class-label ids turned into their
+    names (``-1``, "no gold label", into ``None``)."""
     names = {col: feat.names for col, feat in ds.features.items() if hasattr(feat, "names")}
     for i, row in enumerate(ds, start=1):
         yield i, {k: (None if v is None or v < 0 else names[k][v]) if k in names else v
                   for k, v in row.items()}
 
 
+#: File extensions read as tables rather than JSON Lines.
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def read_table(path: str | os.PathLike[str], chunk_rows: int = 4096) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(row_number, record)`` from a CSV (header row, every cell a string, empty cells
+    ``None``) or Parquet file, ``chunk_rows`` rows in memory at a time. Needs ``pandas``
+    (CSV) or ``pyarrow`` (Parquet): ``pip install sua[data]``."""
+    p = Path(path)
+    if not p.is_file():
+        raise SUAInputError(f"data file not found: {p}")
+    n = 0
+    try:
+        if p.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            batches = (b.to_pylist() for b in pq.ParquetFile(p).iter_batches(batch_size=chunk_rows))
+        else:
+            import pandas as pd
+
+            batches = (chunk.astype(object).where(chunk.notna(), None).to_dict("records")
+                       for chunk in pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""],
+                                                chunksize=chunk_rows))
+        for batch in batches:
+            for record in batch:
+                n += 1
+                yield n, record
+    except ImportError as exc:
+        raise SUAInputError(f"reading {p} needs {exc.name}: pip install 'sua[data]'") from None
+    except (ValueError, OSError) as exc:
+        raise SUAInputError(f"{p}: not a readable {p.suffix[1:].upper()} table ({exc})") from None
+
+
 def read_records(source: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Records from a JSONL file or a hub dataset source (see :func:`read_hub_dataset`)."""
-    return read_hub_dataset(source) if is_hub_source(source) else read_jsonl(source)
+    """Records from a JSONL, CSV or Parquet file (by extension) or a hub dataset source
+    (see :func:`read_hub_dataset`)."""
+    if is_hub_source(source):
+        return read_hub_dataset(source)
+    return read_table(source) if Path(source).suffix.lower() in TABLE_SUFFIXES else read_jsonl(source)
 
 
 def count_records(source: str | os.PathLike[str]) -> int | None:
-    """Number of non-blank lines of a file (for progress bars); ``None`` for a hub source."""
-    if is_hub_source(source):
+    """Number of non-blank lines of a JSONL file (for progress bars); ``None`` for a hub source
+    or a table."""
+    if is_hub_source(source) or Path(source).suffix.lower() in TABLE_SUFFIXES:
         return None
     n = 0
     with Path(source).open("rb") as fh:
@@ -124,25 +168,35 @@ def iter_examples(
     value of ``null`` gives an unlabeled example (AmbiEnt's multi-label items). Every other
     field is kept in ``Example.meta``.
     """
-    used = {text_field, pair_field, label_field, id_field}
     n = 0
     for lineno, record in read_records(source):
         if limit is not None and n >= limit:
             return
-        where = f"{source}:{lineno}"
-        ex_id = str(record.get(id_field, f"line-{lineno}"))
-        label = record.get(label_field) if label_field else None
-        try:
-            yield Example(
-                id=ex_id,
-                text=_field(record, text_field, where),
-                pair=_field(record, pair_field, where) if pair_field else None,
-                label=None if label is None else str(label),
-                meta={k: v for k, v in record.items() if k not in used},
-            )
-        except SUAInputError as exc:
-            raise SUAInputError(f"{where}: {exc}") from None
+        yield example_from_record(record, f"{source}:{lineno}", default_id=f"line-{lineno}",
+                                  text_field=text_field, pair_field=pair_field,
+                                  label_field=label_field, id_field=id_field)
         n += 1
+
+
+def example_from_record(record: dict[str, Any], where: str, *, default_id: str, text_field: str = "text",
+                        pair_field: str | None = None, label_field: str | None = "label",
+                        id_field: str = "id") -> Example:
+    """One :class:`Example` from a record (a JSONL line, a table row, a dict), as
+    :func:`iter_examples` reads them; ``where`` prefixes any error, ``default_id`` is the id of a
+    record without ``id_field``."""
+    used = {text_field, pair_field, label_field, id_field}
+    label = record.get(label_field) if label_field else None
+    try:
+        return Example(
+            id=str(record.get(id_field, default_id)),
+            text=_field(record, text_field, where),
+            pair=_field(record, pair_field, where) if pair_field else None,
+            label=None if label is None else str(label),
+            meta={k: v for k, v in record.items() if k not in used},
+        )
+    except SUAInputError as exc:
+        message = str(exc)
+        raise SUAInputError(message if message.startswith(where) else f"{where}: {message}") from None
 
 
 class JsonlAppender:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,6 +36,10 @@ class HFSequenceClassifier:
     returns rows in the order of the inputs. ``device=None`` keeps a built model where
     it is and puts a loaded one on CUDA when available, else CPU.
 
+    A loaded model is refused when some of its weights are newly initialised (a bare backbone
+    whose classification head was never trained predicts noise), unless
+    ``allow_untrained_head=True``. ``revision`` pins a hub model's branch, tag or commit.
+
     Example (offline, with the MiniLM backbone and an untrained 3-way head)::
 
         >>> from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -57,13 +62,16 @@ class HFSequenceClassifier:
         batch_size: int = 32,
         max_length: int = 256,
         device: str | torch.device | None = None,
+        revision: str | None = None,
+        allow_untrained_head: bool = False,
     ) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise SUAInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not isinstance(max_length, int) or max_length < 2:
             raise SUAInputError(f"max_length must be an integer >= 2, got {max_length!r}")
-        model, tokenizer, dev = resolve_model(model, tokenizer, device, _load_model,
-                                              "HFSequenceClassifier")
+        load = functools.partial(_load_model, revision=revision, allow_untrained_head=allow_untrained_head)
+        model, tokenizer, dev = resolve_model(model, tokenizer, device, load, "HFSequenceClassifier",
+                                              revision=revision)
         if getattr(tokenizer, "pad_token_id", None) is None:
             raise SUAInputError(
                 "the tokenizer has no pad token, so batches cannot be padded; set "
@@ -152,11 +160,13 @@ class HFSequenceClassifier:
 
 def resolve_model(model: str | os.PathLike[str] | torch.nn.Module, tokenizer: Any,
                   device: str | torch.device | None, load: Callable[[str, torch.device], torch.nn.Module],
-                  adapter: str) -> tuple[torch.nn.Module, Any, torch.device]:
+                  adapter: str, *, revision: str | None = None
+                  ) -> tuple[torch.nn.Module, Any, torch.device]:
     """``(model, tokenizer, device)`` from what an adapter was given: a folder or hub name (the
     model is loaded with ``load(source, device)``, the tokenizer from the same place unless one is
     given; the device defaults to CUDA when available) or a built ``transformers`` model with its
-    tokenizer (the device defaults to where the model is)."""
+    tokenizer (the device defaults to where the model is). ``revision`` pins the tokenizer's hub
+    revision (the model's is up to ``load``)."""
     if isinstance(model, (str, os.PathLike)):
         source = resolve_model_source(model)
         dev = torch.device(device) if device is not None else _default_device()
@@ -171,7 +181,7 @@ def resolve_model(model: str | os.PathLike[str] | torch.nn.Module, tokenizer: An
             f"model must be a folder, a hub name or a transformers model, got "
             f"{type(model).__name__}")
     if isinstance(tokenizer, (str, os.PathLike)):
-        tokenizer = _load_tokenizer(resolve_model_source(tokenizer))
+        tokenizer = _load_tokenizer(resolve_model_source(tokenizer), revision)
     return model, tokenizer, dev
 
 
@@ -221,17 +231,28 @@ def _config_labels(config: Any) -> list[str]:
     return [str(id2label[i]) for i in range(n)]
 
 
-def _load_model(source: str, device: torch.device) -> torch.nn.Module:
+def _load_model(source: str, device: torch.device, *, revision: str | None = None,
+                allow_untrained_head: bool = False) -> torch.nn.Module:
     from transformers import AutoModelForSequenceClassification
 
     kwargs = {"attn_implementation": "eager"} if device.type == "cpu" else {}
-    return _from_pretrained(AutoModelForSequenceClassification, source, **kwargs)
+    if revision is not None:
+        kwargs["revision"] = revision
+    model, info = _from_pretrained(AutoModelForSequenceClassification, source, output_loading_info=True,
+                                   **kwargs)
+    untrained = sorted(info.get("missing_keys") or [])
+    if untrained and not allow_untrained_head:
+        raise SUAInputError(
+            f"model {source!r} has newly initialised weights ({', '.join(untrained)}): its "
+            "classification head was never trained, so its predictions are noise. Pass a fine-tuned "
+            "classifier, or allow_untrained_head=True (--allow-untrained-head) to score it anyway")
+    return model
 
 
-def _load_tokenizer(source: str) -> Any:
+def _load_tokenizer(source: str, revision: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
-    return _from_pretrained(AutoTokenizer, source)
+    return _from_pretrained(AutoTokenizer, source, **({} if revision is None else {"revision": revision}))
 
 
 def _from_pretrained(loader: Any, source: str, **kwargs: Any) -> Any:

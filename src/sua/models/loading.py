@@ -13,9 +13,9 @@ def load_model(name_or_path: str | os.PathLike[str], **kwargs: Any) -> Predictiv
     """Load a sequence classifier from a local folder or a hub name.
 
     ``kwargs`` go to :class:`HFSequenceClassifier` (``labels``, ``batch_size``,
-    ``max_length``, ``device``). A path-like name (``./x``, ``/x``, ``~/x``, ``a/b/c``)
-    that does not exist raises :class:`~sua.errors.SUAInputError` ("model path not
-    found"); a hub name that is not cached while ``HF_HUB_OFFLINE=1`` raises one that
-    says offline mode is on.
+    ``max_length``, ``device``, ``revision``, ``allow_untrained_head``). A path-like name
+    (``./x``, ``/x``, ``~/x``, ``a/b/c``) that does not exist raises
+    :class:`~sua.errors.SUAInputError` ("model path not found"); a hub name that is not
+    cached while ``HF_HUB_OFFLINE=1`` raises one that says offline mode is on.
     """
     return HFSequenceClassifier(name_or_path, **kwargs)

@@ -31,12 +31,12 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
-from sua.errors import SUAInputError
+from sua.errors import SUAInputError, SUAServiceError
 
 Json = dict[str, Any]
 
 
-class OpenAIRequestError(RuntimeError):
+class OpenAIRequestError(SUAServiceError):
     """A request the server refused or that kept failing; ``status`` is the last HTTP status (or None)."""
 
     def __init__(self, message: str, status: int | None = None) -> None:

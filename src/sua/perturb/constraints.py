@@ -33,6 +33,7 @@ from difflib import SequenceMatcher
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 from sua.errors import SUAInputError
 from sua.models.backbones import default_backbone_path
@@ -149,20 +150,9 @@ class BiEntailment:
 
 
 def levenshtein(a: str, b: str) -> int:
-    """Character edit distance (insert, delete, substitute), common prefix and suffix skipped."""
-    start = 0
-    while start < min(len(a), len(b)) and a[start] == b[start]:
-        start += 1
-    end = 0
-    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
-        end += 1
-    a, b = a[start:len(a) - end], b[start:len(b) - end]
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        diagonal, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (ca != cb))
-    return row[-1]
+    """Character edit distance ``lev(a, b)``: the fewest single-character insertions, deletions
+    and substitutions turning ``a`` into ``b`` (rapidfuzz's C implementation)."""
+    return int(Levenshtein.distance(a, b))
 
 
 _WORDS = re.compile(r"\w+(?:['’]\w+)*")

@@ -35,6 +35,7 @@ from sua.outputs import guarded_output, write_text_atomic
 from sua.perturb.base import Perturbation, Perturber
 from sua.scoring.records import PerturbationResult, ScoreRecord
 from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
+from sua.tables import as_examples
 from sua.validate import check_data, read_json_object
 
 
@@ -179,13 +180,15 @@ class SUAScorer:
             for i, ex in enumerate(examples)
         ]
 
-    def score(self, examples: Iterable[Example], *, progress: bool = False,
+    def score(self, examples: Iterable[Example] | Any, *, progress: bool = False,
               total: int | None = None) -> Iterator[ScoreRecord]:
         """Stream records for ``examples``, ``chunk_size`` inputs per model call.
 
-        Memory is bounded by one chunk whatever the number of examples.
+        ``examples``: ``Example`` objects or anything :func:`sua.tables.as_examples` reads with
+        its default field names (strings, ``(text, pair)`` tuples, dicts, a DataFrame, a
+        ``datasets.Dataset``). Memory is bounded by one chunk whatever the number of examples.
         """
-        it = iter(examples)
+        it = as_examples(examples)
         with tqdm(total=total, disable=not progress, unit="input", desc="scoring") as bar:
             while chunk := list(itertools.islice(it, self.chunk_size)):
                 yield from self.score_batch(chunk)

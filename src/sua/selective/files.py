@@ -13,13 +13,13 @@ import numpy as np
 from sua.outputs import guarded_output, write_text_atomic
 from sua.scoring import meta_path_for, versions
 from sua.selective._records import load_scores, scores_path
-from sua.selective.policy import AbstentionPolicy, Lam, _jsonable
+from sua.selective.policy import DEFAULT_SCORE, AbstentionPolicy, Lam, _jsonable
 from sua.validate import POLICY_SCORE_SETTINGS, check_policy_matches_scores
 
 
 def fit_policy_file(scores: str | os.PathLike[str], out_policy: str | os.PathLike[str], *,
                     target_coverage: float | None = None, target_risk: float | None = None,
-                    delta: float = 0.05, score: str = "sua",
+                    delta: float = 0.05, score: str = DEFAULT_SCORE,
                     lam: Lam | None = None) -> AbstentionPolicy:
     """Fit an :class:`AbstentionPolicy` on a ``sua score`` output and save it as JSON.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,22 @@ def _logits_and_labels(logits: Any, labels: Any | None) -> tuple[torch.Tensor, t
     return z, torch.as_tensor(y, dtype=torch.long)
 
 
+def _label_ids(labels: Any, classes: Sequence[str] | None) -> np.ndarray:
+    """Integer class ids from ``labels``: ids as given, or label names mapped through ``classes``
+    (the name of each logits column, in column order)."""
+    y = np.asarray(labels)
+    if y.dtype.kind not in "OUS":
+        return y
+    if classes is None:
+        raise SUAInputError("labels are names, so the scaler needs the name of each logits column: "
+                            "TemperatureScaler(classes=[...]) in column order")
+    index = {str(name): j for j, name in enumerate(classes)}
+    unknown = sorted({str(v) for v in y.ravel()} - set(index))
+    if unknown:
+        raise SUAInputError(f"labels {unknown[:5]} are not among classes {list(index)}")
+    return np.array([index[str(v)] for v in y.ravel()], dtype=np.int64).reshape(y.shape)
+
+
 class TemperatureScaler:
     """``p(y|x) = softmax(z(x) / T)_y`` with one temperature ``T > 0`` fitted on held-out data.
 
@@ -37,8 +54,9 @@ class TemperatureScaler:
     the optimiser end worse than ``T = 1`` the temperature stays 1, so the fitted NLL is never
     above the unscaled one. Dividing by ``T > 0`` keeps every argmax, hence the accuracy.
     After fitting: ``temperature_``, ``nll_before_`` (``T = 1``) and ``nll_after_``.
-    ``transform(logits)`` returns the calibrated probabilities (N, C). Picklable, with
-    ``get_params``/``set_params`` like a scikit-learn estimator.
+    ``transform(logits)`` returns the calibrated probabilities (N, C). Labels are integer class
+    ids, or label names when ``classes`` names the logits columns in order. Picklable, with
+    ``get_params``/``set_params`` like a scikit-learn estimator (``sklearn.base.clone`` works).
 
     >>> rng = np.random.default_rng(0)
     >>> labels = rng.integers(0, 3, 500)
@@ -48,11 +66,12 @@ class TemperatureScaler:
     True
     """
 
-    def __init__(self, max_iter: int = 100) -> None:
+    def __init__(self, max_iter: int = 100, classes: Sequence[str] | None = None) -> None:
         self.max_iter = max_iter
+        self.classes = classes
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"max_iter": self.max_iter}
+        return {"max_iter": self.max_iter, "classes": self.classes}
 
     def set_params(self, **params: Any) -> TemperatureScaler:
         unknown = sorted(set(params) - set(self.get_params()))
@@ -64,13 +83,14 @@ class TemperatureScaler:
         return self
 
     def __repr__(self) -> str:
-        return f"TemperatureScaler(max_iter={self.max_iter})"
+        return f"TemperatureScaler(max_iter={self.max_iter}, classes={self.classes!r})"
 
     def fit(self, logits: Any, labels: Any) -> TemperatureScaler:
-        """Fit ``T`` on validation ``logits`` (N, C) and integer ``labels`` (N,)."""
+        """Fit ``T`` on validation ``logits`` (N, C) and ``labels`` (N,): class ids, or names
+        of ``classes``."""
         if not isinstance(self.max_iter, int) or self.max_iter < 1:
             raise SUAInputError(f"max_iter must be a positive integer, got {self.max_iter!r}")
-        z, y = _logits_and_labels(logits, labels)
+        z, y = _logits_and_labels(logits, _label_ids(labels, self.classes))
         log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
 
         def nll() -> torch.Tensor:
@@ -104,4 +124,5 @@ class TemperatureScaler:
         return torch.softmax(z / self.temperature_, dim=-1).numpy()
 
     def fit_transform(self, logits: Any, labels: Any) -> np.ndarray:
+        """``fit(logits, labels).transform(logits)``."""
         return self.fit(logits, labels).transform(logits)
