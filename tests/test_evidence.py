@@ -100,3 +100,36 @@ def test_derive_claims_match_direct_computation(tmp_path) -> None:
     # claims whose other side was not run (AT, SUA-TR, self-consistency) are left out
     assert not any("SUA-TR" in c["claim"] or "self-consistency" in c["claim"] for c in claims)
     assert "| nli |" in out["evidence"].read_text()
+
+
+def _rewrites_answer(records: list[dict], right: bool) -> list[dict]:
+    """The same items with every rewrite answering right (``right``) or wrong."""
+    out = []
+    for r in records:
+        wrong = next(name for name in LABELS if name != r["label"])
+        name = r["label"] if right else wrong
+        probs = [0.9 if label == name else 0.05 for label in LABELS]
+        out.append({**r, "perturbations": [{**p, "probs": probs, "prediction": name, "correct": right}
+                                           for p in r["perturbations"]]})
+    return out
+
+
+def test_tuned_rows_pick_the_grid_point_best_on_validation(tmp_path) -> None:
+    root = _results(tmp_path, seeds=(0,))
+    makers = {"sua-tr": lambda r: _rewrites_answer(r, False),
+              "sua-tr@alpha=10": lambda r: _rewrites_answer(r, True), "at": lambda r: r}
+    for preset, make in makers.items():
+        for split, n, salt in (("validation", 200, 0), ("test", 300, 1)):
+            columns = pack_records(make(_records(n, 6, seed=salt)), LABELS)
+            write_columns(root / "units" / "nli" / preset / "seed0" / f"{split}.npz", columns)
+    claims = json.loads(derive(root)["claims"].read_text())
+
+    def find(claim: str) -> dict:
+        return next(c for c in claims
+                    if c["claim"] == claim and c["split"] == "test" and c["metric"] == "Rob. Acc")
+
+    tuned = find("SUA-TR raises robust accuracy above AT (both tuned on validation)")
+    assert tuned["units"] == {"sua-tr (tuned)": {"seed0": "sua-tr@alpha=10"}, "at (tuned)": {"seed0": "at"}}
+    assert tuned["a_value"] == 1.0 and tuned["verdict"] == "held"  # every rewrite answers right
+    plain = find("SUA-TR raises robust accuracy above AT")
+    assert plain["a_value"] == 0.0 and plain["verdict"] == "not held" and plain["units"] == {}

@@ -218,6 +218,10 @@ METRICS: dict[str, Callable[..., Callable[[np.ndarray], float]]] = {
 # -- derive ---------------------------------------------------------------------------------
 
 
+#: A preset name ending in this is the grid point chosen on validation (:meth:`Results.resolve`).
+TUNED = " (tuned)"
+
+
 class Results:
     """The packed units of a results folder, scored once each."""
 
@@ -228,7 +232,33 @@ class Results:
         self._scored: dict[tuple[str, str, str, str], Scored] = {}
 
     def seeds(self, task: str, preset: str, split: str) -> list[str]:
-        return sorted(p.parent.name for p in (self.dir / "units" / task / preset).glob(f"seed*/{split}.npz"))
+        """Seeds of ``preset`` (for a tuned preset: of any of its grid points) scored on ``split``."""
+        presets = self.candidates(task, preset.removesuffix(TUNED)) if preset.endswith(TUNED) else [preset]
+        return sorted({p.parent.name for name in presets
+                       for p in (self.dir / "units" / task / name).glob(f"seed*/{split}.npz")})
+
+    def candidates(self, task: str, family: str) -> list[str]:
+        """A preset and its grid points (``family@...``) that were run."""
+        folder = self.dir / "units" / task
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if p.name == family or p.name.startswith(family + "@"))
+
+    def resolve(self, task: str, preset: str, seed: str) -> str:
+        """``preset`` itself, or for ``"<family> (tuned)"`` the grid point of ``family`` with the best
+        validation robust accuracy (expected over K), then accuracy, on this seed."""
+        if not preset.endswith(TUNED):
+            return preset
+        found = [c for c in self.candidates(task, preset.removesuffix(TUNED))
+                 if (self.dir / "units" / task / c / seed / "validation.npz").exists()]
+        if not found:
+            raise SUAInputError(f"{task}: no validated grid point of {preset!r} for {seed}")
+        def quality(name: str) -> tuple[float, float]:
+            val = self.unit(task, name, seed, "validation")
+            idx = np.arange(val.correct.size)
+            return _robust(val)(idx), _accuracy(val)(idx)
+
+        return max(found, key=quality)
 
     def unit(self, task: str, preset: str, seed: str, split: str) -> Scored:
         key = (task, preset, seed, split)
@@ -243,7 +273,7 @@ class Results:
 
     def statistic(self, task: str, preset: str, split: str, metric: str, score: str | None,
                   seeds: list[str]) -> Callable[[np.ndarray], float]:
-        units = [self.unit(task, preset, s, split) for s in seeds]
+        units = [self.unit(task, self.resolve(task, preset, s), s, split) for s in seeds]
         ids = units[0].columns.ids
         if any(not np.array_equal(u.columns.ids, ids) for u in units):
             raise SUAInputError(f"{task}/{preset}/{split}: seeds were scored on different items")
@@ -285,15 +315,17 @@ def paper_claims(tasks: list[str], splits: dict[str, list[str]]) -> list[Claim]:
                              "Sel. Acc (80%)", (std, "SUA (λ=1)"), (std, "1 − max p")))
             out.append(Claim("SUA (λ = 1) ranks failures better than self-consistency", task, split,
                              "AUROC", (std, "SUA (λ=1)"), (std, "1 − self-consistency")))
-            for metric in ("Rob. Acc", "Rob. Acc (worst-of-K)"):
-                out.append(Claim("SUA-TR raises robust accuracy above AT", task, split, metric,
-                                 ("sua-tr", None), ("at", None)))
-                out.append(Claim("SUA-TR raises robust accuracy above Standard training", task, split,
-                                 metric, ("sua-tr", None), (std, None)))
-            out.append(Claim("SUA-TR lowers ECE below Standard training", task, split, "ECE",
-                             (std, None), ("sua-tr", None)))
-            out.append(Claim("SUA-TR keeps accuracy (difference to Standard)", task, split, "Acc",
-                             ("sua-tr", None), (std, None)))
+            for tag, sua_tr, at in (("", "sua-tr", "at"), (" (both tuned on validation)",
+                                                          "sua-tr" + TUNED, "at" + TUNED)):
+                for metric in ("Rob. Acc", "Rob. Acc (worst-of-K)"):
+                    out.append(Claim(f"SUA-TR raises robust accuracy above AT{tag}", task, split, metric,
+                                     (sua_tr, None), (at, None)))
+                    out.append(Claim(f"SUA-TR raises robust accuracy above Standard training{tag}", task,
+                                     split, metric, (sua_tr, None), (std, None)))
+                out.append(Claim(f"SUA-TR lowers ECE below Standard training{tag}", task, split, "ECE",
+                                 (std, None), (sua_tr, None)))
+                out.append(Claim(f"SUA-TR keeps accuracy (difference to Standard){tag}", task, split, "Acc",
+                                 (sua_tr, None), (std, None)))
     return out
 
 
@@ -305,12 +337,18 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
                    & set(results.seeds(claim.task, pb, claim.split)))
     if not seeds:
         return None
+    chosen = {}
     for preset, score in ((pa, sa), (pb, sb)):
-        if score is not None and score not in results.unit(claim.task, preset, seeds[0], claim.split).scores:
+        try:
+            chosen[preset] = {s: results.resolve(claim.task, preset, s) for s in seeds}
+        except SUAInputError:
+            return None
+        unit = results.unit(claim.task, chosen[preset][seeds[0]], seeds[0], claim.split)
+        if score is not None and score not in unit.scores:
             return None
     a = results.statistic(claim.task, pa, claim.split, claim.metric, sa, seeds)
     b = results.statistic(claim.task, pb, claim.split, claim.metric, sb, seeds)
-    n = int(results.unit(claim.task, pa, seeds[0], claim.split).correct.size)
+    n = int(results.unit(claim.task, chosen[pa][seeds[0]], seeds[0], claim.split).correct.size)
     diff = paired_difference(a, b, n, n_resamples=N_RESAMPLES)
     side = {"a": bootstrap(a, n, n_resamples=N_RESAMPLES), "b": bootstrap(b, n, n_resamples=N_RESAMPLES)}
     name = lambda preset, score: f"{preset}" + (f" · {score}" if score else "")  # noqa: E731
@@ -319,7 +357,8 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
             "a_ci": [side["a"].ci_low, side["a"].ci_high], "b_ci": [side["b"].ci_low, side["b"].ci_high],
             "value": diff.value, "ci_low": diff.ci_low, "ci_high": diff.ci_high, "verdict": diff.verdict,
             "n_items": n, "seeds": [int(s.removeprefix("seed")) for s in seeds],
-            "n_resamples": diff.n_resamples, "undefined_resamples": diff.undefined}
+            "n_resamples": diff.n_resamples, "undefined_resamples": diff.undefined,
+            "units": {p: c for p, c in chosen.items() if p.endswith(TUNED)}}
 
 
 def derive(folder: str | os.PathLike[str],

@@ -42,8 +42,9 @@ _PROFILE_KEYS = {"name", "seeds", "k", "k_sweep", "k_reference", "mc_passes", "c
                  "methods", "train", "tasks", "table3", "appendix_b"}
 
 
-#: ``second_qx``: a second Q_x setting every evidence unit is also scored under.
-_OPTIONAL_PROFILE_KEYS = {"second_qx"}
+#: ``second_qx``: a second Q_x setting every evidence unit is also scored under; ``grid``: per
+#: training preset, the override points a "tuned" row is selected from (sua.eval.evidence).
+_OPTIONAL_PROFILE_KEYS = {"second_qx", "grid"}
 
 
 def profile_names() -> list[str]:
@@ -76,6 +77,26 @@ def pin_profile(run_dir: str | os.PathLike[str], profile: dict[str, Any]) -> Pat
                                 "choose another run folder")
     profile_file.write_text(json.dumps(profile, indent=2), encoding="utf-8")
     return out
+
+
+def split_preset(preset: str) -> tuple[str, dict[str, Any]]:
+    """``"NAME@key=value,..."`` -> ``(NAME, {key: value})``, values read as JSON numbers or
+    booleans (else kept as strings): one point of a hyperparameter grid on top of a preset.
+
+    >>> split_preset("sua-tr@alpha=10,lam=0.5")
+    ('sua-tr', {'alpha': 10, 'lam': 0.5})
+    """
+    name, _, rest = preset.partition("@")
+    overrides: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SUAInputError(f"preset {preset!r}: grid overrides look like NAME@key=value,key=value")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return name, overrides
 
 
 def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
@@ -179,7 +200,9 @@ class ExperimentRun:
         return self.dir / "units" / task / f"{preset}-n{n_train}" / f"seed{seed}"
 
     def model_dir(self, task: str, preset: str, seed: int, n_train: int | None = None) -> Path:
-        """The trained model of a unit, training it (resumably) when it is not there yet."""
+        """The trained model of a unit, training it (resumably) when it is not there yet.
+        ``preset`` is a training preset, optionally with overrides of a grid point
+        (:func:`split_preset`, e.g. ``sua-tr@alpha=10,lam=0.5``)."""
         from sua.train import train_model
 
         spec = self.task(task)
@@ -188,11 +211,12 @@ class ExperimentRun:
         if (out / "model" / "config.json").exists():
             return out / "model"
         data = self._split_file(task, "train", n)
-        options = {**self.train_options(task), "seed": seed}
+        name, overrides = split_preset(preset)
+        options = {**self.train_options(task), **overrides, "seed": seed}
         # with eval_every, the whole validation split is scored into train_log.jsonl (the learning curve)
         curve = self._split_file(task, "validation", None) if options.get("eval_every") else None
         self.log(f"train {task} {preset} seed={seed} n={n}")
-        return train_model(train_task_name(spec), preset, data, out, labels=spec.labels,
+        return train_model(train_task_name(spec), name, data, out, labels=spec.labels,
                            progress=self.progress, eval_data=curve, eval_limit=None, **options)
 
     def train_options(self, task: str) -> dict[str, Any]:
