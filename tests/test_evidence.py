@@ -133,3 +133,25 @@ def test_tuned_rows_pick_the_grid_point_best_on_validation(tmp_path) -> None:
     assert tuned["a_value"] == 1.0 and tuned["verdict"] == "held"  # every rewrite answers right
     plain = find("SUA-TR raises robust accuracy above AT")
     assert plain["a_value"] == 0.0 and plain["verdict"] == "not held" and plain["units"] == {}
+
+
+def test_temperature_scaled_ece_against_scipy(tmp_path) -> None:
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax, softmax
+
+    from sua.eval.metrics import calibration_error
+
+    root = _results(tmp_path, seeds=(0,))
+    for split, n, salt in (("validation", 200, 0), ("test", 300, 1)):
+        columns = pack_records(_records(n, 6, seed=salt), LABELS)
+        write_columns(root / "units" / "nli" / "sua-tr" / "seed0" / f"{split}.npz", columns)
+    claims = json.loads(derive(root)["claims"].read_text())
+    ts = next(c for c in claims if c["claim"] == "SUA-TR lowers ECE more than temperature scaling"
+              and c["split"] == "test")
+    val = read_columns(root / "units/nli/standard/seed0/validation.npz")
+    test = read_columns(root / "units/nli/standard/seed0/test.npz")
+    z_val, z_test = np.log(val.probs.astype(np.float64)), np.log(test.probs.astype(np.float64))
+    nll = lambda log_t: -log_softmax(z_val / np.exp(log_t), axis=1)[np.arange(val.n), val.label].mean()  # noqa: E731
+    t = np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x)
+    p = softmax(z_test / t, axis=1)
+    assert ts["a_value"] == pytest.approx(calibration_error(p.max(1), test.correct == 1), abs=2e-3)

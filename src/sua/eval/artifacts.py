@@ -10,8 +10,9 @@ Columns (N inputs, K rewrites, C classes):
 - ``ids`` (N,) str; ``correct`` (N,) int8: 1 right, 0 wrong, −1 unknown;
 - ``pert_correct`` (N, K) int8, same coding, for the prediction on each rewrite;
 - ``pert_family``, ``pert_kind`` (N, K) int16 codes into ``families`` / ``kinds`` (str arrays);
-- classifiers: ``labels`` (C,), ``probs`` (N, C) and ``pert_probs`` (N, K, C) float32 —
-  p(·|x) and p(·|x'_k), from which S, H and every baseline are recomputed;
+- classifiers: ``labels`` (C,), ``label`` (N,) int16 (the gold class, −1 when unknown or a gold
+  set), ``probs`` (N, C) and ``pert_probs`` (N, K, C) float32 — p(·|x) and p(·|x'_k), from which
+  S, H and every baseline (temperature scaling included) are recomputed;
 - extractive QA (span distributions differ per input and are not stored): ``divergence`` (N, K),
   and ``entropy``, ``max_prob``, ``f1`` (N,) float32;
 - ``agreement`` (N,) float32, the MC-dropout agreement of the modal label, when it was computed.
@@ -60,6 +61,8 @@ def pack_records(records: Sequence[dict[str, Any]], labels: Sequence[str] | None
     }
     if labels is not None:
         out["labels"] = np.array(list(labels))
+        index = {name: i for i, name in enumerate(labels)}
+        out["label"] = np.array([index.get(r.get("label"), -1) for r in records], dtype=np.int16)
         out["probs"] = np.array([r["probs"] for r in records], dtype=np.float32)
         out["pert_probs"] = np.array([[p["probs"] for p in row] for row in perts], dtype=np.float32)
     else:
@@ -96,6 +99,7 @@ class Columns:
     probs: np.ndarray | None
     pert_probs: np.ndarray | None
     labels: np.ndarray | None
+    label: np.ndarray | None
     divergence: np.ndarray | None
     entropy: np.ndarray | None
     max_prob: np.ndarray | None
@@ -119,7 +123,8 @@ def read_columns(path: str | os.PathLike[str]) -> Columns:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError) as err:
         raise SUAInputError(f"cannot read the packed scores {path}: {err}") from err
-    optional = ("probs", "pert_probs", "labels", "divergence", "entropy", "max_prob", "f1", "agreement")
+    optional = ("probs", "pert_probs", "labels", "label", "divergence", "entropy", "max_prob", "f1",
+                "agreement")
     return Columns(ids=arrays["ids"], correct=arrays["correct"], pert_correct=arrays["pert_correct"],
                    pert_family=arrays["pert_family"], families=arrays["families"],
                    **{key: arrays.get(key) for key in optional})

@@ -14,11 +14,12 @@ Layout of a results folder::
     run.json                                     the profile and the run's versions
 
 Failure scores computed from the packed columns (higher = more likely wrong): ``entropy`` H,
-``1 − max p``, ``S`` (mean JSD over the K rewrites), ``S worst`` (max over K), ``SUA (λ=1)``
-= S − H, ``SUA (λ val)`` with λ from a grid chosen on the validation split, ``flip share`` (rewrites
-whose prediction differs from x's), ``1 − self-consistency`` (MC-dropout agreement) and
-``logistic (H + rewrites)``: a logistic regression fitted on validation to H, S per family,
-S worst and the flip share (standardised) — what only perturbations reveal, on top of entropy.
+``1 − max p`` (and ``1 − max p (TS)`` under a temperature fitted on validation), ``S`` (mean JSD
+over the K rewrites), ``S worst`` (max over K), ``SUA (λ=1)`` = S − H, ``SUA (λ val)`` with λ
+from a grid chosen on the validation split, ``flip share`` (rewrites whose prediction differs
+from x's), ``1 − self-consistency`` (MC-dropout agreement) and ``logistic (H + rewrites)``: a
+logistic regression fitted on validation to H, S per family, S worst and the flip share
+(standardised) — what only perturbations reveal, on top of entropy.
 """
 
 from __future__ import annotations
@@ -163,9 +164,14 @@ def score_columns(c: Columns) -> Scored:
                   max_p[keep], c.ids[keep], ambiguity)
 
 
+def _log_probs(c: Columns, rows: np.ndarray) -> np.ndarray:
+    """log p(·|x) of the chosen rows (the logits temperature scaling divides)."""
+    return np.log(np.clip(c.probs[rows].astype(np.float64), 1e-12, None))
+
+
 def fit_on_validation(val: Scored, test: Scored) -> None:
     """Add the validation-fitted scores to ``test``: SUA at the λ of :data:`LAM_GRID` with the
-    best validation AUROC, and the logistic score (module doc)."""
+    best validation AUROC, the logistic score and temperature scaling (module doc)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -178,6 +184,13 @@ def fit_on_validation(val: Scored, test: Scored) -> None:
     model.fit(val.features, wrong)
     test.scores["logistic (H + rewrites)"] = model.predict_proba(test.features)[:, 1]
     test.lam = best
+    if val.columns.label is not None:
+        from sua.selective import TemperatureScaler
+
+        labelled = (val.columns.correct >= 0) & (val.columns.label >= 0)
+        scaler = TemperatureScaler().fit(_log_probs(val.columns, labelled), val.columns.label[labelled])
+        scaled = scaler.transform(_log_probs(test.columns, test.columns.correct >= 0))
+        test.scores["1 − max p (TS)"] = 1 - scaled.max(-1)
 
 
 # -- metrics as statistics of item indices --------------------------------------------------
@@ -197,8 +210,11 @@ def _accuracy(unit: Scored) -> Callable[[np.ndarray], float]:
     return lambda idx: float(unit.correct[idx].mean())
 
 
-def _ece(unit: Scored) -> Callable[[np.ndarray], float]:
-    return lambda idx: calibration_error(unit.confidence[idx], unit.correct[idx])
+def _ece(unit: Scored, score: str | None = None) -> Callable[[np.ndarray], float]:
+    """ECE of max p, or with ``score`` (a ``1 − confidence`` score, e.g. after temperature
+    scaling) of ``1 − score``."""
+    confidence = unit.confidence if score is None else 1 - unit.scores[score]
+    return lambda idx: calibration_error(confidence[idx], unit.correct[idx])
 
 
 def _robust(unit: Scored, worst: bool = False) -> Callable[[np.ndarray], float]:
@@ -210,7 +226,7 @@ def _robust(unit: Scored, worst: bool = False) -> Callable[[np.ndarray], float]:
 
 METRICS: dict[str, Callable[..., Callable[[np.ndarray], float]]] = {
     "AUROC": _auroc, "Sel. Acc (80%)": _selective, "Acc": lambda u, _=None: _accuracy(u),
-    "ECE": lambda u, _=None: _ece(u), "Rob. Acc": lambda u, _=None: _robust(u),
+    "ECE": _ece, "Rob. Acc": lambda u, _=None: _robust(u),
     "Rob. Acc (worst-of-K)": lambda u, _=None: _robust(u, worst=True),
 }
 
@@ -324,6 +340,8 @@ def paper_claims(tasks: list[str], splits: dict[str, list[str]]) -> list[Claim]:
                                      split, metric, (sua_tr, None), (std, None)))
                 out.append(Claim(f"SUA-TR lowers ECE below Standard training{tag}", task, split, "ECE",
                                  (std, None), (sua_tr, None)))
+                out.append(Claim(f"SUA-TR lowers ECE more than temperature scaling{tag}", task, split, "ECE",
+                                 (std, "1 − max p (TS)"), (sua_tr, None)))
                 out.append(Claim(f"SUA-TR keeps accuracy (difference to Standard){tag}", task, split, "Acc",
                                  (sua_tr, None), (std, None)))
     return out
