@@ -83,6 +83,7 @@ def test_unit_packs_every_split_under_both_settings(evidence_run) -> None:
     assert epistemic.labels.tolist() == ["entailment", "non-entailment"] and epistemic.probs.shape[1] == 2
     curve = json.loads((results / "curves" / "nli-standard-seed0.json").read_text())
     assert [c["step"] for c in curve] == [0, 1, 2] and all(0 <= c["accuracy"] <= 1 for c in curve)
+    assert (results.parent / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_claims_and_summary(evidence_run, data_dir) -> None:

@@ -417,6 +417,32 @@ def derive(folder: str | os.PathLike[str],
     out["claims"].write_text(json.dumps(claims, indent=1, ensure_ascii=False), encoding="utf-8")
     out["summary"].write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
     out["evidence"].write_text(_markdown(claims, summary, human, root), encoding="utf-8")
+    if any((root / "curves").glob("*.json")):
+        out["curves"] = plot_curves(root / "curves", root.parent / "learning_curves.png")
+    return out
+
+
+def plot_curves(folder: Path, out: Path) -> Path:
+    """Validation accuracy along training, one panel per task, a line per (preset, seed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+    tasks = sorted({name.split("-", 1)[0] for name in curves})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        for name, curve in curves.items():
+            if name.split("-", 1)[0] == task:
+                ax.plot([c["epoch"] for c in curve], [c["accuracy"] for c in curve], marker=".",
+                        label=name.split("-", 1)[1])
+        ax.set(title=f"{task}: validation accuracy", xlabel="epoch", ylabel="accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
     return out
 
 
