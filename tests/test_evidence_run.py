@@ -105,7 +105,8 @@ def test_claims_and_summary(evidence_run, data_dir) -> None:
     assert human["ambient"]["spearman"]["H"]["value"] == pytest.approx(spearmanr(h_model, h_crowd).statistic)
     for c in claims:
         assert c["verdict"] in ("held", "not held", "inconclusive") and c["seeds"] == [0]
-        assert c["value"] == pytest.approx(c["a_value"] - c["b_value"])
+        if c["value"] is not None:  # None where a metric is undefined on 12 items (one class only)
+            assert c["value"] == pytest.approx(c["a_value"] - c["b_value"])
 
 
 def test_rerun_resumes_without_work(evidence_run, data_dir) -> None:

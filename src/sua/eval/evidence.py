@@ -370,13 +370,26 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
     diff = paired_difference(a, b, n, n_resamples=N_RESAMPLES)
     side = {"a": bootstrap(a, n, n_resamples=N_RESAMPLES), "b": bootstrap(b, n, n_resamples=N_RESAMPLES)}
     name = lambda preset, score: f"{preset}" + (f" · {score}" if score else "")  # noqa: E731
-    return {"claim": claim.claim, "task": claim.task, "split": claim.split, "metric": claim.metric,
+    return _finite_or_none({
+            "claim": claim.claim, "task": claim.task, "split": claim.split, "metric": claim.metric,
             "a": name(pa, sa), "b": name(pb, sb), "a_value": side["a"].value, "b_value": side["b"].value,
             "a_ci": [side["a"].ci_low, side["a"].ci_high], "b_ci": [side["b"].ci_low, side["b"].ci_high],
             "value": diff.value, "ci_low": diff.ci_low, "ci_high": diff.ci_high, "verdict": diff.verdict,
             "n_items": n, "seeds": [int(s.removeprefix("seed")) for s in seeds],
             "n_resamples": diff.n_resamples, "undefined_resamples": diff.undefined,
-            "units": {p: c for p, c in chosen.items() if p.endswith(TUNED)}}
+            "units": {p: c for p, c in chosen.items() if p.endswith(TUNED)}})
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (an AUROC undefined on a split with one class)
+    replaced by ``None``, so the JSON written is strict."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 def derive(folder: str | os.PathLike[str],
@@ -409,13 +422,14 @@ def derive(folder: str | os.PathLike[str],
             entry["f1"] = float(np.nanmean([u.columns.f1[u.columns.correct >= 0] for u in units]))
             entry["exact_match"] = entry["accuracy"]
         summary[task] = entry
-    human = human_uncertainty(results, data_dir if data_dir is not None else default_data_dir())
+    human = _finite_or_none(human_uncertainty(results, data_dir or default_data_dir()))
     if human:
         summary.setdefault("nli", {})["human_uncertainty"] = human
     out = {"claims": root.parent / "claims.json", "summary": root.parent / "summary.json",
            "evidence": root.parent / "evidence.md"}
-    out["claims"].write_text(json.dumps(claims, indent=1, ensure_ascii=False), encoding="utf-8")
-    out["summary"].write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    for key, value in (("claims", claims), ("summary", _finite_or_none(summary))):
+        text = json.dumps(value, indent=1, ensure_ascii=False, allow_nan=False)
+        out[key].write_text(text, encoding="utf-8")
     out["evidence"].write_text(_markdown(claims, summary, human, root), encoding="utf-8")
     if any((root / "curves").glob("*.json")):
         out["curves"] = plot_curves(root / "curves", root.parent / "learning_curves.png")
@@ -511,6 +525,11 @@ def human_uncertainty(results: Results, data_dir: str | os.PathLike[str]) -> lis
     return rows
 
 
+def _f(value: float | None, spec: str = ".3f") -> str:
+    """A number for the tables; ``—`` where it is undefined."""
+    return "—" if value is None else format(value, spec)
+
+
 def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list[dict[str, Any]],
               root: Path) -> str:
     lines = ["# Evidence: the paper's claims as paired differences with 95 % bootstrap intervals", "",
@@ -521,28 +540,31 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
              "| task | accuracy [95 % CI] | n test | seeds | Q_x | families drawn |",
              "|---|---|---|---|---|---|"]
     for task, e in summary.items():
+        if "accuracy" not in e:
+            continue
         low, high = e["accuracy_ci"]
-        lines.append(f"| {task} | {e['accuracy']:.3f} [{low:.3f}, {high:.3f}] | {e['n_test']} | "
+        lines.append(f"| {task} | {_f(e['accuracy'])} [{_f(low)}, {_f(high)}] | {e['n_test']} | "
                      f"{len(e['seeds'])} | {e['qx']} (K = {e['k']}) | {', '.join(e['families_drawn'])} |")
     lines += ["", "## Claims", "",
               "| claim | task / split | metric | A | B | A − B [95 % CI] | verdict | n | seeds |",
               "|---|---|---|---|---|---|---|---|---|"]
     for c in claims:
         lines.append(f"| {c['claim']} | {c['task']} / {c['split']} | {c['metric']} | "
-                     f"{c['a']}: {c['a_value']:.3f} | {c['b']}: {c['b_value']:.3f} | "
-                     f"{c['value']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
+                     f"{c['a']}: {_f(c['a_value'])} | {c['b']}: {_f(c['b_value'])} | "
+                     f"{_f(c['value'], '+.3f')} [{_f(c['ci_low'], '+.3f')}, {_f(c['ci_high'], '+.3f')}] | "
                      f"**{c['verdict']}** | {c['n_items']} | {len(c['seeds'])} |")
     for entry in human:
         lines += ["", f"## Human uncertainty: {entry['split']} ({entry['n_items']} items)", "",
                   f"Signal: {entry['signal']}. Spearman ρ with each score [95 % CI]:", "",
                   "| score | ρ [95 % CI] |", "|---|---|"]
         for name, iv in entry["spearman"].items():
-            lines.append(f"| {name} | {iv['value']:+.3f} [{iv['ci_low']:+.3f}, {iv['ci_high']:+.3f}] |")
+            lines.append(f"| {name} | {_f(iv['value'], '+.3f')} [{_f(iv['ci_low'], '+.3f')}, "
+                         f"{_f(iv['ci_high'], '+.3f')}] |")
         flags = entry["ambiguity_collapse"]
         lines.append(f"\nAmbiguity-collapse flags: {flags['n_flagged']} items; mean signal flagged "
-                     f"{flags['mean_signal_flagged']}, others {flags['mean_signal_others']}.")
+                     f"{_f(flags['mean_signal_flagged'])}, others {_f(flags['mean_signal_others'])}.")
         if "lemma_4_6" in entry:
             lemma = entry["lemma_4_6"]
-            lines.append(f"Lemma 4.6 (H* = crowd label entropy): holds on {lemma['share_holds']:.1%} "
-                         f"of items, mean slack {lemma['mean_slack']:+.3f}.")
+            lines.append(f"Lemma 4.6 (H* = crowd label entropy): holds on {_f(lemma['share_holds'], '.1%')} "
+                         f"of items, mean slack {_f(lemma['mean_slack'], '+.3f')}.")
     return "\n".join(lines) + "\n"
