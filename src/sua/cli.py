@@ -35,7 +35,8 @@ def _score(args: argparse.Namespace) -> None:
     fields = TASK_FIELDS[args.task]
     pair_field = args.pair_field if args.pair_field is not None else fields.pair_field
     label_field = args.label_field if args.label_field is not None else fields.label_field
-    model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256)
+    model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256,
+                       precision=args.precision, device=args.device)
     scorer = SUAScorer(model, get_perturber(args.perturber), k=args.k, divergence=args.divergence,
                        lam=args.lam, seed=args.seed, chunk_size=args.chunk_size)
     out = scorer.score_file(
@@ -44,7 +45,8 @@ def _score(args: argparse.Namespace) -> None:
         pair_field=pair_field or None,
         label_field=label_field or None,
         id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
-        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task})
+        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task,
+                                           "device": str(model.device)})
     print(f"records written to {out}")
 
 
@@ -73,7 +75,8 @@ def _score_lm(args: argparse.Namespace) -> None:
         perturber=args.perturber, k=args.k, m=args.m, divergence=args.divergence, lam=args.lam,
         seed=args.seed, normalize=args.normalize, sampling=sampling, base_url=args.base_url,
         api_key=args.api_key, http_cache=args.http_cache, max_concurrency=args.max_concurrency,
-        scoring=args.scoring, dtype=args.dtype, batch_size=args.batch_size, max_length=args.max_length,
+        scoring=args.scoring, dtype=args.dtype, precision=args.precision, device=args.device,
+        batch_size=args.batch_size, max_length=args.max_length,
         chunk_size=args.chunk_size, text_field=args.text_field, pair_field=args.pair_field,
         label_field=args.label_field, id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
         progress=not args.quiet)
@@ -119,7 +122,7 @@ def _demo(args: argparse.Namespace) -> None:
                        out_dir=args.out, backbone=args.model,
                        train_size=args.train_size, eval_size=args.eval_size,
                        epochs=args.epochs, lr=args.lr, k=args.k, lam=args.lam, seed=args.seed,
-                       progress=not args.quiet)
+                       precision=args.precision, device=args.device, progress=not args.quiet)
     print(format_summary(summary))
     print(f"records written to {summary['records']}")
 
@@ -167,10 +170,12 @@ def _train(args: argparse.Namespace) -> None:
         ("save_every", args.save_every), ("eval_every", args.eval_every), ("seed", args.seed),
         ("max_length", args.max_length), ("adv_epsilon", args.adv_epsilon), ("adv_steps", args.adv_steps),
         ("adv_norm", args.adv_norm),
-        ("adv_clean_loss", None if args.adv_loss is None else args.adv_loss == "mean"))
+        ("adv_clean_loss", None if args.adv_loss is None else args.adv_loss == "mean"),
+        ("precision", args.precision))
         if v is not None}
     model_dir = train_model(args.task, args.method, args.data, args.out, backbone=args.model,
-                            limit=args.limit, eval_data=args.eval_data, progress=not args.quiet, **options)
+                            limit=args.limit, eval_data=args.eval_data, device=args.device,
+                            progress=not args.quiet, **options)
     print(f"model written to {model_dir}")
 
 
@@ -209,8 +214,23 @@ def _reproduce(args: argparse.Namespace) -> None:
     _quiet_transformers()
     run_dir = args.out or f"runs/reproduce-{Path(args.profile).stem}"
     out = reproduce(args.experiments, run_dir, profile=args.profile, seeds=args.seeds,
-                    data_dir=args.data_dir, progress=not args.quiet)
+                    data_dir=args.data_dir, precision=args.precision, device=args.device,
+                    progress=not args.quiet)
     print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
+
+
+def _add_runtime_options(parser: argparse.ArgumentParser, *, train: bool = False) -> None:
+    """--precision and --device (the values of sua.models.precision.PRECISIONS and DEVICES, written
+    out here so that parsing imports no torch); training takes fp32 or bf16."""
+    if train:
+        parser.add_argument("--precision", choices=["fp32", "bf16"],
+                            help="training arithmetic: fp32 (default) or bf16 autocast")
+    else:
+        parser.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
+                            help="inference: fp32 (default, exact), bf16 (autocast) or int8 "
+                                 "(dynamic quantisation of the linear layers, CPU)")
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                        help="auto (default): CUDA when a GPU is visible, else the CPU")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--overwrite", action="store_true", help="discard an existing --out")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_lm_score_options(score)
+    _add_runtime_options(score)
     score.set_defaults(func=_score)
 
     summarize = sub.add_parser("summarize", help="summarise a file of score records")
@@ -262,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lam", type=float, default=DEFAULT_LAM)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")
+    _add_runtime_options(demo)
     demo.set_defaults(func=_demo)
 
     perturb = sub.add_parser("perturb", help="write K meaning-preserving perturbations per input (JSONL)")
@@ -316,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=int)
     train.add_argument("--seed", type=int)
     train.add_argument("--quiet", action="store_true")
+    _add_runtime_options(train, train=True)
     train.set_defaults(func=_train)
 
     abstain = sub.add_parser("abstain", help="fit or apply an abstention policy on score records")
@@ -363,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", default=None, help="run folder (default: runs/reproduce-<profile>)")
     reproduce.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_runtime_options(reproduce)
     reproduce.set_defaults(func=_reproduce)
     return parser
 

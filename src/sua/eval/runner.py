@@ -87,9 +87,10 @@ class ExperimentRun:
 
     def __init__(self, run_dir: str | os.PathLike[str], profile: dict[str, Any], *,
                  data_dir: str | os.PathLike[str] | None = None, progress: bool = True,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, device: str = "auto") -> None:
         self.dir = Path(run_dir)
         self.profile = profile
+        self.device = device  # where models train and score; the precision is the profile's
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.progress = progress
         self.log = log
@@ -145,7 +146,7 @@ class ExperimentRun:
         options = {**self.train_options(task), "seed": seed}
         self.log(f"train {task} {preset} seed={seed} n={n}")
         return train_model(train_task_name(spec), preset, data, out, labels=spec.labels,
-                           progress=self.progress, eval_data=None, **options)
+                           progress=self.progress, eval_data=None, device=self.device, **options)
 
     def train_options(self, task: str) -> dict[str, Any]:
         """The profile's training options with the task's overrides."""
@@ -160,7 +161,8 @@ class ExperimentRun:
         if self._loaded is None or self._loaded[0] != model_dir:
             adapter = HFExtractiveQA if self.task(task).kind == "qa" else HFSequenceClassifier
             max_length = int(self.train_options(task).get("max_length", 128))
-            self._loaded = (model_dir, adapter(model_dir, max_length=max_length))
+            self._loaded = (model_dir, adapter(model_dir, max_length=max_length, device=self.device,
+                                               precision=self.profile.get("precision", "fp32")))
         model = self._loaded[1]
         return GroupedLabels(model, split.label_groups) if split.label_groups else model
 
