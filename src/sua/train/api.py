@@ -15,8 +15,9 @@ from sua.errors import SUAInputError
 from sua.inputs import TASK_FIELDS
 from sua.io import iter_examples
 from sua.models import default_backbone_path
+from sua.models.precision import resolve_device
 from sua.scoring import versions
-from sua.train.config import make_config
+from sua.train.config import complete_saved, make_config
 from sua.train.trainer import SUATrainer
 
 
@@ -55,6 +56,7 @@ def train_model(
     limit: int | None = None,
     eval_data: str | os.PathLike[str] | None = None,
     eval_limit: int | None = 500,
+    device: str | None = None,
     progress: bool = True,
     **options: Any,
 ) -> Path:
@@ -71,7 +73,8 @@ def train_model(
     Running it again with the same arguments resumes an interrupted run from its latest
     checkpoint, or returns at once when ``model/`` is complete; other arguments on the same
     ``out_dir`` are an error. ``eval_data`` (first ``eval_limit`` records) is scored for the
-    log every ``eval_every`` steps.
+    log every ``eval_every`` steps. ``device`` (cpu, cuda, auto) is where training runs; it is
+    written into ``config.json`` but a run may resume on another device.
     """
     if task not in TASK_FIELDS:
         raise SUAInputError(f"unknown task {task!r}; known: {', '.join(TASK_FIELDS)}")
@@ -95,6 +98,9 @@ def train_model(
     if config_file.exists():
         previous = json.loads(config_file.read_text(encoding="utf-8"))
         previous.pop("versions", None)
+        previous.pop("device", None)
+        if isinstance(previous.get("train"), dict):
+            previous["train"] = complete_saved(previous["train"])
         if previous != run:
             changed = sorted(k for k in run if previous.get(k) != run[k])
             raise SUAInputError(f"{out} holds a run with other settings (differs in: "
@@ -102,11 +108,14 @@ def train_model(
         if (model_dir / "config.json").exists():
             return model_dir
     out.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(json.dumps({**run, "versions": versions()}, indent=2), encoding="utf-8")
+    dev = resolve_device(device)
+    config_file.write_text(json.dumps({**run, "device": str(dev), "versions": versions()}, indent=2),
+                           encoding="utf-8")
 
     model, tokenizer = load_backbone(backbone or default_backbone_path(), names, seed=config.seed,
                                      head=spec.head)
-    trainer = SUATrainer(model, tokenizer, names, config, out_dir=out, progress=progress, head=spec.head)
+    trainer = SUATrainer(model, tokenizer, names, config, out_dir=out, progress=progress, head=spec.head,
+                         device=dev)
     held_out = load(eval_data, eval_limit) if eval_data is not None else None
     classifier = trainer.fit(examples, eval_examples=held_out, resume=True)
     tmp = out / "model.tmp"
