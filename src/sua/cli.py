@@ -322,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-data", help="held-out JSONL whose S/H/accuracy go into the log")
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
-    train.add_argument("--max-length", type=int, help="tokens per input (qa: question + context window)")
+    train.add_argument("--max-length", type=int, help="tokens per input (default: the training inputs' "
+                                                      "99th percentile; qa: question + context window, 128)")
     train.add_argument("--lr", type=float)
     train.add_argument("--alpha", type=float, help="consistency weight α (sua-tr)")
     train.add_argument("--beta", type=float, help="alignment weight β (sua-tr)")
