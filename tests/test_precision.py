@@ -168,7 +168,7 @@ def test_bf16_training_autocasts_the_forward_and_keeps_float32_weights(tokenizer
         assert terms.total.dtype == torch.float32
         assert all(p.dtype == torch.float32 and p.grad is not None for p in trainer.model.parameters()
                    if p.requires_grad)
-        losses[precision] = float(terms.total)
+        losses[precision] = float(terms.total.detach())
     assert losses["bf16"] != losses["fp32"]
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
     with pytest.raises(SUAInputError, match="precision must be one of"):
