@@ -47,7 +47,8 @@ def _score(args: argparse.Namespace) -> None:
     pair_field = args.pair_field if args.pair_field is not None else fields.pair_field
     label_field = args.label_field if args.label_field is not None else fields.label_field
     model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256,
-                       revision=args.revision, allow_untrained_head=args.allow_untrained_head)
+                       revision=args.revision, allow_untrained_head=args.allow_untrained_head,
+                       precision=args.precision, device=args.device)
     text_field = args.text_field or fields.text_field
     perturber = qx_for_file(args.perturber, model, args.data, text_field=text_field,
                             pair_field=pair_field or None, id_field=args.id_field, limit=args.limit)
@@ -59,7 +60,8 @@ def _score(args: argparse.Namespace) -> None:
         pair_field=pair_field or None,
         label_field=label_field or None,
         id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
-        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task},
+        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task,
+                                           "device": str(model.device)},
         allow_empty=args.allow_empty)
     _report_written(out, args.format)
 
@@ -109,7 +111,8 @@ def _score_lm(args: argparse.Namespace) -> None:
         perturber=args.perturber, k=args.k, m=args.m, divergence=args.divergence, lam=args.lam,
         seed=args.seed, normalize=args.normalize, sampling=sampling, base_url=args.base_url,
         api_key=args.api_key, http_cache=args.http_cache, max_concurrency=args.max_concurrency,
-        scoring=args.scoring, dtype=args.dtype, batch_size=args.batch_size, max_length=args.max_length,
+        scoring=args.scoring, dtype=args.dtype, precision=args.precision, device=args.device,
+        batch_size=args.batch_size, max_length=args.max_length,
         chunk_size=args.chunk_size, text_field=args.text_field, pair_field=args.pair_field,
         label_field=args.label_field, id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
         progress=not args.quiet, allow_empty=args.allow_empty)
@@ -155,7 +158,7 @@ def _demo(args: argparse.Namespace) -> None:
                        out_dir=args.out, backbone=args.model,
                        train_size=args.train_size, eval_size=args.eval_size,
                        epochs=args.epochs, lr=args.lr, k=args.k, lam=args.lam, seed=args.seed,
-                       progress=not args.quiet)
+                       precision=args.precision, device=args.device, progress=not args.quiet)
     print(format_summary(summary))
     print(f"records written to {summary['records']}")
 
@@ -203,10 +206,12 @@ def _train(args: argparse.Namespace) -> None:
         ("save_every", args.save_every), ("eval_every", args.eval_every), ("seed", args.seed),
         ("max_length", args.max_length), ("adv_epsilon", args.adv_epsilon), ("adv_steps", args.adv_steps),
         ("adv_norm", args.adv_norm),
-        ("adv_clean_loss", None if args.adv_loss is None else args.adv_loss == "mean"))
+        ("adv_clean_loss", None if args.adv_loss is None else args.adv_loss == "mean"),
+        ("precision", args.precision))
         if v is not None}
     model_dir = train_model(args.task, args.method, args.data, args.out, backbone=args.model,
-                            limit=args.limit, eval_data=args.eval_data, progress=not args.quiet, **options)
+                            limit=args.limit, eval_data=args.eval_data, device=args.device,
+                            progress=not args.quiet, **options)
     print(f"model written to {model_dir}")
 
 
@@ -248,8 +253,11 @@ def _reproduce(args: argparse.Namespace) -> None:
     _quiet_transformers()
     run_dir = args.out or f"runs/reproduce-{Path(args.profile).stem}"
     out = reproduce(args.experiments, run_dir, profile=args.profile, seeds=args.seeds,
-                    data_dir=args.data_dir, progress=not args.quiet)
+                    data_dir=args.data_dir, precision=args.precision, device=args.device,
+                    progress=not args.quiet)
     print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
+
+
 
 
 def _evidence(args: argparse.Namespace) -> None:
@@ -276,6 +284,8 @@ def _unit(text: str) -> tuple[str, str, int]:
     if len(parts) != 3 or not parts[2].isdigit():
         raise SUAInputError(f"a unit is TASK:PRESET:SEED (e.g. nli:standard:0), got {text!r}")
     return parts[0], parts[1], int(parts[2])
+
+
 class _UsageError(Exception):
     """A command line argparse refused; its message is the whole ``error:`` line."""
 
@@ -297,6 +307,20 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
         elif (action.option_strings and not any(action.default is v for v in (None, False, argparse.SUPPRESS))
               and "default" not in (action.help or "")):
             action.help = f"{action.help} (default: %(default)s)" if action.help else "default: %(default)s"
+
+
+def _add_runtime_options(parser: argparse.ArgumentParser, *, train: bool = False) -> None:
+    """--precision and --device (the values of sua.models.precision.PRECISIONS and DEVICES, written
+    out here so that parsing imports no torch); training takes fp32 or bf16."""
+    if train:
+        parser.add_argument("--precision", choices=["fp32", "bf16"],
+                            help="training arithmetic: fp32 (default) or bf16 autocast")
+    else:
+        parser.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
+                            help="inference: fp32 (default, exact), bf16 (autocast) or int8 "
+                                 "(dynamic quantisation of the linear layers, CPU)")
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                        help="auto (default): CUDA when a GPU is visible, else the CPU")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -349,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--allow-empty", action="store_true", help="an input with no records is not an error")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_lm_score_options(score)
+    _add_runtime_options(score)
     score.set_defaults(func=_score)
 
     summarize = sub.add_parser("summarize", help="summarise a file of score records")
@@ -370,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lam", type=float, default=DEFAULT_LAM)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")
+    _add_runtime_options(demo)
     demo.set_defaults(func=_demo)
 
     perturb = sub.add_parser("perturb", help="write K meaning-preserving perturbations per input (JSONL)")
@@ -411,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-data", help="held-out JSONL whose S/H/accuracy go into the log")
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
-    train.add_argument("--max-length", type=int, help="tokens per input (qa: question + context window)")
+    train.add_argument("--max-length", type=int, help="tokens per input (default: the training inputs' "
+                                                      "99th percentile; qa: question + context window, 128)")
     train.add_argument("--lr", type=float)
     train.add_argument("--alpha", type=float, help="consistency weight α (sua-tr)")
     train.add_argument("--beta", type=float, help="alignment weight β (sua-tr)")
@@ -428,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=int)
     train.add_argument("--seed", type=int)
     train.add_argument("--quiet", action="store_true")
+    _add_runtime_options(train, train=True)
     train.set_defaults(func=_train)
 
     abstain = sub.add_parser("abstain", help="fit or apply an abstention policy on score records")
@@ -478,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", default=None, help="run folder (default: runs/reproduce-<profile>)")
     reproduce.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_runtime_options(reproduce)
     reproduce.set_defaults(func=_reproduce)
 
     evidence = sub.add_parser("evidence", help="the evidence run: train and score units, pack them, "

@@ -49,6 +49,8 @@ def run_demo(
     k: int = 8,
     lam: float = 1.0,
     seed: int = 0,
+    precision: str = "fp32",
+    device: str = "auto",
     progress: bool = True,
 ) -> dict[str, Any]:
     """The README's main job, end to end on real data and a real model.
@@ -63,7 +65,9 @@ def run_demo(
     ``train_data``/``test_data`` replace the two SNLI files: JSONL paths with
     premise/hypothesis/label fields, or hub sources such as ``hf:stanfordnlp/snli:validation``
     (needs the internet and ``datasets``). Rows without a gold label are skipped for training.
-    A finished step is reused when the demo is run again with the same settings.
+    A finished step is reused when the demo is run again with the same settings. ``device``
+    (cpu, cuda, auto) runs training and scoring; ``precision`` (fp32, bf16, int8) is the
+    scoring model's (:mod:`sua.models.precision`), written into the records' config.
     """
     if train_data is None or test_data is None:
         data = Path(data_dir) if data_dir is not None else default_data_dir()
@@ -79,25 +83,24 @@ def run_demo(
     config_file = out / "train_config.json"
     fields = TASK_FIELDS["nli"]
 
-    if config_file.exists() and json.loads(config_file.read_text()) == train_config \
-            and (model_dir / "config.json").exists():
-        model = HFSequenceClassifier(str(model_dir))
-    else:
+    if not (config_file.exists() and json.loads(config_file.read_text()) == train_config
+            and (model_dir / "config.json").exists()):
         labelled = (ex for ex in iter_examples(train_data, text_field=fields.text_field,
                                                pair_field=fields.pair_field)
                     if ex.label is not None)
         examples: list[Example] = list(itertools.islice(labelled, train_size))
-        model = finetune_classifier(backbone or default_backbone_path(), examples, NLI_LABELS,
-                                    epochs=epochs, lr=lr, seed=seed, out_dir=model_dir,
-                                    progress=progress)
+        finetune_classifier(backbone or default_backbone_path(), examples, NLI_LABELS, epochs=epochs,
+                            lr=lr, seed=seed, out_dir=model_dir, device=device, progress=progress)
         config_file.write_text(json.dumps(train_config, indent=2))
+    model = HFSequenceClassifier(str(model_dir), precision=precision, device=device)
 
     eval_file = out / "eval_data.jsonl"
     _sample_file(test_data, eval_file, eval_size, seed)
     scorer = SUAScorer(model, TokenPerturber(), k=k, lam=lam, seed=seed)
     scores = scorer.score_file(eval_file, out / "scores.jsonl", text_field=fields.text_field,
                                pair_field=fields.pair_field, progress=progress,
-                               metadata={"model_dir": str(model_dir), "train": train_config})
+                               metadata={"model_dir": str(model_dir), "train": train_config,
+                                         "device": str(model.device)})
     summary = summarize_file(scores)
     summary["records"] = str(scores)
     return summary

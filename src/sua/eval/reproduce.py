@@ -39,6 +39,7 @@ from sua.eval.metrics import (
 )
 from sua.eval.report import paper_values, write_report
 from sua.eval.runner import ExperimentRun, load_profile, pin_profile
+from sua.models.precision import check_precision, resolve_device
 
 EXPERIMENTS = ("table2", "table3", "appendix-b", "figure2")
 #: Task names as the paper's tables write them.
@@ -405,12 +406,15 @@ EXPERIMENT_FUNCS: dict[str, Callable[[ExperimentRun, dict[str, Any]], None]] = {
 
 def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, profile: str = "quick",
               seeds: int | None = None, data_dir: str | os.PathLike[str] | None = None,
-              progress: bool = True, log: Callable[[str], None] = print) -> Path:
+              precision: str = "fp32", device: str = "auto", progress: bool = True,
+              log: Callable[[str], None] = print) -> Path:
     """Run ``experiments`` (names from :data:`EXPERIMENTS`, or ``all``) with a profile into
     ``run_dir``, write ``results.json`` and the report; return the results path.
 
     A run folder keeps its profile: rerunning with the same settings resumes; other settings
-    are an error (choose another folder)."""
+    are an error (choose another folder). ``precision`` (fp32, bf16, int8) is the scoring models'
+    and part of the profile (a run folder keeps it); ``device`` (cpu, cuda, auto) is where models
+    train and score, written into the results' meta."""
     names = list(EXPERIMENTS) if "all" in experiments else list(experiments)
     unknown = sorted(set(names) - set(EXPERIMENTS))
     if unknown or not names:
@@ -420,13 +424,15 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
         if seeds < 1:
             raise SUAInputError(f"--seeds must be >= 1, got {seeds}")
         config["seeds"] = list(range(seeds))
+    config["precision"] = check_precision(precision)
     out = pin_profile(run_dir, config)
     results_file = out / "results.json"
     results = (json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists()
                else {"meta": {}, "tables": [], "figures": {}})
     for key in ("reliability", "risk_coverage", "sh_scatter", "k_sweep"):
         results["figures"].setdefault(key, [])
-    run = ExperimentRun(out, config, data_dir=data_dir, progress=progress, log=log)
+    run = ExperimentRun(out, config, data_dir=data_dir, progress=progress, log=log,
+                        device=str(resolve_device(device)))
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for name in names:
         log(f"== {name}")
@@ -437,7 +443,8 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
         "profile": config["name"], "seeds": config["seeds"],
         "command": "sua " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("sua")
         else f"sua reproduce {' '.join(names)} --profile {profile}",
-        "versions": versions(), "config": config, "started": results["meta"].get("started", started),
+        "versions": versions(), "config": config, "device": run.device,
+        "started": results["meta"].get("started", started),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "notes": [f"data: {os.path.relpath(run.data_dir)}",  # relative: no machine paths in results
                   "std over seeds with ddof = 1 (0 when one seed)."]}

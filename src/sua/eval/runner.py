@@ -63,6 +63,10 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
     return profile
 
 
+#: Profile keys added later, with the value a run folder written before them had.
+LEGACY_PROFILE = {"precision": "fp32"}
+
+
 def pin_profile(run_dir: str | os.PathLike[str], profile: dict[str, Any]) -> Path:
     """Create ``run_dir`` with ``profile.json``, or check that the run there used ``profile``
     (a run folder keeps its profile: other settings are an error)."""
@@ -71,6 +75,8 @@ def pin_profile(run_dir: str | os.PathLike[str], profile: dict[str, Any]) -> Pat
     profile_file = out / "profile.json"
     if profile_file.exists():
         previous = json.loads(profile_file.read_text(encoding="utf-8"))
+        # run folders from before --precision existed scored in fp32
+        previous = {**{k: v for k, v in LEGACY_PROFILE.items() if k in profile}, **previous}
         if previous != json.loads(json.dumps(profile)):
             changed = sorted(k for k in set(previous) | set(profile) if previous.get(k) != profile.get(k))
             raise SUAInputError(f"{out} holds a run with another profile (differs in: {', '.join(changed)}); "
@@ -128,9 +134,10 @@ class ExperimentRun:
 
     def __init__(self, run_dir: str | os.PathLike[str], profile: dict[str, Any], *,
                  data_dir: str | os.PathLike[str] | None = None, progress: bool = True,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, device: str = "auto") -> None:
         self.dir = Path(run_dir)
         self.profile = profile
+        self.device = device  # where models train and score; the precision is the profile's
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.progress = progress
         self.log = log
@@ -217,7 +224,8 @@ class ExperimentRun:
         curve = self._split_file(task, "validation", None) if options.get("eval_every") else None
         self.log(f"train {task} {preset} seed={seed} n={n}")
         return train_model(train_task_name(spec), name, data, out, labels=spec.labels,
-                           progress=self.progress, eval_data=curve, eval_limit=None, **options)
+                           progress=self.progress, eval_data=curve, eval_limit=None, device=self.device,
+                           **options)
 
     def train_options(self, task: str) -> dict[str, Any]:
         """The profile's training options with the task's overrides."""
@@ -232,7 +240,8 @@ class ExperimentRun:
         if self._loaded is None or self._loaded[0] != model_dir:
             adapter = HFExtractiveQA if self.task(task).kind == "qa" else HFSequenceClassifier
             max_length = int(self.train_options(task).get("max_length", 128))
-            self._loaded = (model_dir, adapter(model_dir, max_length=max_length))
+            self._loaded = (model_dir, adapter(model_dir, max_length=max_length, device=self.device,
+                                               precision=self.profile.get("precision", "fp32")))
         model = self._loaded[1]
         return GroupedLabels(model, split.label_groups) if split.label_groups else model
 

@@ -40,6 +40,7 @@ from sua.errors import SUAInputError
 from sua.models.causal_lm import Continuation
 from sua.models.generation import Generation, SamplingConfig, cut_at_stop, prompt_seed
 from sua.models.lm_loading import load_causal_lm
+from sua.models.precision import autocast, prepare_model
 from sua.models.prompts import Prompt
 
 Ids = tuple[int, ...]
@@ -56,12 +57,15 @@ class HFCausalLM:
     suit CPUs, where padding is wasted work; raise it on a GPU); inputs longer than
     ``max_length`` tokens lose their oldest prompt tokens. Chat prompts are formatted with the
     tokenizer's chat template.
-    ``dtype`` casts a loaded model (``"bfloat16"``: faster on CPU, less exact).
+    ``dtype`` casts a loaded model (``"bfloat16"``: faster on CPU, less exact). ``precision``
+    (fp32, bf16: autocast, int8: dynamic quantisation of the linear layers on the CPU) is the
+    option shared with the encoder adapters (:mod:`sua.models.precision`).
     """
 
     def __init__(self, model: str | os.PathLike[str] | torch.nn.Module | None = None, tokenizer: Any = None,
                  *, batch_size: int = 4, max_length: int = 2048, device: str | None = None,
-                 dtype: str | None = None, prefix_block: int = 64, prefix_cache: int = 32) -> None:
+                 dtype: str | None = None, prefix_block: int = 64, prefix_cache: int = 32,
+                 precision: str = "fp32") -> None:
         for name, value in (("batch_size", batch_size), ("prefix_block", prefix_block)):
             if not isinstance(value, int) or value < 1:
                 raise SUAInputError(f"{name} must be a positive integer, got {value!r}")
@@ -71,6 +75,8 @@ class HFCausalLM:
             self.model = model.eval() if device is None else model.to(device).eval()
         else:
             self.model, tokenizer = load_causal_lm(model, device=device, dtype=dtype)
+        self.model = prepare_model(self.model, precision, next(self.model.parameters()).device)
+        self.precision = precision
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.prefix_block = prefix_block
@@ -125,7 +131,7 @@ class HFCausalLM:
         for i, (context, _) in enumerate(encoded):
             by_context.setdefault(context, []).append(i)
         out: list[Continuation] = [Continuation(0.0, 0)] * len(requests)
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision, self.device):
             for batch in _batches(prefix_groups(list(by_context), self.batch_size), self.batch_size):
                 members = [context for _, group in batch for context in group]
                 rows = [(b, i) for b, context in enumerate(members) for i in by_context[context]]
@@ -196,7 +202,7 @@ class HFCausalLM:
         if not isinstance(n, int) or n < 0 or n + greedy < 1:
             raise SUAInputError(f"n (samples per prompt) must be an integer >= 1 (or 0 with greedy), "
                                 f"got {n!r}")
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision, self.device):
             return [self._generate_one(p, n, sampling, seed, greedy) for p in prompts]
 
     def _generate_one(self, prompt: Prompt, n: int, sampling: SamplingConfig, seed: int,

@@ -13,6 +13,7 @@ import torch
 from sua.errors import SUAInputError
 from sua.inputs import ModelInput
 from sua.models._checks import validate_inputs, validate_labels
+from sua.models.precision import autocast, prepare_model, resolve_device
 
 #: The pre-tokenised form: one dict per input (``input_ids``, ``attention_mask`` and, for
 #: BERT-like models, ``token_type_ids``), unpadded, truncated to ``max_length``.
@@ -34,7 +35,10 @@ class HFSequenceClassifier:
     sorts by token length so each batch of ``batch_size`` is padded only to its own
     longest member, runs under ``torch.inference_mode()`` in eval mode on ``device`` and
     returns rows in the order of the inputs. ``device=None`` keeps a built model where
-    it is and puts a loaded one on CUDA when available, else CPU.
+    it is and puts a loaded one on CUDA when available, else CPU (``"auto"`` does the same
+    for both). ``precision`` is ``fp32`` (default), ``bf16`` (autocast) or ``int8`` (dynamic
+    quantisation of the linear layers, CPU; ``self.model`` is then a quantised copy), see
+    :mod:`sua.models.precision`.
 
     A loaded model is refused when some of its weights are newly initialised (a bare backbone
     whose classification head was never trained predicts noise), unless
@@ -64,6 +68,7 @@ class HFSequenceClassifier:
         device: str | torch.device | None = None,
         revision: str | None = None,
         allow_untrained_head: bool = False,
+        precision: str = "fp32",
     ) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise SUAInputError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -77,7 +82,8 @@ class HFSequenceClassifier:
                 "the tokenizer has no pad token, so batches cannot be padded; set "
                 "tokenizer.pad_token (e.g. to tokenizer.eos_token) and "
                 "model.config.pad_token_id to its id")
-        self.model = model.to(dev).eval()
+        self.model = prepare_model(model, precision, dev)
+        self.precision = precision
         self.tokenizer = tokenizer
         self.device = dev
         self.batch_size = batch_size
@@ -90,7 +96,8 @@ class HFSequenceClassifier:
     def __repr__(self) -> str:
         name = getattr(self.model.config, "_name_or_path", "") or type(self.model).__name__
         return (f"HFSequenceClassifier({name!r}, labels={self.labels}, "
-                f"batch_size={self.batch_size}, device={str(self.device)!r})")
+                f"batch_size={self.batch_size}, device={str(self.device)!r}, "
+                f"precision={self.precision!r})")
 
     def tokenize(self, inputs: Sequence[ModelInput]) -> Tokenized:
         """Tokenise all inputs in one call, unpadded, truncated to ``max_length``.
@@ -125,7 +132,7 @@ class HFSequenceClassifier:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(self.precision, self.device):
                 for start in range(0, len(order), self.batch_size):
                     idx = order[start:start + self.batch_size]
                     batch = self._pad([tokenized[i] for i in idx])
@@ -169,13 +176,13 @@ def resolve_model(model: str | os.PathLike[str] | torch.nn.Module, tokenizer: An
     revision (the model's is up to ``load``)."""
     if isinstance(model, (str, os.PathLike)):
         source = resolve_model_source(model)
-        dev = torch.device(device) if device is not None else _default_device()
+        dev = resolve_device(device)
         model = load(source, dev)
         tokenizer = source if tokenizer is None else tokenizer
     elif isinstance(model, torch.nn.Module) and hasattr(model, "config"):
         if tokenizer is None:
             raise SUAInputError(f"a built model needs its tokenizer: {adapter}(model, tokenizer)")
-        dev = torch.device(device) if device is not None else _module_device(model)
+        dev = resolve_device(device) if device is not None else _module_device(model)
     else:
         raise SUAInputError(
             f"model must be a folder, a hub name or a transformers model, got "
@@ -209,10 +216,6 @@ def resolve_model_source(name: str | os.PathLike[str]) -> str:
             f"model path not found: {text!r} (resolved to {os.path.abspath(text)!r}); pass "
             "an existing folder written by save_pretrained, or a hub model name like 'org/name'")
     return text
-
-
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _module_device(model: torch.nn.Module) -> torch.device:

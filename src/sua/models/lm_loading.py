@@ -109,9 +109,10 @@ def load_causal_lm(name_or_path: str | os.PathLike[str] | None = None, *, device
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from sua.models.hf_classifier import _from_pretrained, resolve_model_source
+    from sua.models.precision import resolve_device
 
     source = str(default_causal_lm_path()) if name_or_path is None else resolve_model_source(name_or_path)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device)
     kwargs = {"attn_implementation": "eager"} if dev.type == "cpu" else {}
     if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
         raise SUAInputError(f"dtype must name a torch dtype such as 'float32' or 'bfloat16', got {dtype!r}")

@@ -29,6 +29,7 @@ import torch
 
 from sua.errors import SUAInputError
 from sua.models.hf_classifier import _from_pretrained, resolve_model
+from sua.models.precision import autocast, prepare_model
 
 #: Filler of the context positions a row does not have, in batched ``(N, 2, L)`` logits.
 MASKED_LOGIT = -1e4
@@ -132,7 +133,8 @@ class HFExtractiveQA:
     offsets are needed). ``max_question_tokens`` defaults to ``min(64, max_length // 4)``.
     Inference encodes every input once, sorts by length so each batch of ``batch_size`` is
     padded only to its own longest member, and runs under ``torch.inference_mode()`` in eval
-    mode (the model's mode is restored afterwards).
+    mode (the model's mode is restored afterwards), at ``precision`` (fp32, bf16 or int8, see
+    :mod:`sua.models.precision`).
 
     >>> # qa = HFExtractiveQA("runs/qa/model", max_length=256)
     >>> # dist = qa.span_distributions([(context, [question, rewrite_1, rewrite_2])])[0]
@@ -150,6 +152,7 @@ class HFExtractiveQA:
         top_n: int = 20,
         batch_size: int = 32,
         device: str | torch.device | None = None,
+        precision: str = "fp32",
     ) -> None:
         model, tokenizer, dev = resolve_model(model, tokenizer, device, _load_qa_model, "HFExtractiveQA")
         if not getattr(tokenizer, "is_fast", False):
@@ -168,7 +171,8 @@ class HFExtractiveQA:
             raise SUAInputError(f"max_length={max_length} leaves no room for the context after "
                                 f"max_question_tokens={max_question_tokens} and the special tokens; "
                                 "raise max_length or lower max_question_tokens")
-        self.model = model.to(dev).eval()
+        self.model = prepare_model(model, precision, dev)
+        self.precision = precision
         self.tokenizer = tokenizer
         self.device = dev
         self.max_length, self.max_question_tokens = max_length, max_question_tokens
@@ -178,13 +182,14 @@ class HFExtractiveQA:
         name = getattr(self.model.config, "_name_or_path", "") or type(self.model).__name__
         return (f"HFExtractiveQA({name!r}, max_length={self.max_length}, max_question_tokens="
                 f"{self.max_question_tokens}, max_answer_tokens={self.max_answer_tokens}, "
-                f"top_n={self.top_n})")
+                f"top_n={self.top_n}, precision={self.precision!r})")
 
     def config(self) -> dict[str, Any]:
         """What determines the span distributions (written beside scores)."""
         return {"model": repr(self), "max_length": self.max_length,
                 "max_question_tokens": self.max_question_tokens,
-                "max_answer_tokens": self.max_answer_tokens, "top_n": self.top_n}
+                "max_answer_tokens": self.max_answer_tokens, "top_n": self.top_n,
+                "precision": self.precision}
 
     # -- encoding ------------------------------------------------------------------------
 
@@ -257,7 +262,7 @@ class HFExtractiveQA:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(self.precision, self.device):
                 for first in range(0, len(order), self.batch_size):
                     idx = order[first:first + self.batch_size]
                     batch = [features[i] for i in idx]

@@ -274,6 +274,7 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
                   sampling: SamplingConfig | None = None, base_url: str | None = None,
                   api_key: str | None = None, http_cache: str | os.PathLike[str] | None = None,
                   max_concurrency: int = 4, scoring: str = "echo", dtype: str | None = None,
+                  precision: str = "fp32",
                   device: str | None = None, batch_size: int | None = None, max_length: int | None = None,
                   chunk_size: int | None = None, text_field: str | None = None, pair_field: str | None = None,
                   label_field: str | None = None, id_field: str = "id", limit: int | None = None,
@@ -283,7 +284,8 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     ``backend`` and ``model`` pick the LM (:func:`~sua.models.lm_backends.load_lm`: ``hf-causal``
     with a hub name or folder, ``None`` for the offline SmolLM2; ``openai`` with the server's
     model name, ``base_url``, ``api_key`` (default ``$OPENAI_API_KEY``), the request cache
-    ``http_cache``, ``max_concurrency`` and ``scoring``). ``template`` (default per ``task``,
+    ``http_cache``, ``max_concurrency`` and ``scoring``; ``hf-causal`` also takes ``device``,
+    ``dtype`` and ``precision``). ``template`` (default per ``task``,
     :data:`LM_TASKS`) is a shipped prompt template name or a JSON file.
 
     Label tasks (``nli``, ``classification``): ``LMClassifier`` (``normalize``: ``none``,
@@ -318,9 +320,11 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     lm_options = {name: value for name, value in (("batch_size", batch_size), ("max_length", max_length))
                   if value is not None}
     lm = load_lm(backend, model, base_url=base_url, api_key=api_key, cache_dir=http_cache,
-                 max_concurrency=max_concurrency, scoring=scoring, device=device, dtype=dtype, **lm_options)
+                 max_concurrency=max_concurrency, scoring=scoring, device=device, dtype=dtype,
+                 precision=precision, **lm_options)
     meta = {"backend": backend, "model_source": model, "task": task, "lm": repr(lm),
-            "template": prompt.name, "template_version": prompt.version, "dtype": dtype}
+            "template": prompt.name, "template_version": prompt.version, "dtype": dtype,
+            "precision": precision}
     chunk = {"chunk_size": chunk_size} if chunk_size is not None else {}
     if task == "qa-generative":
         sampler = AnswerSampler(lm, prompt, sampling or SamplingConfig())

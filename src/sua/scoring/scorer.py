@@ -34,7 +34,7 @@ from sua.models.base import PredictiveModel
 from sua.outputs import guarded_output, write_text_atomic
 from sua.perturb.base import Perturbation, Perturber
 from sua.scoring.records import PerturbationResult, ScoreRecord
-from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
+from sua.scoring.rewrites import PERTURB_FIELDS, prepare_rewrites, rewritten_inputs
 from sua.tables import as_examples
 from sua.validate import check_data, read_json_object
 
@@ -102,7 +102,8 @@ class SUAScorer:
         }
 
     def _model_config(self) -> dict[str, Any]:
-        return {"model": type(self.model).__name__, "labels": list(self.model.labels)}
+        return {"model": type(self.model).__name__, "labels": list(self.model.labels),
+                "precision": getattr(self.model, "precision", "fp32")}
 
     # -- core --------------------------------------------------------------------------
 
@@ -118,6 +119,7 @@ class SUAScorer:
         slots: dict[ModelInput, int] = {}
         clean = [slots.setdefault(ex.model_input(), len(slots)) for ex in examples]
         draws, perturbed = [], []
+        prepare_rewrites(examples, self.perturber, k=self.k, seed=self.seed, perturb_field=self.perturb_field)
         for ex in examples:
             d, inputs = rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
                                          perturb_field=self.perturb_field)

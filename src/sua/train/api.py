@@ -16,9 +16,10 @@ from sua.fingerprint import model_fingerprint
 from sua.inputs import TASK_FIELDS
 from sua.io import iter_examples
 from sua.models import default_backbone_path
+from sua.models.precision import resolve_device
 from sua.outputs import guarded_output, write_text_atomic
 from sua.scoring import versions
-from sua.train.config import make_config
+from sua.train.config import complete_saved, make_config
 from sua.train.trainer import SUATrainer
 from sua.validate import read_json_object
 
@@ -62,6 +63,7 @@ def train_model(
     limit: int | None = None,
     eval_data: str | os.PathLike[str] | None = None,
     eval_limit: int | None = 500,
+    device: str | None = None,
     progress: bool = True,
     **options: Any,
 ) -> Path:
@@ -78,7 +80,8 @@ def train_model(
     Running it again with the same arguments resumes an interrupted run from its latest
     checkpoint, or returns at once when ``model/`` is complete; other arguments on the same
     ``out_dir`` are an error. ``eval_data`` (first ``eval_limit`` records) is scored for the
-    log every ``eval_every`` steps.
+    log every ``eval_every`` steps. ``device`` (cpu, cuda, auto) is where training runs; it is
+    written into ``config.json`` but a run may resume on another device.
     """
     if task not in TASK_FIELDS:
         raise SUAInputError(f"unknown task {task!r}; known: {', '.join(TASK_FIELDS)}")
@@ -106,17 +109,23 @@ def train_model(
         if config_file.exists():
             previous = read_json_object(config_file, "run config")
             previous.pop("versions", None)
+            previous.pop("device", None)
+            if isinstance(previous.get("train"), dict):
+                previous["train"] = complete_saved(previous["train"])
             if previous != run:
                 changed = sorted(k for k in run if previous.get(k) != run[k])
                 raise SUAInputError(f"{out} holds a run with other settings (differs in: "
                                     f"{', '.join(changed)}); choose another output folder")
             if (model_dir / "config.json").exists():
                 return model_dir
-        write_text_atomic(config_file, json.dumps({**run, "versions": versions()}, indent=2))
+        dev = resolve_device(device)
+        write_text_atomic(config_file,
+                          json.dumps({**run, "device": str(dev), "versions": versions()}, indent=2))
 
         model, tokenizer = load_backbone(backbone or default_backbone_path(), names, seed=config.seed,
                                          head=spec.head)
-        trainer = SUATrainer(model, tokenizer, names, config, out_dir=out, progress=progress, head=spec.head)
+        trainer = SUATrainer(model, tokenizer, names, config, out_dir=out, progress=progress, head=spec.head,
+                             device=dev)
         held_out = load(eval_data, eval_limit) if eval_data is not None else None
         classifier = trainer.fit(examples, eval_examples=held_out, resume=True)
         tmp = out / "model.tmp"

@@ -18,6 +18,11 @@ class BatchPlan:
     ``ceil(epochs · micro-batches per epoch)`` micro-batches, ``grad_accum`` per optimizer
     step (the last step may take fewer). Everything is a function of the step number, which
     is what makes resuming exact.
+
+    With ``lengths`` (tokens per example) the epoch's order is length-bucketed: each window of
+    :data:`BUCKET_BATCHES` · ``batch_size`` examples of the permutation is sorted by length
+    (stable), cut into batches, and the full batches are shuffled with the same generator; the
+    last, smaller batch stays last. Every example is still seen once per epoch.
     """
 
     n_examples: int
@@ -25,6 +30,7 @@ class BatchPlan:
     grad_accum: int
     epochs: float
     seed: int
+    lengths: tuple[int, ...] | None = None
 
     @property
     def per_epoch(self) -> int:
@@ -40,7 +46,17 @@ class BatchPlan:
 
     @functools.lru_cache(maxsize=2)  # noqa: B019 - the plan is small, frozen and short-lived
     def order(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(self.n_examples)
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.n_examples)
+        if self.lengths is None:
+            return order
+        lengths = np.asarray(self.lengths)
+        window = self.batch_size * BUCKET_BATCHES
+        order = np.concatenate([chunk[np.argsort(lengths[chunk], kind="stable")]
+                                for chunk in np.split(order, range(window, self.n_examples, window))])
+        n_full = self.n_examples // self.batch_size
+        full = order[:n_full * self.batch_size].reshape(n_full, self.batch_size)
+        return np.concatenate([full[rng.permutation(n_full)].ravel(), order[n_full * self.batch_size:]])
 
     def micro_batches(self, step: int) -> list[tuple[int, np.ndarray]]:
         """``(epoch, example indices)`` of each micro-batch of optimizer step ``step``."""
@@ -53,6 +69,10 @@ class BatchPlan:
     def epoch_progress(self, steps_done: int) -> float:
         """Epochs completed after ``steps_done`` optimizer steps."""
         return min(steps_done * self.grad_accum, self.n_micro) / self.per_epoch
+
+
+#: Length bucketing sorts windows of this many batches (BatchPlan).
+BUCKET_BATCHES = 50
 
 
 def linear_warmup_decay(n_steps: int, warmup_ratio: float) -> Callable[[int], float]:

@@ -35,6 +35,13 @@ class TrainConfig:
     al.). Bookkeeping: a log line every ``log_every`` steps, held-out S/H/accuracy every
     ``eval_every`` steps (with ``eval_k`` perturbations), a checkpoint every ``save_every``
     steps keeping the latest ``keep_checkpoints``.
+    Speed: ``precision`` ``bf16`` runs the forward passes under bfloat16 autocast (weights,
+    gradients and optimizer state stay float32); ``length_buckets`` sorts each window of
+    :data:`~sua.train.batches.BUCKET_BATCHES` batches of the epoch's order by token length
+    before cutting it into batches (then shuffles the batches), so a batch is padded little;
+    ``max_length=None`` derives the truncation length from the training inputs
+    (:func:`~sua.train.lengths.derive_max_length`; classification only, QA takes
+    :data:`~sua.train.lengths.QA_MAX_LENGTH`). Every batch is padded to its own longest input.
     """
 
     method: str = "sua-tr"
@@ -54,7 +61,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
-    max_length: int = 128
+    max_length: int | None = None
     seed: int = 0
     adv_steps: int = 3
     adv_epsilon: float = 5e-4  # MiniLM stays at chance on NLI at 0.01 and 0.002 (docs/results)
@@ -66,6 +73,8 @@ class TrainConfig:
     eval_k: int = 8
     save_every: int | None = None
     keep_checkpoints: int = 1
+    precision: str = "fp32"
+    length_buckets: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -74,11 +83,12 @@ class TrainConfig:
             raise SUAInputError(f"method {self.method!r} has no consistency or alignment term; "
                                 f"alpha and beta must be 0 (got {self.alpha}, {self.beta}); use "
                                 "method='sua-tr' for them")
-        choices = {"stop_grad": STOP_GRAD_SIDES, "adv_norm": NORMS, "perturb_field": PERTURB_FIELDS}
+        choices = {"stop_grad": STOP_GRAD_SIDES, "adv_norm": NORMS, "perturb_field": PERTURB_FIELDS,
+                   "precision": TRAIN_PRECISIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise SUAInputError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        optional = {"eval_every", "save_every"}
+        optional = {"eval_every", "save_every", "max_length"}
         for name in ("k_train", "batch_size", "grad_accum", "max_length", "adv_steps", "log_every",
                      "eval_k", "keep_checkpoints", *optional):
             value = getattr(self, name)
@@ -105,6 +115,19 @@ class TrainConfig:
         logging, evaluation and checkpoint frequency."""
         return {k: v for k, v in self.to_dict().items() if k not in BOOKKEEPING}
 
+
+def complete_saved(saved: dict[str, Any]) -> dict[str, Any]:
+    """A training config as saved by an older version, with the fields added since filled in
+    with the values those runs trained with (:data:`ADDED_FIELDS`), so it compares equal to the
+    same config today."""
+    return {**ADDED_FIELDS, **saved}
+
+
+#: Fields added after runs were first saved, and the behaviour a config without them had.
+ADDED_FIELDS: dict[str, Any] = {"precision": "fp32", "length_buckets": False}
+
+#: Training arithmetic (``precision``): float32, or bfloat16 autocast for the forward passes.
+TRAIN_PRECISIONS = ("fp32", "bf16")
 
 #: Fields that change what is written, never the trained weights.
 BOOKKEEPING = frozenset({"log_every", "eval_every", "eval_k", "save_every", "keep_checkpoints"})

@@ -25,6 +25,7 @@ def finetune_classifier(
     max_length: int = 128,
     seed: int = 0,
     out_dir: str | os.PathLike[str] | None = None,
+    device: str | None = None,
     progress: bool = True,
 ) -> HFSequenceClassifier:
     """Fine-tune ``backbone`` with a fresh classification head on ``examples``.
@@ -33,12 +34,13 @@ def finetune_classifier(
     ``standard`` preset: AdamW, linear warm-up over the first 10 % of steps then linear
     decay, seeded per-epoch orders; ``epochs`` may be fractional. Saves a Hugging Face folder
     (weights, tokenizer, ``id2label``) to ``out_dir`` when given and returns the model wrapped
-    as a :class:`~sua.models.HFSequenceClassifier`.
+    as a :class:`~sua.models.HFSequenceClassifier` on ``device`` (cpu, cuda, auto).
     """
     model, tokenizer = load_backbone(backbone, labels, seed=seed)
     config = make_config("standard", epochs=epochs, batch_size=batch_size, lr=lr,
                          max_length=max_length, seed=seed)
-    classifier = SUATrainer(model, tokenizer, labels, config, progress=progress).fit(examples)
+    classifier = SUATrainer(model, tokenizer, labels, config, progress=progress,
+                            device=device).fit(examples)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         classifier.model.save_pretrained(out_dir)

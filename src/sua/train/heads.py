@@ -29,6 +29,7 @@ from sua.perturb import Perturber
 from sua.scoring import QAScorer, SUAScorer
 from sua.scoring.generative import gold_answers
 from sua.train.config import TrainConfig
+from sua.train.lengths import QA_MAX_LENGTH, derive_max_length
 
 
 class TrainHead(Protocol):
@@ -44,6 +45,9 @@ class TrainHead(Protocol):
     def tokenize(self, inputs: Sequence[ModelInput]) -> list[Any]:
         """Features of model inputs (the rewrites)."""
 
+    def length(self, feature: Any) -> int:
+        """Tokens in one feature (what padding its batch costs)."""
+
     def pad(self, features: Sequence[Any]) -> dict[str, torch.Tensor]:
         """One padded model batch on the device."""
 
@@ -55,15 +59,19 @@ class TrainHead(Protocol):
 
 
 class ClassificationHead:
-    """A sequence classifier: logits (N, C) and class-id targets."""
+    """A sequence classifier: logits (N, C) and class-id targets. With ``config.max_length=None``
+    :meth:`encode` derives the truncation length from the training inputs
+    (:func:`~sua.train.lengths.derive_max_length`) and sets it on the tokenizer
+    (``model_max_length``), so the saved model reads inputs as it was trained."""
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: Sequence[str] | None,
                  config: TrainConfig, device: str | torch.device | None = None) -> None:
         if labels is None:
             raise SUAInputError("a classification head needs its label names: SUATrainer(model, "
                                 "tokenizer, labels=[...])")
+        self.derive_length = config.max_length is None
         self.predictor = HFSequenceClassifier(model, tokenizer, labels=labels, device=device,
-                                              max_length=config.max_length,
+                                              max_length=config.max_length or 2**31 - 1,
                                               batch_size=max(config.batch_size, 32))
 
     def encode(self, examples: Sequence[Example]) -> tuple[list[int], list[Any], torch.Tensor]:
@@ -73,10 +81,18 @@ class ClassificationHead:
             raise SUAInputError(f"{len(unlabelled)} training examples have no label in "
                                 f"{self.predictor.labels} (first: {unlabelled[0]!r})")
         targets = torch.tensor([index[ex.label] for ex in examples], device=self.predictor.device)
-        return list(range(len(examples))), self.tokenize([ex.model_input() for ex in examples]), targets
+        inputs = [ex.model_input() for ex in examples]
+        if self.derive_length:
+            lengths = [self.length(f) for f in self.tokenize(inputs)]
+            self.predictor.max_length = derive_max_length(lengths, cap=self.predictor.max_length)
+            self.predictor.tokenizer.model_max_length = self.predictor.max_length
+        return list(range(len(examples))), self.tokenize(inputs), targets
 
     def tokenize(self, inputs: Sequence[ModelInput]) -> list[Any]:
         return self.predictor.tokenize(inputs)
+
+    def length(self, feature: Any) -> int:
+        return len(feature["input_ids"])
 
     def pad(self, features: Sequence[Any]) -> dict[str, torch.Tensor]:
         batch = self.predictor.tokenizer.pad(list(features), return_tensors="pt")
@@ -106,7 +122,7 @@ class QAHead:
         if config.perturb_field == "text":
             raise SUAInputError("extractive QA rewrites only the question (the pair); "
                                 "perturb_field='text' would change the context the spans live in")
-        self.predictor = HFExtractiveQA(model, tokenizer, max_length=config.max_length,
+        self.predictor = HFExtractiveQA(model, tokenizer, max_length=config.max_length or QA_MAX_LENGTH,
                                         batch_size=max(config.batch_size, 32), device=device)
 
     def encode(self, examples: Sequence[Example]) -> tuple[list[int], list[Any], torch.Tensor]:
@@ -128,6 +144,9 @@ class QAHead:
         if any(not isinstance(x, tuple) for x in inputs):
             raise SUAInputError("extractive QA examples need a context (text) and a question (pair)")
         return self.predictor.encode(inputs)  # type: ignore[arg-type]
+
+    def length(self, feature: Any) -> int:
+        return len(feature.inputs["input_ids"])
 
     def pad(self, features: Sequence[Any]) -> dict[str, torch.Tensor]:
         return self.predictor.pad(features)

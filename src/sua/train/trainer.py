@@ -17,12 +17,13 @@ from tqdm.auto import tqdm
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
 from sua.models import HFExtractiveQA, HFSequenceClassifier
+from sua.models.precision import autocast
 from sua.perturb import Perturber
 from sua.scoring import SUAScorer
 from sua.train.adversarial import EmbeddingPGD
 from sua.train.batches import BatchPlan, linear_warmup_decay
 from sua.train.checkpoint import checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from sua.train.config import TrainConfig
+from sua.train.config import TrainConfig, complete_saved
 from sua.train.heads import make_head
 from sua.train.loss import LossTerms, SUATRLoss
 from sua.train.rewrites import build_perturber, check_family, draw_rewrites
@@ -128,7 +129,11 @@ class SUATrainer:
     # -- data --------------------------------------------------------------------------
 
     def _logits(self, features: Sequence[Any]) -> torch.Tensor:
-        return self.head.logits(self.model(**self.head.pad(features)), features)
+        return self._read(self.model(**self.head.pad(features)), features)
+
+    def _read(self, output: Any, features: Sequence[Any]) -> torch.Tensor:
+        """The loss's logits from a model output, in float32 (bf16 autocast leaves them bf16)."""
+        return self.head.logits(output, features).float()
 
     def _cache_epoch(self, epoch: int, inputs: list[list[ModelInput]]) -> None:
         k = self.config.k_train
@@ -155,17 +160,23 @@ class SUATrainer:
         ``clean``: the features of the inputs (as the head's ``tokenize`` returns, e.g.
         :meth:`HFSequenceClassifier.tokenize`); ``perturbed``: ``k_train`` featurised rewrites
         per input, or ``None`` when α = β = 0; ``labels``: the head's targets (class ids, or
-        start/end positions). ``at`` runs the PGD attack first.
+        start/end positions). ``at`` runs the PGD attack first. The forward passes run at
+        ``config.precision`` (bf16: autocast); the returned terms are float32.
         """
+        with autocast(self.config.precision, self.head.predictor.device):
+            return self._batch_loss(clean, perturbed, labels)
+
+    def _batch_loss(self, clean: Sequence[Any], perturbed: list[list[Any]] | None,
+                    labels: torch.Tensor) -> LossTerms:
         model, n = self.model, len(clean)
         if self.pgd is not None:
             batch = self.head.pad(clean)
             adversarial = self.loss(self.pgd.logits(model, batch, labels,
-                                                    lambda output: self.head.logits(output, clean)),
+                                                    lambda output: self._read(output, clean)),
                                     labels)
             if not self.config.adv_clean_loss:
                 return adversarial
-            clean_terms = self.loss(self.head.logits(model(**batch), clean), labels)
+            clean_terms = self.loss(self._read(model(**batch), clean), labels)
             return LossTerms.mean([clean_terms, adversarial])
         if perturbed is None:
             return self.loss(self._logits(clean), labels)
@@ -247,7 +258,8 @@ class SUATrainer:
             raise SUAInputError("no training examples")
         kept, clean, targets = self.head.encode(examples)
         skipped, examples = len(examples) - len(kept), [examples[i] for i in kept]
-        plan = BatchPlan(len(examples), cfg.batch_size, cfg.grad_accum, cfg.epochs, cfg.seed)
+        plan = BatchPlan(len(examples), cfg.batch_size, cfg.grad_accum, cfg.epochs, cfg.seed,
+                         tuple(self.head.length(f) for f in clean) if cfg.length_buckets else None)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, linear_warmup_decay(plan.n_steps, cfg.warmup_ratio))
@@ -264,7 +276,9 @@ class SUATrainer:
             start, window = 0, _Window()
             torch.manual_seed(cfg.seed)
             self._truncate_log(-1)
-            first = {"skipped_examples": skipped} if skipped else {}
+            first: dict[str, Any] = {"skipped_examples": skipped} if skipped else {}
+            if cfg.max_length is None:
+                first["max_length"] = self.head.predictor.max_length
             if scorer is not None:
                 first["eval"] = self.evaluate(eval_examples, scorer)
             if first:
@@ -322,7 +336,7 @@ class SUATrainer:
     def _restore(self, path: Path, optimizer: torch.optim.Optimizer,
                  scheduler: Any) -> tuple[int, _Window]:
         state = load_checkpoint(path)
-        saved, current = json.loads(state["config"]), json.loads(self._config_json())
+        saved, current = complete_saved(json.loads(state["config"])), json.loads(self._config_json())
         if saved != current:
             changed = sorted(k for k in current if saved.get(k) != current[k])
             raise SUAInputError(f"checkpoint {path} was written with a different training config "
