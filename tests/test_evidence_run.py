@@ -109,6 +109,16 @@ def test_claims_and_summary(evidence_run, data_dir) -> None:
             assert c["value"] == pytest.approx(c["a_value"] - c["b_value"])
 
 
+def test_the_shipped_evidence_profile_loads() -> None:
+    from sua.eval.runner import load_profile, split_preset
+
+    profile = load_profile("evidence")
+    assert profile["perturber"] == "mixture" and profile["second_qx"] == "token"
+    assert profile["tasks"]["nli"]["eval"] >= 1000 and profile["tasks"]["qa"]["eval"] >= 600
+    for family, points in profile["grid"].items():
+        assert all(split_preset(f"{family}@{p}")[1] for p in points)
+
+
 def test_rerun_resumes_without_work(evidence_run, data_dir) -> None:
     profile, run, _ = evidence_run
     model = next(run.glob("units/nli/standard-n32/seed0/model/model.safetensors"))
