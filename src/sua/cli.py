@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sua.errors import SUAInputError
 
@@ -30,13 +32,17 @@ def _score(args: argparse.Namespace) -> None:
 
     _quiet_transformers()
     if args.backend != "hf":
+        if args.engine != "local":
+            raise SUAInputError(f"--engine {args.engine} scores encoder classifiers (--backend hf); for a "
+                                "language model use --backend openai against a vLLM server")
         return _score_lm(args)
     _check_encoder_args(args)
     fields = TASK_FIELDS[args.task]
     pair_field = args.pair_field if args.pair_field is not None else fields.pair_field
     label_field = args.label_field if args.label_field is not None else fields.label_field
-    model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256)
-    scorer = SUAScorer(model, get_perturber(args.perturber), k=args.k, divergence=args.divergence,
+    make_model = functools.partial(load_model, args.model, batch_size=args.batch_size or 64,
+                                   max_length=args.max_length or 256)
+    scorer = SUAScorer(make_model(), get_perturber(args.perturber), k=args.k, divergence=args.divergence,
                        lam=args.lam, seed=args.seed, chunk_size=args.chunk_size)
     out = scorer.score_file(
         args.data, args.out,
@@ -44,8 +50,28 @@ def _score(args: argparse.Namespace) -> None:
         pair_field=pair_field or None,
         label_field=label_field or None,
         id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
-        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task})
+        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task},
+        engine=_scoring_engine(args, make_model))
     print(f"records written to {out}")
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where it runs")
+    group.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: this process (default); ray: a Ray cluster (pip install 'sua[ray]')")
+    group.add_argument("--address", help="ray: an existing cluster, e.g. auto or ray://head:10001 "
+                                         "(default: start a local instance)")
+    group.add_argument("--num-workers", type=int, help="ray: model actors (default: one per CPU, or per GPU)")
+
+
+def _scoring_engine(args: argparse.Namespace, make_model: Callable[[], Any]) -> Any:
+    """None for the local engine, else the Ray engine whose actors each call ``make_model()``."""
+    if args.engine == "local":
+        return None
+    from sua.distributed import RayScoringEngine
+
+    return RayScoringEngine(make_model, num_workers=args.num_workers, address=args.address,
+                            batch_size=args.batch_size or 64)
 
 
 # -- sua score with a language model (--backend hf-causal|openai) ------------------------
@@ -241,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--overwrite", action="store_true", help="discard an existing --out")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_lm_score_options(score)
+    _add_engine_options(score)
     score.set_defaults(func=_score)
 
     summarize = sub.add_parser("summarize", help="summarise a file of score records")

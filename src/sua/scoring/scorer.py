@@ -9,7 +9,7 @@ import os
 import platform
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -104,6 +104,17 @@ class SUAScorer:
 
     def score_batch(self, examples: Sequence[Example]) -> list[ScoreRecord]:
         """Score a list of examples with one model call over all distinct inputs."""
+        return self.score_drawn(examples, [self.draw(ex) for ex in examples])
+
+    def draw(self, ex: Example) -> tuple[list[Perturbation], list[ModelInput]]:
+        """The K rewrites of ``ex`` and the model inputs they make (seeded per input id, so the
+        same wherever and in whatever order they are drawn)."""
+        return rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
+                                perturb_field=self.perturb_field)
+
+    def score_drawn(self, examples: Sequence[Example],
+                    drawn: Sequence[tuple[list[Perturbation], list[ModelInput]]]) -> list[ScoreRecord]:
+        """:meth:`score_batch` for rewrites already drawn with :meth:`draw` (one per example)."""
         if not examples:
             return []
         labels = list(self.model.labels)
@@ -114,9 +125,7 @@ class SUAScorer:
         slots: dict[ModelInput, int] = {}
         clean = [slots.setdefault(ex.model_input(), len(slots)) for ex in examples]
         draws, perturbed = [], []
-        for ex in examples:
-            d, inputs = rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
-                                         perturb_field=self.perturb_field)
+        for d, inputs in drawn:
             draws.append(d)
             perturbed.append([slots.setdefault(x, len(slots)) for x in inputs])
         probs = np.asarray(self.model.predict_proba(list(slots)), dtype=np.float64)
@@ -203,22 +212,25 @@ class SUAScorer:
         overwrite: bool = False,
         progress: bool = True,
         metadata: Mapping[str, Any] | None = None,
+        engine: ScoringEngine | None = None,
     ) -> Path:
         """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably.
 
         Writes ``<out stem>.meta.json`` with the config, versions and seed. If ``out``
         already holds records from the same config, only the missing inputs are scored
         and appended; finished records are never rewritten. A different config is an error
-        unless ``overwrite=True``.
+        unless ``overwrite=True``. ``engine`` says where the records are computed (default:
+        this process, :meth:`score`; e.g. :class:`sua.distributed.RayScoringEngine`); the
+        records and the file are the same either way.
         """
         reader = {"text_field": text_field, "pair_field": pair_field, "label_field": label_field,
                   "id_field": id_field}
         return self._score_file(data, out, reader, limit=limit, overwrite=overwrite,
-                                progress=progress, metadata=metadata)
+                                progress=progress, metadata=metadata, engine=engine)
 
     def _score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str],
                     reader: Mapping[str, Any], *, limit: int | None, overwrite: bool, progress: bool,
-                    metadata: Mapping[str, Any] | None) -> Path:
+                    metadata: Mapping[str, Any] | None, engine: ScoringEngine | None = None) -> Path:
         """:meth:`score_file` for the examples ``iter_examples(data, **reader)`` reads."""
         check_source(data)
         out_path, meta_path = Path(out), meta_path_for(out)
@@ -246,12 +258,22 @@ class SUAScorer:
         remaining = None if total is None else max(total - len(done), 0)
         examples = (ex for ex in iter_examples(data, **reader, limit=limit) if ex.id not in done)
         with JsonlAppender(out_path) as sink:
-            records = self.score(examples, progress=progress, total=remaining)
+            records = (self.score(examples, progress=progress, total=remaining) if engine is None
+                       else engine.score(self, examples, progress=progress, total=remaining))
             for n, record in enumerate(records, start=1):
                 sink.write(record.to_dict())
                 if n % self.chunk_size == 0:
                     sink.flush()
         return out_path
+
+
+class ScoringEngine(Protocol):
+    """Where records are computed: ``score(scorer, examples, progress=..., total=...)`` yields
+    what ``scorer.score_batch`` gives for ``examples``, one :class:`ScoreRecord` per id, in any
+    order (without an engine, :meth:`SUAScorer.score` computes them in this process)."""
+
+    def score(self, scorer: SUAScorer, examples: Iterable[Example], *, progress: bool = False,
+              total: int | None = None) -> Iterator[ScoreRecord]: ...
 
 
 def meta_path_for(out: str | os.PathLike[str]) -> Path:
