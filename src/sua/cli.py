@@ -196,7 +196,8 @@ def _train(args: argparse.Namespace) -> None:
         ("adv_clean_loss", None if args.adv_loss is None else args.adv_loss == "mean"))
         if v is not None}
     model_dir = train_model(args.task, args.method, args.data, args.out, backbone=args.model,
-                            limit=args.limit, eval_data=args.eval_data, progress=not args.quiet, **options)
+                            limit=args.limit, eval_data=args.eval_data, progress=not args.quiet,
+                            nproc=args.nproc, **options)
     print(f"model written to {model_dir}")
 
 
@@ -342,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--save-every", type=int, help="checkpoint every N steps; rerun the command to resume")
     train.add_argument("--eval-every", type=int)
     train.add_argument("--seed", type=int)
+    train.add_argument("--nproc", type=int, default=1,
+                       help="data-parallel processes (torch.distributed: gloo on CPU, nccl with a GPU "
+                            "each); the same global batch and steps as one process")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(func=_train)
 

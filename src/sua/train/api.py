@@ -12,11 +12,12 @@ from typing import Any
 import torch
 
 from sua.errors import SUAInputError
-from sua.inputs import TASK_FIELDS
+from sua.inputs import TASK_FIELDS, Example
 from sua.io import iter_examples
 from sua.models import default_backbone_path
 from sua.scoring import versions
-from sua.train.config import make_config
+from sua.train.config import TrainConfig, make_config
+from sua.train.parallel import check_nproc, is_main, run_processes
 from sua.train.trainer import SUATrainer
 
 
@@ -56,6 +57,7 @@ def train_model(
     eval_data: str | os.PathLike[str] | None = None,
     eval_limit: int | None = 500,
     progress: bool = True,
+    nproc: int = 1,
     **options: Any,
 ) -> Path:
     """Fine-tune ``backbone`` (default: the offline MiniLM) for ``task`` (a key of
@@ -71,10 +73,12 @@ def train_model(
     Running it again with the same arguments resumes an interrupted run from its latest
     checkpoint, or returns at once when ``model/`` is complete; other arguments on the same
     ``out_dir`` are an error. ``eval_data`` (first ``eval_limit`` records) is scored for the
-    log every ``eval_every`` steps.
+    log every ``eval_every`` steps. ``nproc > 1`` trains data-parallel in that many processes
+    (:mod:`sua.train.parallel`: the same global batch and steps; the first process writes the files).
     """
     if task not in TASK_FIELDS:
         raise SUAInputError(f"unknown task {task!r}; known: {', '.join(TASK_FIELDS)}")
+    check_nproc(nproc)
     spec = TASK_FIELDS[task]
     config = make_config(method, **options)
 
@@ -104,14 +108,27 @@ def train_model(
     out.mkdir(parents=True, exist_ok=True)
     config_file.write_text(json.dumps({**run, "versions": versions()}, indent=2), encoding="utf-8")
 
-    model, tokenizer = load_backbone(backbone or default_backbone_path(), names, seed=config.seed,
-                                     head=spec.head)
-    trainer = SUATrainer(model, tokenizer, names, config, out_dir=out, progress=progress, head=spec.head)
     held_out = load(eval_data, eval_limit) if eval_data is not None else None
+    fit = (backbone or default_backbone_path(), names, spec.head, config, examples, held_out, out, progress)
+    if nproc == 1:
+        _fit_and_save(*fit)
+    else:
+        run_processes(nproc, _fit_and_save, *fit)
+    return model_dir
+
+
+def _fit_and_save(backbone: str | os.PathLike[str], labels: list[str] | None, head: str,
+                  config: TrainConfig, examples: list[Example], held_out: list[Example] | None,
+                  out: Path, progress: bool) -> None:
+    """Train (resuming from ``out``'s checkpoints) and write ``out/model`` (the first process)."""
+    model, tokenizer = load_backbone(backbone, labels, seed=config.seed, head=head)
+    trainer = SUATrainer(model, tokenizer, labels, config, out_dir=out, progress=progress and is_main(),
+                         head=head)
     classifier = trainer.fit(examples, eval_examples=held_out, resume=True)
+    if not is_main():
+        return
     tmp = out / "model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     classifier.model.save_pretrained(tmp)
     classifier.tokenizer.save_pretrained(tmp)
-    os.replace(tmp, model_dir)
-    return model_dir
+    os.replace(tmp, out / "model")
