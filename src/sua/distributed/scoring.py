@@ -73,7 +73,9 @@ class RayScoringEngine:
     each actor calls ``make_model()`` once and runs :meth:`SUAScorer.score_drawn` on batches of
     ``batch_size`` inputs. Perturbers that need the model (adversarial) and scorers with their own
     ``score_batch`` (extractive QA) draw inside the model stage. Ray retries the batches of an
-    actor that dies; records reach the driver whole, and an id is never yielded twice.
+    actor that dies; records reach the driver whole, and an id is never yielded twice. The
+    examples still to score are read on the driver and handed to Ray as one dataset (memory: the
+    inputs, not their records, which stream back).
 
     ``address``: an existing Ray cluster; without it (and without a running session) a local
     instance is started. ``num_workers``: actors (default: one per CPU, or one per GPU when the
@@ -106,9 +108,11 @@ class RayScoringEngine:
         if not items:
             return
         ray = connect(self.address)
-        gpus = cluster_gpus(ray) if self.gpus_per_worker is None else self.gpus_per_worker
-        per_worker_gpus = float(min(gpus, 1)) if self.gpus_per_worker is None else self.gpus_per_worker
-        workers = self.num_workers or (gpus if per_worker_gpus else cluster_cpus(ray))
+        gpus = cluster_gpus(ray)
+        per_worker_gpus = float(gpus > 0) if self.gpus_per_worker is None else self.gpus_per_worker
+        workers = self.num_workers or max(1, int(gpus // per_worker_gpus) if per_worker_gpus
+                                          else cluster_cpus(ray))
+        ray.data.DataContext.get_current().enable_progress_bars = False  # the driver shows its own
         template = _without_model(scorer)
         ds = ray.data.from_items(items, override_num_blocks=max(1, len(items) // self.batch_size))
         if type(scorer).score_batch is SUAScorer.score_batch and not needs_model(scorer.perturber):
