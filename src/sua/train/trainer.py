@@ -90,6 +90,11 @@ class SUATrainer:
     states, step, the epoch's rewrites); ``fit(resume=True)`` continues from the latest one and
     ends with the same weights as an uninterrupted run.
 
+    Inside a ``torch.distributed`` process group (:mod:`sua.train.parallel`, ``sua train --nproc``)
+    each process takes every world-size-th example of each micro-batch and gradients and logged
+    terms are summed across processes, so the steps are those of one process with the same global
+    batch; the first process evaluates and writes the log and checkpoints.
+
     >>> # trainer = SUATrainer(model, tokenizer, ["entailment", "neutral", "contradiction"],
     >>> #                      make_config("sua-tr", epochs=2), out_dir="runs/nli-suatr")
     >>> # classifier = trainer.fit(train_examples, eval_examples=held_out)
