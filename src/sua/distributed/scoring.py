@@ -116,10 +116,11 @@ class RayScoringEngine:
         template = _without_model(scorer)
         ds = ray.data.from_items(items, override_num_blocks=max(1, len(items) // self.batch_size))
         if type(scorer).score_batch is SUAScorer.score_batch and not needs_model(scorer.perturber):
-            # The rewrite tasks take no CPU reservation: the actors hold the cluster's CPUs and
-            # the draws are light next to the model passes.
+            # The rewrite tasks take no CPU reservation (the actors hold the cluster's CPUs and the
+            # draws are light next to the model passes), so their number is capped instead: without
+            # it Ray Data starts a worker process per block.
             ds = ds.map_batches(_draw_rewrites, fn_kwargs={"template": template}, batch_format="numpy",
-                                batch_size=self.batch_size, num_cpus=0)
+                                batch_size=self.batch_size, num_cpus=0, concurrency=workers)
         ds = ds.map_batches(_ScoreActor, fn_constructor_args=(template, self.make_model),
                             batch_format="numpy", batch_size=self.batch_size,
                             compute=ray.data.ActorPoolStrategy(size=workers),
