@@ -20,6 +20,7 @@ import test_cli  # noqa: E402
 
 from sua.cli import main  # noqa: E402
 from sua.distributed import RayScoringEngine  # noqa: E402
+from sua.errors import SUAInputError  # noqa: E402
 from sua.perturb import TokenPerturber  # noqa: E402
 from sua.scoring import SUAScorer, meta_path_for  # noqa: E402
 
@@ -111,6 +112,15 @@ def test_killed_actor_loses_and_duplicates_nothing(snli_dev, tmp_path):
     distributed = _score(snli_dev, tmp_path / "ray.jsonl", LoggedHashModel, engine)
     assert marker.exists(), "an actor was killed mid-job"
     assert _by_id(distributed) == _by_id(reference)
+
+
+def test_user_errors_in_workers_reach_the_driver_as_input_errors(snli_dev, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x", "premise": "A dog runs.", "hypothesis": "An animal moves.",
+                               "label": "maybe"}) + "\n")
+    engine = RayScoringEngine(LoggedHashModel, num_workers=1, batch_size=8)
+    with pytest.raises(SUAInputError, match="label 'maybe' is not one of"):
+        _score(bad, tmp_path / "o.jsonl", LoggedHashModel, engine)
 
 
 def test_cli_engine_ray_matches_local(nli_model_dir, snli_dev, tmp_path, capsys):

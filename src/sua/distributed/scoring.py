@@ -35,9 +35,20 @@ def _without_model(scorer: SUAScorer) -> SUAScorer:
     return template
 
 
+class _UserError:
+    """A :class:`SUAInputError` raised in a worker, carried to the driver as a row (Ray would
+    wrap the exception in its own, and retry it)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
 def _draw_rewrites(batch: dict[str, np.ndarray], template: SUAScorer) -> dict[str, np.ndarray]:
     """Rewrite stage (a stateless task): the K draws of each example and their model inputs."""
-    drawn = [template.draw(ex) for ex in batch["example"]]
+    try:
+        drawn: list[Any] = [template.draw(ex) for ex in batch["example"]]
+    except SUAInputError as exc:
+        drawn = [_UserError(str(exc))] * len(batch["example"])
     return {"example": batch["example"], "drawn": _objects(drawn)}
 
 
@@ -49,11 +60,14 @@ class _ScoreActor:
         self.scorer.model = make_model()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        examples = list(batch["example"])
-        if "drawn" in batch:
-            records = self.scorer.score_drawn(examples, list(batch["drawn"]))
-        else:
-            records = self.scorer.score_batch(examples)
+        examples, drawn = list(batch["example"]), list(batch.get("drawn", []))
+        failed = [d for d in drawn if isinstance(d, _UserError)]
+        if failed:
+            return {"record": _objects(failed[:1])}
+        try:
+            records = self.scorer.score_drawn(examples, drawn) if drawn else self.scorer.score_batch(examples)
+        except SUAInputError as exc:
+            return {"record": _objects([_UserError(str(exc))])}
         return {"record": _objects(records)}
 
 
@@ -128,7 +142,9 @@ class RayScoringEngine:
         seen: set[str] = set()
         with tqdm(total=total, disable=not progress, unit="input", desc="scoring (ray)") as bar:
             for row in ds.iter_rows():
-                record: ScoreRecord = row["record"]
+                record: ScoreRecord | _UserError = row["record"]
+                if isinstance(record, _UserError):
+                    raise SUAInputError(record.message)
                 if record.id in seen:
                     continue
                 seen.add(record.id)
