@@ -273,7 +273,7 @@ class SUATrainer:
             start, window = self._restore(found[-1], optimizer, scheduler)
         else:
             start, window = 0, _Window()
-            torch.manual_seed(cfg.seed)
+            torch.manual_seed(cfg.seed + world()[0])  # data-parallel: each process its own dropout masks
             self._truncate_log(-1)
             first = {"skipped_examples": skipped} if skipped else {}
             if scorer is not None:
