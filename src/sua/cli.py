@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import sua
 from sua.errors import SUAInputError, SUAServiceError
@@ -41,14 +42,19 @@ def _score(args: argparse.Namespace) -> None:
     check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
     check_not_an_input(args.out, [args.data])
     if args.backend != "hf":
+        if args.engine != "local":
+            raise SUAInputError(f"--engine {args.engine} scores encoder classifiers (--backend hf); for a "
+                                "language model use --backend openai against a vLLM server")
         return _score_lm(args)
     _check_encoder_args(args)
     fields = TASK_FIELDS[args.task]
     pair_field = args.pair_field if args.pair_field is not None else fields.pair_field
     label_field = args.label_field if args.label_field is not None else fields.label_field
-    model = load_model(args.model, batch_size=args.batch_size or 64, max_length=args.max_length or 256,
-                       revision=args.revision, allow_untrained_head=args.allow_untrained_head,
-                       precision=args.precision, device=args.device)
+    make_model = functools.partial(load_model, args.model, batch_size=args.batch_size or 64,
+                                   max_length=args.max_length or 256, revision=args.revision,
+                                   allow_untrained_head=args.allow_untrained_head,
+                                   precision=args.precision, device=args.device)
+    model = make_model()
     text_field = args.text_field or fields.text_field
     perturber = qx_for_file(args.perturber, model, args.data, text_field=text_field,
                             pair_field=pair_field or None, id_field=args.id_field, limit=args.limit)
@@ -62,7 +68,7 @@ def _score(args: argparse.Namespace) -> None:
         id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
         progress=not args.quiet, metadata={"model_source": args.model, "task": args.task,
                                            "device": str(model.device)},
-        allow_empty=args.allow_empty)
+        allow_empty=args.allow_empty, engine=_scoring_engine(args, make_model))
     _report_written(out, args.format)
 
 
@@ -84,6 +90,25 @@ def _score_predictions(args: argparse.Namespace) -> None:
                                  label_field=args.label_field or "label", id_field=args.id_field,
                                  overwrite=args.overwrite)
     _report_written(out, args.format)
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where it runs")
+    group.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: this process (default); ray: a Ray cluster (pip install 'sua[ray]')")
+    group.add_argument("--address", help="ray: an existing cluster, e.g. auto or ray://head:10001 "
+                                         "(default: start a local instance)")
+    group.add_argument("--num-workers", type=int, help="ray: model actors (default: one per CPU, or per GPU)")
+
+
+def _scoring_engine(args: argparse.Namespace, make_model: Callable[[], Any]) -> Any:
+    """None for the local engine, else the Ray engine whose actors each call ``make_model()``."""
+    if args.engine == "local":
+        return None
+    from sua.distributed import RayScoringEngine
+
+    return RayScoringEngine(make_model, num_workers=args.num_workers, address=args.address,
+                            batch_size=args.batch_size or 64)
 
 
 # -- sua score with a language model (--backend hf-causal|openai) ------------------------
@@ -211,7 +236,7 @@ def _train(args: argparse.Namespace) -> None:
         if v is not None}
     model_dir = train_model(args.task, args.method, args.data, args.out, backbone=args.model,
                             limit=args.limit, eval_data=args.eval_data, device=args.device,
-                            progress=not args.quiet, **options)
+                            progress=not args.quiet, nproc=args.nproc, **options)
     print(f"model written to {model_dir}")
 
 
@@ -374,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_lm_score_options(score)
     _add_runtime_options(score)
+    _add_engine_options(score)
     score.set_defaults(func=_score)
 
     summarize = sub.add_parser("summarize", help="summarise a file of score records")
@@ -454,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--save-every", type=int, help="checkpoint every N steps; rerun the command to resume")
     train.add_argument("--eval-every", type=int)
     train.add_argument("--seed", type=int)
+    train.add_argument("--nproc", type=int, default=1,
+                       help="data-parallel processes (torch.distributed: gloo on CPU, nccl with a GPU "
+                            "each); the same global batch and steps as one process")
     train.add_argument("--quiet", action="store_true")
     _add_runtime_options(train, train=True)
     train.set_defaults(func=_train)

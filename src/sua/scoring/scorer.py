@@ -9,7 +9,7 @@ import os
 import platform
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -108,7 +108,20 @@ class SUAScorer:
     # -- core --------------------------------------------------------------------------
 
     def score_batch(self, examples: Sequence[Example]) -> list[ScoreRecord]:
-        """Score a list of examples with one model call over all distinct inputs."""
+        """Score a list of examples with one model call over all distinct inputs (the perturber
+        first prepares the rewrites it batches, for the inputs its cache does not hold)."""
+        prepare_rewrites(examples, self.perturber, k=self.k, seed=self.seed, perturb_field=self.perturb_field)
+        return self.score_drawn(examples, [self.draw(ex) for ex in examples])
+
+    def draw(self, ex: Example) -> tuple[list[Perturbation], list[ModelInput]]:
+        """The K rewrites of ``ex`` and the model inputs they make (seeded per input id, so the
+        same wherever and in whatever order they are drawn)."""
+        return rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
+                                perturb_field=self.perturb_field)
+
+    def score_drawn(self, examples: Sequence[Example],
+                    drawn: Sequence[tuple[list[Perturbation], list[ModelInput]]]) -> list[ScoreRecord]:
+        """:meth:`score_batch` for rewrites already drawn with :meth:`draw` (one per example)."""
         if not examples:
             return []
         labels = list(self.model.labels)
@@ -119,10 +132,7 @@ class SUAScorer:
         slots: dict[ModelInput, int] = {}
         clean = [slots.setdefault(ex.model_input(), len(slots)) for ex in examples]
         draws, perturbed = [], []
-        prepare_rewrites(examples, self.perturber, k=self.k, seed=self.seed, perturb_field=self.perturb_field)
-        for ex in examples:
-            d, inputs = rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
-                                         perturb_field=self.perturb_field)
+        for d, inputs in drawn:
             draws.append(d)
             perturbed.append([slots.setdefault(x, len(slots)) for x in inputs])
         probs = np.asarray(self.model.predict_proba(list(slots)), dtype=np.float64)
@@ -212,6 +222,7 @@ class SUAScorer:
         progress: bool = True,
         metadata: Mapping[str, Any] | None = None,
         allow_empty: bool = False,
+        engine: ScoringEngine | None = None,
     ) -> Path:
         """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably.
 
@@ -219,15 +230,19 @@ class SUAScorer:
         already holds records from the same config, only the missing inputs are scored
         and appended; finished records are never rewritten. A different config is an error
         unless ``overwrite=True``. An empty input is an error unless ``allow_empty=True``.
+        unless ``overwrite=True``. ``engine`` says where the records are computed (default:
+        this process, :meth:`score`; e.g. :class:`sua.distributed.RayScoringEngine`); the
+        records and the file are the same either way.
         """
         reader = {"text_field": text_field, "pair_field": pair_field, "label_field": label_field,
                   "id_field": id_field}
         return self._score_file(data, out, reader, limit=limit, overwrite=overwrite,
-                                progress=progress, metadata=metadata, allow_empty=allow_empty)
+                                progress=progress, metadata=metadata, allow_empty=allow_empty, engine=engine)
 
     def _score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str],
                     reader: Mapping[str, Any], *, limit: int | None, overwrite: bool, progress: bool,
-                    metadata: Mapping[str, Any] | None, allow_empty: bool = False) -> Path:
+                    metadata: Mapping[str, Any] | None, allow_empty: bool = False,
+                    engine: ScoringEngine | None = None) -> Path:
         """:meth:`score_file` for the examples ``iter_examples(data, **reader)`` reads.
 
         Before any model call: the data is read once (UTF-8 JSON, unique non-null ids, not empty
@@ -263,12 +278,22 @@ class SUAScorer:
             remaining = None if total is None else max(total - len(done), 0)
             examples = (ex for ex in iter_examples(data, **reader, limit=limit) if ex.id not in done)
             with JsonlAppender(out_path) as sink:
-                records = self.score(examples, progress=progress, total=remaining)
+                records = (self.score(examples, progress=progress, total=remaining) if engine is None
+                           else engine.score(self, examples, progress=progress, total=remaining))
                 for n, record in enumerate(records, start=1):
                     sink.write(record.to_dict())
                     if n % self.chunk_size == 0:
                         sink.flush()
         return out_path
+
+
+class ScoringEngine(Protocol):
+    """Where records are computed: ``score(scorer, examples, progress=..., total=...)`` yields
+    what ``scorer.score_batch`` gives for ``examples``, one :class:`ScoreRecord` per id, in any
+    order (without an engine, :meth:`SUAScorer.score` computes them in this process)."""
+
+    def score(self, scorer: SUAScorer, examples: Iterable[Example], *, progress: bool = False,
+              total: int | None = None) -> Iterator[ScoreRecord]: ...
 
 
 def meta_path_for(out: str | os.PathLike[str]) -> Path:

@@ -13,13 +13,14 @@ import torch
 
 from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
-from sua.inputs import TASK_FIELDS
+from sua.inputs import TASK_FIELDS, Example
 from sua.io import iter_examples
 from sua.models import default_backbone_path
 from sua.models.precision import resolve_device
 from sua.outputs import guarded_output, write_text_atomic
 from sua.scoring import versions
-from sua.train.config import complete_saved, make_config
+from sua.train.config import TrainConfig, complete_saved, make_config
+from sua.train.parallel import check_nproc, is_main, run_processes
 from sua.train.trainer import SUATrainer
 from sua.validate import read_json_object
 
@@ -65,6 +66,7 @@ def train_model(
     eval_limit: int | None = 500,
     device: str | None = None,
     progress: bool = True,
+    nproc: int = 1,
     **options: Any,
 ) -> Path:
     """Fine-tune ``backbone`` (default: the offline MiniLM) for ``task`` (a key of
@@ -81,10 +83,13 @@ def train_model(
     checkpoint, or returns at once when ``model/`` is complete; other arguments on the same
     ``out_dir`` are an error. ``eval_data`` (first ``eval_limit`` records) is scored for the
     log every ``eval_every`` steps. ``device`` (cpu, cuda, auto) is where training runs; it is
-    written into ``config.json`` but a run may resume on another device.
+    written into ``config.json`` but a run may resume on another device. ``nproc > 1`` trains
+    data-parallel in that many processes (:mod:`sua.train.parallel`: the same global batch and
+    steps; the first process writes the files).
     """
     if task not in TASK_FIELDS:
         raise SUAInputError(f"unknown task {task!r}; known: {', '.join(TASK_FIELDS)}")
+    check_nproc(nproc)
     spec = TASK_FIELDS[task]
     config = make_config(method, **options)
 
@@ -122,15 +127,28 @@ def train_model(
         write_text_atomic(config_file,
                           json.dumps({**run, "device": str(dev), "versions": versions()}, indent=2))
 
-        model, tokenizer = load_backbone(backbone or default_backbone_path(), names, seed=config.seed,
-                                         head=spec.head)
-        trainer = SUATrainer(model, tokenizer, names, config, out_dir=out, progress=progress, head=spec.head,
-                             device=dev)
         held_out = load(eval_data, eval_limit) if eval_data is not None else None
-        classifier = trainer.fit(examples, eval_examples=held_out, resume=True)
-        tmp = out / "model.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        classifier.model.save_pretrained(tmp)
-        classifier.tokenizer.save_pretrained(tmp)
-        os.replace(tmp, model_dir)
+        fit = (backbone or default_backbone_path(), names, spec.head, config, examples, held_out, out,
+               progress, dev)
+        if nproc == 1:
+            _fit_and_save(*fit)
+        else:
+            run_processes(nproc, _fit_and_save, *fit)
     return model_dir
+
+
+def _fit_and_save(backbone: str | os.PathLike[str], labels: list[str] | None, head: str,
+                  config: TrainConfig, examples: list[Example], held_out: list[Example] | None,
+                  out: Path, progress: bool, device: torch.device) -> None:
+    """Train (resuming from ``out``'s checkpoints) and write ``out/model`` (the first process)."""
+    model, tokenizer = load_backbone(backbone, labels, seed=config.seed, head=head)
+    trainer = SUATrainer(model, tokenizer, labels, config, out_dir=out, progress=progress and is_main(),
+                         head=head, device=device)
+    classifier = trainer.fit(examples, eval_examples=held_out, resume=True)
+    if not is_main():
+        return
+    tmp = out / "model.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    classifier.model.save_pretrained(tmp)
+    classifier.tokenizer.save_pretrained(tmp)
+    os.replace(tmp, out / "model")

@@ -26,6 +26,7 @@ from sua.train.checkpoint import checkpoints, load_checkpoint, rng_state, save_c
 from sua.train.config import TrainConfig, complete_saved
 from sua.train.heads import make_head
 from sua.train.loss import LossTerms, SUATRLoss
+from sua.train.parallel import gather, is_main, shard, sum_across, sum_gradients, world
 from sua.train.rewrites import build_perturber, check_family, draw_rewrites
 
 LOG_TERMS = ("loss", "task", "cons", "align", "S", "H")
@@ -37,10 +38,13 @@ class _Window:
     def __init__(self, state: dict[str, float] | None = None) -> None:
         self.sums = dict(state or dict.fromkeys((*LOG_TERMS, "n"), 0.0))
 
-    def add(self, terms: LossTerms, n: int) -> None:
-        for key, value in terms.as_floats().items():
-            self.sums[key] += value * n
-        self.sums["n"] += n
+    def add(self, terms: LossTerms | None, n: int) -> None:
+        """Add a micro-batch's terms weighted by its ``n`` examples, summed over the processes of
+        data-parallel training (``terms`` is ``None`` where a process got no examples)."""
+        sums = dict.fromkeys(LOG_TERMS, 0.0) if terms is None else \
+            {key: value * n for key, value in terms.as_floats().items()}
+        for key, value in sum_across({**sums, "n": float(n)}).items():
+            self.sums[key] += value
 
     def means(self) -> dict[str, float | None]:
         """Mean of each term over the window (6 significant digits; ``None`` for NaN, e.g. S
@@ -86,6 +90,11 @@ class SUATrainer:
     ``checkpoints/step-*.pt`` every ``save_every`` steps (model, optimizer, scheduler, RNG
     states, step, the epoch's rewrites); ``fit(resume=True)`` continues from the latest one and
     ends with the same weights as an uninterrupted run.
+
+    Inside a ``torch.distributed`` process group (:mod:`sua.train.parallel`, ``sua train --nproc``)
+    each process takes every world-size-th example of each micro-batch and gradients and logged
+    terms are summed across processes, so the steps are those of one process with the same global
+    batch; the first process evaluates and writes the log and checkpoints.
 
     >>> # trainer = SUATrainer(model, tokenizer, ["entailment", "neutral", "contradiction"],
     >>> #                      make_config("sua-tr", epochs=2), out_dir="runs/nli-suatr")
@@ -199,7 +208,9 @@ class SUATrainer:
 
     @property
     def log_path(self) -> Path | None:
-        return None if self.out_dir is None else self.out_dir / "train_log.jsonl"
+        """The log file; ``None`` without ``out_dir`` and in the other processes of data-parallel
+        training (the first writes it)."""
+        return None if self.out_dir is None or not is_main() else self.out_dir / "train_log.jsonl"
 
     @property
     def checkpoint_dir(self) -> Path | None:
@@ -264,7 +275,7 @@ class SUATrainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, linear_warmup_decay(plan.n_steps, cfg.warmup_ratio))
         self._epoch, self._train_perturber = None, None
-        scorer = self._scorer(eval_examples) if eval_examples and cfg.eval_every else None
+        scorer = self._scorer(eval_examples) if eval_examples and cfg.eval_every and is_main() else None
 
         found = checkpoints(self.checkpoint_dir) if self.checkpoint_dir else []
         if found and not resume:
@@ -274,7 +285,7 @@ class SUATrainer:
             start, window = self._restore(found[-1], optimizer, scheduler)
         else:
             start, window = 0, _Window()
-            torch.manual_seed(cfg.seed)
+            torch.manual_seed(cfg.seed + world()[0])  # data-parallel: each process its own dropout masks
             self._truncate_log(-1)
             first: dict[str, Any] = {"skipped_examples": skipped} if skipped else {}
             if cfg.max_length is None:
@@ -292,12 +303,15 @@ class SUATrainer:
                 micro = plan.micro_batches(step)
                 n_step = sum(len(idx) for _, idx in micro)
                 for epoch, idx in micro:
-                    rows = self._epoch_rewrites(examples, epoch) if self.loss.needs_perturbed else None
-                    terms = self.batch_loss([clean[i] for i in idx],
-                                             None if rows is None else [rows[i] for i in idx],
-                                             targets[idx])
-                    (terms.total * (len(idx) / n_step)).backward()
+                    idx, terms = shard(idx), None  # data-parallel: this process's share
+                    if len(idx):
+                        rows = self._epoch_rewrites(examples, epoch) if self.loss.needs_perturbed else None
+                        terms = self.batch_loss([clean[i] for i in idx],
+                                                None if rows is None else [rows[i] for i in idx],
+                                                targets[idx])
+                        (terms.total * (len(idx) / n_step)).backward()
                     window.add(terms, len(idx))
+                sum_gradients(self.model.parameters())
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
@@ -325,12 +339,19 @@ class SUATrainer:
         return json.dumps(self.config.training_dict(), default=repr, sort_keys=True)
 
     def _save(self, step: int, optimizer: torch.optim.Optimizer, scheduler: Any,
-              window: _Window) -> Path:
+              window: _Window) -> Path | None:
+        """Write a checkpoint (the first process; with data parallelism it holds every process's
+        random state, gathered here, under ``rng_ranks``)."""
         assert self.checkpoint_dir is not None
+        ranks = gather(rng_state())
+        if not is_main():
+            return None
         state = {"format": 1, "step": step, "config": self._config_json(),
                  "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "rng": rng_state(), "window": window.sums,
                  "epoch": None if self._epoch is None else self._epoch[:2]}
+        if ranks is not None:
+            state["rng_ranks"] = ranks
         return save_checkpoint(self.checkpoint_dir, step, state, keep=self.config.keep_checkpoints)
 
     def _restore(self, path: Path, optimizer: torch.optim.Optimizer,
@@ -345,7 +366,9 @@ class SUATrainer:
         self.model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
+        rank, size = world()
+        ranks = state.get("rng_ranks") or []
+        set_rng_state(ranks[rank] if len(ranks) == size else state["rng"])
         self._epoch = None
         if state["epoch"] is not None:
             self._cache_epoch(*state["epoch"])

@@ -1,0 +1,50 @@
+"""Connecting to Ray: an existing cluster by address, else a local instance sized to the machine."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from sua.errors import SUAInputError
+
+INSTALL_HINT = "pip install 'sua[ray]'"
+
+
+def import_ray() -> ModuleType:
+    """The ``ray`` module, or :class:`SUAInputError` saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the Data library is what the engines use
+    except ImportError:
+        raise SUAInputError(f"--engine ray needs Ray Data: {INSTALL_HINT}") from None
+    return ray
+
+
+def connect(address: str | None = None) -> ModuleType:
+    """Make sure this process is connected to Ray and return the ``ray`` module.
+
+    An already initialised session (e.g. a test's or a notebook's ``ray.init(...)``) is used as
+    it is. ``address``: an existing cluster (``auto``, ``ray://head:10001``, ``host:6379``);
+    without it a local instance is started with every CPU (and GPU) of this machine and no
+    dashboard, so ``--engine ray`` works on a laptop.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False)
+    except ConnectionError as exc:
+        raise SUAInputError(f"cannot connect to the Ray cluster at {address!r}: {exc}") from None
+    return ray
+
+
+def cluster_cpus(ray: ModuleType) -> int:
+    """CPUs of the connected cluster (at least 1)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def cluster_gpus(ray: ModuleType) -> int:
+    """GPUs of the connected cluster."""
+    return int(ray.cluster_resources().get("GPU", 0))
