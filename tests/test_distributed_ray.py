@@ -16,7 +16,6 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-import test_cli  # noqa: E402
 
 from sua.cli import main  # noqa: E402
 from sua.distributed import RayScoringEngine  # noqa: E402
@@ -25,7 +24,6 @@ from sua.perturb import TokenPerturber  # noqa: E402
 from sua.scoring import SUAScorer, meta_path_for  # noqa: E402
 
 LABELS = ["entailment", "neutral", "contradiction"]
-nli_model_dir = test_cli.nli_model_dir  # the MiniLM classifier folder fixture
 
 
 class LoggedHashModel:
