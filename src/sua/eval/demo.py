@@ -42,10 +42,11 @@ def run_demo(
     test_data: str | None = None,
     out_dir: str | os.PathLike[str] = "runs/demo",
     backbone: str | None = None,
-    train_size: int = 4000,
+    train_size: int | None = None,
     eval_size: int = 200,
-    epochs: float = 1.0,
-    lr: float = 2e-4,
+    epochs: float = 2.0,
+    lr: float = 1e-4,
+    max_length: int = 64,
     k: int = 8,
     lam: float = 1.0,
     seed: int = 0,
@@ -54,8 +55,8 @@ def run_demo(
     """The README's main job, end to end on real data and a real model.
 
     1. Fine-tune ``backbone`` (default: the offline MiniLM) on ``train_size`` SNLI dev pairs
-       (SNLI train is not available offline; dev is repurposed as training data). With the
-       defaults this reaches about 0.72 accuracy on SNLI test in under 3 minutes on 2 cores.
+       (default: all of them; SNLI train is not available offline, dev is repurposed as
+       training data), pairs truncated to ``max_length`` tokens.
     2. Score a seeded sample of ``eval_size`` SNLI test pairs with K token-level rewrites
        of the hypothesis: S, H, SUA, signature per input.
     3. Return the summary; records go to ``out_dir/scores.jsonl``.
@@ -75,7 +76,8 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     model_dir = out / "model"
     train_config = {"backbone": backbone or "minilm-offline", "train_size": train_size,
-                    "epochs": epochs, "lr": lr, "seed": seed, "train_data": str(train_data)}
+                    "epochs": epochs, "lr": lr, "max_length": max_length, "seed": seed,
+                    "train_data": str(train_data)}
     config_file = out / "train_config.json"
     fields = TASK_FIELDS["nli"]
 
@@ -88,8 +90,8 @@ def run_demo(
                     if ex.label is not None)
         examples: list[Example] = list(itertools.islice(labelled, train_size))
         model = finetune_classifier(backbone or default_backbone_path(), examples, NLI_LABELS,
-                                    epochs=epochs, lr=lr, seed=seed, out_dir=model_dir,
-                                    progress=progress)
+                                    epochs=epochs, lr=lr, max_length=max_length, seed=seed,
+                                    out_dir=model_dir, progress=progress)
         config_file.write_text(json.dumps(train_config, indent=2))
 
     eval_file = out / "eval_data.jsonl"
