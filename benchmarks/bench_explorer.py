@@ -66,7 +66,8 @@ def main() -> None:
         write_s = time.perf_counter() - start
         with Chromium() as browser:
             wall = browser.goto(page)
-            render_ms = browser.eval("performance.now()") if browser.eval("document.body.dataset.ready") else None
+            ready = browser.eval("document.body.dataset.ready") == "1"
+            render_ms = browser.eval("performance.now()") if ready else None
             sort_ms = browser.eval("(() => { const t = performance.now();"
                                    "document.querySelector('#head th[data-key=\"S\"]').click();"
                                    "return performance.now() - t; })()")
