@@ -89,3 +89,23 @@ def test_long_files_are_paged(browser, tmp_path):
     click(browser, "#next")
     assert browser.eval("document.querySelectorAll('#body tr.row').length") == n - 400
     assert browser.eval("document.querySelector('#body tr.row').cells[0].textContent") == f"r{n - 401}"
+
+
+def test_report_renders_with_claims_on_top_and_sorts_its_tables(browser, tmp_path):
+    from test_report import _results
+
+    from sua.eval.report import write_report
+
+    (tmp_path / "results.json").write_text(json.dumps(_results()), encoding="utf-8")
+    _, page = write_report(tmp_path)
+    browser.goto(page)
+    assert browser.errors == []
+    assert browser.eval("document.querySelector('h2').textContent") == "Against the paper"
+    column = ("[...document.querySelectorAll('table.claims tr')].slice(1)"
+              ".map(tr => parseFloat(tr.cells[5].textContent))")
+    click(browser, "table.claims th:nth-child(6)")  # Δ, largest first
+    deltas = browser.eval(column)
+    assert len(deltas) == 4 and deltas == sorted(deltas, reverse=True)
+    click(browser, "table.claims th:nth-child(6)")
+    assert browser.eval(column) == sorted(deltas)
+    assert browser.errors == []
