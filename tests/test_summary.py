@@ -46,3 +46,16 @@ def test_summary_by_hand():
         summarize_records([{"id": "x"}])
     with pytest.raises(SUAInputError, match="no score records"):
         summarize_records([])
+
+
+def test_reading_names_the_best_score_and_its_lead():
+    from sua.eval.summary import reading
+
+    summary = {"failure_auroc": {"sua": 0.40, "sensitivity": 0.55, "entropy": 0.71, "1-max_prob": 0.69}}
+    assert reading(summary) == ("reading: entropy ranks failures best (AUROC 0.710, +0.020 over 1-max_prob; "
+                                "0.5 is chance); SUA scores 0.400.")
+    summary["failure_auroc"] = {"sua": 0.45, "entropy": 0.5}
+    assert reading(summary).startswith("reading: no score ranks failures better than chance")
+    assert reading({"n": 3}).startswith("reading: no gold labels")
+    assert format_summary({**summary, "n": 3, "mean_sensitivity": 0.0, "mean_entropy": 0.0, "mean_sua": 0.0,
+                           "sua_risk": 0.0, "signatures": {}}).splitlines()[-1] == reading(summary)

@@ -118,8 +118,7 @@ def _explore(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from sua.eval.demo import run_demo
-    from sua.eval.summary import format_summary
+    from sua.eval.demo import format_demo, run_demo
 
     _quiet_transformers()
     summary = run_demo(data_dir=args.data_dir, train_data=args.train_data, test_data=args.test_data,
@@ -128,8 +127,7 @@ def _demo(args: argparse.Namespace) -> None:
                        epochs=args.epochs, lr=args.lr, max_length=args.max_length,
                        k=args.k, lam=args.lam, seed=args.seed,
                        progress=not args.quiet)
-    print(format_summary(summary))
-    print(f"records written to {summary['records']}")
+    print(format_demo(summary))
 
 
 def _lam_arg(value: str) -> float | str:

@@ -12,7 +12,8 @@ import numpy as np
 
 from sua.errors import SUAInputError
 from sua.eval.data import default_data_dir
-from sua.eval.summary import summarize_file
+from sua.eval.explorer import write_explorer
+from sua.eval.summary import reading, summarize_file
 from sua.inputs import TASK_FIELDS, Example
 from sua.io import JsonlAppender, check_source, iter_examples, read_records
 from sua.models import HFSequenceClassifier, default_backbone_path
@@ -59,7 +60,8 @@ def run_demo(
        training data), pairs truncated to ``max_length`` tokens.
     2. Score a seeded sample of ``eval_size`` SNLI test pairs with K token-level rewrites
        of the hypothesis: S, H, SUA, signature per input.
-    3. Return the summary; records go to ``out_dir/scores.jsonl``.
+    3. Write the explorer page over the scores (``out_dir/scores.explorer.html``).
+    4. Return the summary (``records`` and ``explorer`` name the two files).
 
     ``train_data``/``test_data`` replace the two SNLI files: JSONL paths with
     premise/hypothesis/label fields, or hub sources such as ``hf:stanfordnlp/snli:validation``
@@ -102,4 +104,21 @@ def run_demo(
                                metadata={"model_dir": str(model_dir), "train": train_config})
     summary = summarize_file(scores)
     summary["records"] = str(scores)
+    summary["explorer"] = str(write_explorer(scores))
+    summary["lam"] = lam
     return summary
+
+
+def format_demo(summary: dict[str, Any]) -> str:
+    """What the demo prints: accuracy, the failure scores best first (the paper's SUA marked), a
+    one-line reading, and where the records and the explorer page are."""
+    lines = [f"accuracy on {summary['n']} held-out SNLI pairs: {summary['accuracy']:.3f}",
+             "failure AUROC (wrong vs right; higher ranks failures better, 0.5 is chance), best first:"]
+    ranked = sorted(summary["failure_auroc"].items(), key=lambda kv: -np.nan_to_num(kv[1], nan=-1.0))
+    for name, value in ranked:
+        note = f"  <- the paper's SUA = S - {summary['lam']:g}·H" if name == "sua" else ""
+        lines.append(f"  {name:<12} {value:.3f}{note}")
+    lines += [reading(summary),
+              f"records:  {summary['records']}",
+              f"explorer: {summary['explorer']}  (open it in a browser: every input, its rewrites, S and H)"]
+    return "\n".join(lines)
