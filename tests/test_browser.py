@@ -54,6 +54,11 @@ def test_explorer_renders_sorts_and_opens_rewrites(browser, tmp_path):
     for text, pert in zip(texts, first["perturbations"], strict=True):
         assert all(word in text for word in pert["text"].split())
     assert browser.eval("document.querySelectorAll('#body tr.detail ins').length") >= len(changed) > 0
+    # the word diff: a replaced word is struck then added; the text is escaped
+    assert browser.eval("wordDiff('A happy  woman <b>.', 'A hppy woman <b>.')") == \
+        "A <del>happy</del> <ins>hppy</ins> woman &lt;b&gt;."
+    assert browser.eval("wordDiff('two dogs run', 'two big dogs')") == \
+        "two <ins>big</ins> dogs <del>run</del>"
     assert browser.errors == []
 
 
