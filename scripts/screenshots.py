@@ -1,7 +1,7 @@
 """Screenshots of the explorer and of the report's first screen, made by headless Chromium.
 
-Run: ``PYTHONPATH=src python scripts/screenshots.py SCORES.jsonl [--report docs/results/full/report.html]
-[--out docs]``
+Run: ``PYTHONPATH=src python scripts/screenshots.py SCORES.jsonl [--decisions FILE]
+[--report docs/results/full/report.html] [--out docs]``
 
 Writes ``OUT/explorer.png`` (the page over SCORES with its first row open, table sorted by S)
 and ``OUT/report.png`` (the first screen of the report), both 1400 × 900 CSS pixels. The
@@ -24,12 +24,13 @@ from sua.eval.explorer import write_explorer  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scores")
+    parser.add_argument("--decisions", help="sua abstain apply output shown in the explorer")
     parser.add_argument("--report", default="docs/results/full/report.html")
     parser.add_argument("--out", default="docs")
     args = parser.parse_args()
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as tmp, Chromium(width=1400, height=900) as browser:
-        browser.goto(write_explorer(args.scores, Path(tmp) / "explorer.html"))
+        browser.goto(write_explorer(args.scores, Path(tmp) / "explorer.html", decisions=args.decisions))
         browser.eval("document.querySelector('#head th[data-key=\"S\"]').click();"
                      "document.querySelector('#body tr.row').click()")
         browser.screenshot(out / "explorer.png")
