@@ -102,6 +102,15 @@ def test_generative_records_show_the_answer_and_the_modal_sample(tmp_path):
     assert (row["o"], row["c"]) == (None, None)
 
 
+def test_a_file_without_failures_has_no_auroc_and_still_renders(tmp_path):
+    scores = nli_scores(tmp_path)
+    lines = [json.loads(line) for line in scores.read_text(encoding="utf-8").splitlines()]
+    scores.write_text("".join(json.dumps({**r, "correct": True}) + "\n" for r in lines), encoding="utf-8")
+    summary = embedded(write_explorer(scores))["summary"]
+    assert summary["accuracy"] == 1.0
+    assert set(summary["failure_auroc"].values()) == {None}  # NaN in Python, null in the page
+
+
 def test_data_file_given_by_hand_and_a_missing_one(tmp_path):
     scores = nli_scores(tmp_path)
     moved = tmp_path / "moved.jsonl"
@@ -109,6 +118,8 @@ def test_data_file_given_by_hand_and_a_missing_one(tmp_path):
     assert all(r["o"] is None for r in embedded(write_explorer(scores))["rows"])
     rows = embedded(write_explorer(scores, data=moved))["rows"]
     assert [r["o"] for r in rows] == [h for _, h, _ in PAIRS]
+    with pytest.raises(SUAInputError, match="data file not found"):
+        write_explorer(scores, data=tmp_path / "nowhere.jsonl")
 
 
 def test_cli_writes_the_page_and_refuses_to_overwrite_the_scores(tmp_path, capsys):

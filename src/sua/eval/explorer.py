@@ -16,6 +16,7 @@ original text is read back from the data file named in ``<scores stem>.meta.json
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from importlib import resources
@@ -47,8 +48,10 @@ def _original_inputs(scores: Path, data: str | os.PathLike[str] | None) -> dict[
     side = config.get("perturb_field", "auto")
     out: dict[str, tuple[str, str | None]] = {}
     for ex in iter_examples(source, **fields):
-        rewritten_pair = ex.pair is not None and side in ("auto", "pair")
-        out[ex.id] = (ex.pair, ex.text) if rewritten_pair else (ex.text, ex.pair)  # type: ignore[assignment]
+        if ex.pair is not None and side in ("auto", "pair"):
+            out[ex.id] = (ex.pair, ex.text)
+        else:
+            out[ex.id] = (ex.text, ex.pair)
     return out
 
 
@@ -100,9 +103,21 @@ def _read_decisions(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     return decisions
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None (JSON has no NaN; an AUROC over
+    one class only is NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def explorer_html(rows: list[dict[str, Any]], summary: dict[str, Any], title: str) -> str:
     """The page: the template with the rows, the summary and the title embedded as JSON."""
-    payload = json.dumps({"title": title, "summary": summary, "rows": rows},
+    payload = json.dumps(_finite({"title": title, "summary": summary, "rows": rows}),
                          ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     # "</" cannot end the <script> element early, nor "<!--" open a comment inside it.
     payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
