@@ -92,12 +92,12 @@ def test_generative_records_show_the_answer_and_the_modal_sample(tmp_path):
     rec = {"id": "q1", "answer": "Paris", "samples": ["Paris"] * 3, "clusters": ["Paris", "Lyon"],
            "probs": [1.0, 0.0], "entropy": 0.0, "max_prob": 1.0, "sensitivity": 0.2,
            "sensitivity_worst": 0.4, "sua": 0.2, "ambiguity": 0.3, "signature": "brittle",
-           "gold": ["Paris"], "correct": True,
+           "gold": ["Paris", "Paris", "Paris, France"], "correct": True,
            "perturbations": [{"text": "capital of france?", "kind": "case", "family": "token", "params": {},
                               "samples": ["Lyon", "Paris", "Lyon"], "probs": [1 / 3, 2 / 3],
                               "divergence": 0.4}]}
     (row,) = explorer_rows([rec])
-    assert (row["p"], row["y"], row["ok"]) == ("Paris", ["Paris"], True)
+    assert (row["p"], row["y"], row["ok"]) == ("Paris", "Paris | Paris, France", True)
     assert row["r"] == [["case", "capital of france?", "Lyon", 0.4, None]]
     assert (row["o"], row["c"]) == (None, None)
 

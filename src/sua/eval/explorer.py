@@ -71,7 +71,8 @@ def explorer_rows(records: list[dict[str, Any]],
     """The page's rows: one compact dict per score record (short keys keep 10,000 inputs small).
 
     ``o``/``c``: the rewritten side of the clean input and the kept side (``None`` when unknown);
-    ``p``: the prediction (a generative record's greedy ``answer``); ``r``: its rewrites
+    ``p``: the prediction (a generative record's greedy ``answer``); ``y``: the gold label, or a
+    generative record's distinct gold answers joined by `` | ``; ``r``: its rewrites
     (:func:`_rewrite`); ``a``/``why``: the abstain decision and its reason, when ``decisions``
     holds the record's id.
     """
@@ -80,9 +81,12 @@ def explorer_rows(records: list[dict[str, Any]],
     for rec in records:
         original, kept = originals.get(rec["id"], (None, None))
         decision = decisions.get(rec["id"])
+        gold = rec.get("label", rec.get("gold"))
+        if isinstance(gold, list):
+            gold = " | ".join(dict.fromkeys(gold))
         rows.append({
             "id": rec["id"], "o": original, "c": kept,
-            "p": rec.get("prediction", rec.get("answer")), "y": rec.get("label", rec.get("gold")),
+            "p": rec.get("prediction", rec.get("answer")), "y": gold,
             "ok": rec.get("correct"), "S": rec["sensitivity"], "Sw": rec.get("sensitivity_worst"),
             "H": rec["entropy"], "SUA": rec["sua"], "mp": rec["max_prob"], "sig": rec["signature"],
             "a": None if decision is None else bool(decision["abstain"]),
