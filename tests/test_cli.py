@@ -92,7 +92,7 @@ def test_demo_small_end_to_end(data_dir, tmp_path, capsys):
             "--eval-size", "12", "--k", "2", "--epochs", "1", "--quiet"]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert text.startswith("accuracy on 12 held-out SNLI pairs: ")
+    assert text.startswith("accuracy on 12 held-out pairs: ")
     aurocs = [float(line.split()[1]) for line in text.splitlines() if line.startswith("  ")]
     assert len(aurocs) == 4 and aurocs == sorted(aurocs, reverse=True)  # the best score first
     assert "<- the paper's SUA = S - 1·H" in text and "\nreading: " in text

@@ -111,13 +111,16 @@ def run_demo(
 
 def format_demo(summary: dict[str, Any]) -> str:
     """What the demo prints: accuracy, the failure scores best first (the paper's SUA marked), a
-    one-line reading, and where the records and the explorer page are."""
-    lines = [f"accuracy on {summary['n']} held-out SNLI pairs: {summary['accuracy']:.3f}",
-             "failure AUROC (wrong vs right; higher ranks failures better, 0.5 is chance), best first:"]
-    ranked = sorted(summary["failure_auroc"].items(), key=lambda kv: -np.nan_to_num(kv[1], nan=-1.0))
-    for name, value in ranked:
-        note = f"  <- the paper's SUA = S - {summary['lam']:g}·H" if name == "sua" else ""
-        lines.append(f"  {name:<12} {value:.3f}{note}")
+    one-line reading, and where the records and the explorer page are (without gold labels: the
+    accuracy and the AUROCs are left out)."""
+    lines = []
+    if "failure_auroc" in summary:
+        lines += [f"accuracy on {summary['n']} held-out pairs: {summary['accuracy']:.3f}",
+                  "failure AUROC (wrong vs right; higher ranks failures better, 0.5 is chance), best first:"]
+        ranked = sorted(summary["failure_auroc"].items(), key=lambda kv: -np.nan_to_num(kv[1], nan=-1.0))
+        for name, value in ranked:
+            note = f"  <- the paper's SUA = S - {summary['lam']:g}·H" if name == "sua" else ""
+            lines.append(f"  {name:<12} {value:.3f}{note}")
     lines += [reading(summary),
               f"records:  {summary['records']}",
               f"explorer: {summary['explorer']}  (open it in a browser: every input, its rewrites, S and H)"]
