@@ -22,7 +22,7 @@ import websocket
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--remote-debugging-port=0", "--remote-allow-origins=*"]
+         "--disable-dev-shm-usage", "--remote-debugging-port=0", "--remote-allow-origins=*"]
 
 
 def chromium_binary() -> str | None:
