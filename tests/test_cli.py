@@ -91,10 +91,15 @@ def test_demo_small_end_to_end(data_dir, tmp_path, capsys):
     """The README's main job with tiny sizes: real data, real fine-tuning, real scoring."""
     out = tmp_path / "demo"
     args = ["demo", "--data-dir", str(data_dir), "--out", str(out), "--train-size", "64",
-            "--eval-size", "12", "--k", "2", "--quiet"]
+            "--eval-size", "12", "--k", "2", "--epochs", "1", "--quiet"]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "inputs            12" in text and "accuracy" in text
+    assert text.startswith("accuracy on 12 held-out pairs: ")
+    aurocs = [float(line.split()[1]) for line in text.splitlines() if line.startswith("  ")]
+    assert len(aurocs) == 4 and aurocs == sorted(aurocs, reverse=True)  # the best score first
+    assert "<- the paper's SUA = S - 1·H" in text and "\nreading: " in text
+    assert f"explorer: {out / 'scores.explorer.html'}" in text
+    assert (out / "scores.explorer.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert len((out / "scores.jsonl").read_text().splitlines()) == 12
     assert (out / "model" / "config.json").exists()
     # the second run reuses the fine-tuned model and the finished records

@@ -46,3 +46,32 @@ def test_summary_by_hand():
         summarize_records([{"id": "x"}])
     with pytest.raises(SUAInputError, match="no score records"):
         summarize_records([])
+
+
+def test_reading_names_the_best_score_and_its_lead():
+    from sua.eval.summary import reading
+
+    summary = {"failure_auroc": {"sua": 0.40, "sensitivity": 0.55, "entropy": 0.71, "1-max_prob": 0.69}}
+    assert reading(summary) == ("reading: entropy ranks failures best (AUROC 0.710, +0.020 over 1-max_prob; "
+                                "0.5 is chance); SUA scores 0.400.")
+    summary["failure_auroc"] = {"sua": 0.45, "entropy": 0.5}
+    assert reading(summary).startswith("reading: no score ranks failures better than chance")
+    assert reading({"n": 3}).startswith("reading: no gold labels")
+    assert format_summary({**summary, "n": 3, "mean_sensitivity": 0.0, "mean_entropy": 0.0, "mean_sua": 0.0,
+                           "sua_risk": 0.0, "signatures": {}}).splitlines()[-1] == reading(summary)
+
+
+def test_the_demo_prints_scores_best_first_and_survives_unlabelled_data():
+    from sua.eval.demo import format_demo
+    from sua.eval.summary import reading
+
+    files = {"records": "r.jsonl", "explorer": "r.explorer.html", "lam": 1.0, "n": 5}
+    aurocs = {"sua": 0.40, "sensitivity": 0.55, "entropy": 0.71, "1-max_prob": float("nan")}
+    summary = {**files, "accuracy": 0.8, "failure_auroc": aurocs}
+    lines = format_demo(summary).splitlines()
+    assert lines[0] == "accuracy on 5 held-out pairs: 0.800"
+    assert [line.split()[0] for line in lines[2:6]] == ["entropy", "sensitivity", "sua", "1-max_prob"]
+    assert lines[4].endswith("<- the paper's SUA = S - 1·H") and lines[6] == reading(summary)
+    assert format_demo(files).splitlines() == [reading(files), "records:  r.jsonl",
+                                               "explorer: r.explorer.html  (open it in a browser: "
+                                               "every input, its rewrites, S and H)"]

@@ -36,10 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from sua.errors import SUAInputError
+from sua.eval import report_glance as glance
 
 #: Names of the figure PNGs, in the order they appear in the report.
 FIGURE_FILES = ("figure2_auroc.png", "reliability.png", "risk_coverage.png", "sh_scatter.png", "k_sweep.png")
 RESULTS_FILE = "results.json"
+#: The S axis of the S–H scatter is linear below this and logarithmic above (S piles up near 0).
+SYMLOG_LINTHRESH = 1e-5
+#: Widest figure, in inches at the PNGs' 100 dpi: the page's 1150 px, so figures show at 100 %.
+PAGE_WIDTH_IN = 11.5
 DASH = "—"
 
 
@@ -362,7 +367,7 @@ _LEGEND = ("Cells: mean ± std over the seeds (3 decimals; no ± for a single se
 def _render_md(data: Mapping[str, Any], figures: Sequence[tuple[str, str, str]]) -> str:
     meta = data["meta"]
     n_seeds = _n_seeds(meta)
-    out = [f"# {_md(_title(meta))}", "", "## Run", ""]
+    out = [f"# {_md(_title(meta))}", "", *glance.claims_md(glance.claims(data["tables"])), "## Run", ""]
     out += [f"- **{k}:** " + (f"`{v}`" if k == "Command" and v != DASH and "`" not in v else _md(v))
             for k, v in _meta_items(meta)]
     versions = meta.get("versions") or {}
@@ -439,11 +444,12 @@ def _render_html(data: Mapping[str, Any], figures: Sequence[tuple[str, str, str]
     meta = data["meta"]
     n_seeds = _n_seeds(meta)
     title = _title(meta)
+    found = glance.claims(data["tables"])
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{_h(title)}</title>", f"<style>\n{_CSS}\n</style>", "</head>", "<body>", "<main>",
-           f"<h1>{_h(title)}</h1>"]
-    toc = [("run", "Run"), ("tables", "Tables")]
+           f"<title>{_h(title)}</title>", f"<style>\n{_CSS}\n{glance.CSS}\n</style>", "</head>", "<body>",
+           "<main>", f"<h1>{_h(title)}</h1>", glance.claims_html(found)]
+    toc = [("claims", "Against the paper")] * bool(found) + [("run", "Run"), ("tables", "Tables")]
     toc += [(_anchor("table", t["id"]), t.get("title") or t["id"]) for t in data["tables"]]
     if figures:
         toc.append(("figures", "Figures"))
@@ -475,14 +481,16 @@ def _render_html(data: Mapping[str, Any], figures: Sequence[tuple[str, str, str]
         columns = _table_columns(table)
         keys = table["key_columns"]
         if table["rows"]:
-            out.append("<table>")
+            out.append('<table class="sortable">')
             out.append("<tr>" + "".join(f"<th>{_h(c)}</th>" for c in [*keys, *columns]) + "</tr>")
             for row in table["rows"]:
                 cells = [f'<td class="key">{_h(_key_text(row["keys"].get(k)))}</td>' for k in keys]
                 for col in columns:
                     measured, paper = _cell_parts(row, col, table.get("seeds", n_seeds))
                     extra = f'<span class="paper">paper {_h(paper)}</span>' if paper else ""
-                    cells.append(f'<td class="num">{_h(measured)}{extra}</td>')
+                    mark, delta = glance.delta_html(glance.cell_claim(row.get("cells", {}).get(col),
+                                                                      (row.get("paper") or {}).get(col)))
+                    cells.append(f'<td class="num{mark}">{_h(measured)}{extra}{delta}</td>')
                 out.append("<tr>" + "".join(cells) + "</tr>")
             out.append("</table>")
         else:
@@ -505,7 +513,7 @@ def _render_html(data: Mapping[str, Any], figures: Sequence[tuple[str, str, str]
     out += ['<section id="config">', "<h2>Exact config</h2>",
             "<details><summary>config (JSON, as the run used it)</summary>",
             f"<pre><code>{_h(config)}</code></pre>", "</details>", "</section>",
-            "</main>", "</body>", "</html>", ""]
+            "</main>", f"<script>\n{glance.SORT_JS}\n</script>", "</body>", "</html>", ""]
     return "\n".join(out)
 
 
@@ -645,10 +653,11 @@ def _draw_sh(ax, entry: Mapping[str, Any]) -> None:
         if xs:
             ax.scatter(xs, ys, s=10 if marker != "x" else 14, marker=marker, color=colour, linewidths=0.8,
                        alpha=0.75, label=label)
+    ax.set_xscale("symlog", linthresh=SYMLOG_LINTHRESH)
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(y_lo, y_hi)
     ax.set_title(f"{entry['task']} · {entry['method']} (seed {entry.get('seed', DASH)})", fontsize=9)
-    ax.set_xlabel(f"sensitivity S (nats; high > {s_hi:g})", fontsize=8)
+    ax.set_xlabel(f"sensitivity S (nats, symlog; high > {s_hi:g})", fontsize=8)
     ax.set_ylabel(f"entropy H (nats; high > {h_hi:g})", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1, frameon=False)
@@ -727,13 +736,14 @@ def _figure2_figure(table: Mapping[str, Any]):
     n_groups = max(len({g for p, g, _, _ in layout if p == panel}) for panel in panels)
     width = 0.8 / max(len(bars), 1)
     panel_w = min(max(5.0, 0.22 * n_groups * len(bars) + 1.5), 12.0)
-    fig = Figure(figsize=(panel_w * len(columns), 3.4 * len(panels) + 0.6), layout="constrained")
-    axes = fig.subplots(len(panels), len(columns), squeeze=False)
+    # one AUROC column under the other, so each panel keeps the page's width and legible labels
+    fig = Figure(figsize=(panel_w, 3.4 * len(panels) * len(columns) + 0.6), layout="constrained")
+    axes = fig.subplots(len(panels) * len(columns), 1, squeeze=False)
     for i, panel in enumerate(panels):
         rows = [(g, b, r) for p, g, b, r in layout if p == panel]
         groups = list(dict.fromkeys(g for g, _, _ in rows))
         for c, column in enumerate(columns):
-            ax = axes[i][c]
+            ax = axes[i * len(columns) + c][0]
             for j, bar in enumerate(bars):
                 xs, ys, errs, px, py = [], [], [], [], []
                 for group, name, row in rows:
@@ -758,24 +768,28 @@ def _figure2_figure(table: Mapping[str, Any]):
             tilt = len(groups) > 3 or max((len(g) for g in groups), default=0) > 18
             ax.set_xticks(range(len(groups)))
             ax.set_xticklabels(groups, rotation=20 if tilt else 0, ha="right" if tilt else "center",
-                               fontsize=7)
+                               fontsize=9)
             ax.axhline(0.5, color="0.5", linewidth=0.8, linestyle=":")
             ax.set_ylim(0.0, 1.0)
-            ax.set_ylabel(column, fontsize=8)
-            ax.tick_params(axis="y", labelsize=7)
+            ax.set_ylabel(column, fontsize=10)
+            ax.tick_params(axis="y", labelsize=9)
             if panel:
-                ax.set_title(panel, fontsize=9)
+                ax.set_title(panel, fontsize=11)
     legend: dict[str, Any] = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
     if legend:
-        fig.legend(list(legend.values()), list(legend), fontsize=7, loc="outside upper center",
+        fig.legend(list(legend.values()), list(legend), fontsize=9, loc="outside upper center",
                    ncols=min(len(legend), 6))
     return fig
 
 
 def _save_png(fig, path: Path) -> bytes:
+    """Save at 100 dpi, a figure wider than the page narrowed to it (fonts keep their size)."""
+    width, height = fig.get_size_inches()
+    if width > PAGE_WIDTH_IN:
+        fig.set_size_inches(PAGE_WIDTH_IN, height)
     fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
     return path.read_bytes()
 

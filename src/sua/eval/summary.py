@@ -67,6 +67,23 @@ def summarize_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return summarize_records(check_score_records((rec for _, rec in read_jsonl(path)), path))
 
 
+def reading(summary: dict[str, Any]) -> str:
+    """One line on which failure score to trust: the best failure AUROC, its lead over the next
+    best and over SUA (λ as scored), against chance (0.5)."""
+    aurocs = {k: v for k, v in summary.get("failure_auroc", {}).items() if v is not None and np.isfinite(v)}
+    if len(aurocs) < 2:
+        return "reading: no gold labels (or one class only), so no score can be checked against failures."
+    ranked = sorted(aurocs.items(), key=lambda kv: -kv[1])
+    (best, top), (second, runner_up) = ranked[0], ranked[1]
+    if top <= 0.5:
+        return f"reading: no score ranks failures better than chance here (best: {best}, AUROC {top:.3f})."
+    text = (f"reading: {best} ranks failures best (AUROC {top:.3f}, +{top - runner_up:.3f} over {second}; "
+            "0.5 is chance)")
+    if best != "sua" and "sua" in aurocs:
+        text += f"; SUA scores {aurocs['sua']:.3f}"
+    return text + "."
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary as a small plain-text table."""
     lines = [f"inputs            {summary['n']}"]
@@ -83,4 +100,5 @@ def format_summary(summary: dict[str, Any]) -> str:
     if "failure_auroc" in summary:
         lines.append("failure AUROC (wrong vs right)")
         lines += [f"  {name:<19} {v:.3f}" for name, v in summary["failure_auroc"].items()]
+    lines.append(reading(summary))
     return "\n".join(lines)

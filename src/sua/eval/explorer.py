@@ -1,0 +1,150 @@
+"""`sua explore`: one self-contained HTML page over a file of score records.
+
+The page (``templates/explorer.html``: plain SVG and vanilla JavaScript, no network) holds a
+sortable, filterable table of inputs (S, worst S, H, SUA, max prob, signature, correct, and the
+abstain decision when a decision file is given); a row opens its K rewrites with their kind, the
+edit marked word by word against the original, the prediction and D(p(·|x) ‖ p(·|x'_k)); an S–H
+scatter with a symlog S axis whose points select rows; and badges with the accuracy and the
+failure AUROC of each score (:func:`sua.eval.summary.summarize_records`).
+
+It reads the three record formats the scorers write: classifier/NLI and extractive QA
+(:class:`~sua.scoring.records.ScoreRecord`) and generative answers
+(:class:`~sua.scoring.generative.GenerativeRecord`). Records do not carry the clean input, so the
+original text is read back from the data file named in ``<scores stem>.meta.json`` (or ``data``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sua.errors import SUAInputError
+from sua.eval.summary import summarize_records
+from sua.io import check_source, iter_examples, read_jsonl
+from sua.scoring.scorer import meta_path_for
+
+#: A rewrite as the page receives it: [kind, text, prediction, divergence, correct].
+Rewrite = list[Any]
+
+
+def _original_inputs(scores: Path, data: str | os.PathLike[str] | None) -> dict[str, tuple[str, str | None]]:
+    """id → (the rewritten side of the clean input, the side kept as it is), from the data file.
+
+    The data file and its fields come from the scores' ``.meta.json``; ``data`` replaces the
+    file. Empty when neither names a readable file (the page then shows rewrites without a diff).
+    """
+    meta_file = meta_path_for(scores)
+    config = json.loads(meta_file.read_text(encoding="utf-8")).get("config", {}) if meta_file.exists() else {}
+    source = str(data) if data is not None else config.get("data")
+    if source is None or (data is None and not Path(source).exists()):
+        return {}
+    check_source(source)
+    fields = {k: config[k] for k in ("text_field", "pair_field", "label_field") if config.get(k)}
+    side = config.get("perturb_field", "auto")
+    out: dict[str, tuple[str, str | None]] = {}
+    for ex in iter_examples(source, **fields):
+        if ex.pair is not None and side in ("auto", "pair"):
+            out[ex.id] = (ex.pair, ex.text)
+        else:
+            out[ex.id] = (ex.text, ex.pair)
+    return out
+
+
+def _rewrite(pert: dict[str, Any]) -> Rewrite:
+    """One perturbation as [kind, text, prediction, divergence, correct]; a generative rewrite's
+    prediction is its most frequent sampled answer."""
+    prediction = pert.get("prediction")
+    if prediction is None and pert.get("samples"):
+        prediction = Counter(pert["samples"]).most_common(1)[0][0]
+    return [pert.get("kind", ""), pert.get("text", ""), prediction, float(pert.get("divergence", 0.0)),
+            pert.get("correct")]
+
+
+def explorer_rows(records: list[dict[str, Any]],
+                  originals: dict[str, tuple[str, str | None]] | None = None,
+                  decisions: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The page's rows: one compact dict per score record (short keys keep 10,000 inputs small).
+
+    ``o``/``c``: the rewritten side of the clean input and the kept side (``None`` when unknown);
+    ``p``: the prediction (a generative record's greedy ``answer``); ``y``: the gold label, or a
+    generative record's distinct gold answers joined by `` | ``; ``r``: its rewrites
+    (:func:`_rewrite`); ``a``/``why``: the abstain decision and its reason, when ``decisions``
+    holds the record's id.
+    """
+    originals, decisions = originals or {}, decisions or {}
+    rows = []
+    for rec in records:
+        original, kept = originals.get(rec["id"], (None, None))
+        decision = decisions.get(rec["id"])
+        gold = rec.get("label", rec.get("gold"))
+        if isinstance(gold, list):
+            gold = " | ".join(dict.fromkeys(gold))
+        rows.append({
+            "id": rec["id"], "o": original, "c": kept,
+            "p": rec.get("prediction", rec.get("answer")), "y": gold,
+            "ok": rec.get("correct"), "S": rec["sensitivity"], "Sw": rec.get("sensitivity_worst"),
+            "H": rec["entropy"], "SUA": rec["sua"], "mp": rec["max_prob"], "sig": rec["signature"],
+            "a": None if decision is None else bool(decision["abstain"]),
+            "why": None if decision is None else decision.get("reason"),
+            "r": [_rewrite(p) for p in rec.get("perturbations", [])],
+        })
+    return rows
+
+
+def _read_decisions(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """id → decision, from a `sua abstain apply` output."""
+    decisions = {}
+    for lineno, rec in read_jsonl(path):
+        if "id" not in rec or "abstain" not in rec:
+            raise SUAInputError(f"{path}:{lineno} is not a decision record (needs id and abstain); "
+                                "--decisions reads `sua abstain apply` output")
+        decisions[str(rec["id"])] = rec
+    return decisions
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None (JSON has no NaN; an AUROC over
+    one class only is NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def explorer_html(rows: list[dict[str, Any]], summary: dict[str, Any], title: str) -> str:
+    """The page: the template with the rows, the summary and the title embedded as JSON."""
+    payload = json.dumps(_finite({"title": title, "summary": summary, "rows": rows}),
+                         ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # "</" cannot end the <script> element early, nor "<!--" open a comment inside it.
+    payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
+    template = resources.files("sua.eval").joinpath("templates/explorer.html").read_text(encoding="utf-8")
+    return template.replace("__SUA_DATA__", payload)
+
+
+def write_explorer(scores: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *,
+                   decisions: str | os.PathLike[str] | None = None,
+                   data: str | os.PathLike[str] | None = None) -> Path:
+    """Write the explorer page for a ``sua score`` output; returns its path.
+
+    ``out`` defaults to ``<scores stem>.explorer.html`` beside the scores; it may not be the
+    scores file itself. ``decisions``: a ``sua abstain apply`` output, joined by id.
+    """
+    scores_path = Path(scores)
+    out_path = Path(out) if out is not None else scores_path.with_name(scores_path.stem + ".explorer.html")
+    if out_path.resolve() == scores_path.resolve():
+        raise SUAInputError(f"--out {out_path} is the scores file itself; choose another name")
+    records = [rec for _, rec in read_jsonl(scores_path)]
+    summary = summarize_records(records)
+    rows = explorer_rows(records, _original_inputs(scores_path, data),
+                         _read_decisions(decisions) if decisions is not None else None)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(explorer_html(rows, summary, scores_path.name), encoding="utf-8")
+    return out_path
