@@ -101,3 +101,13 @@ def test_model_qx_settings(tokenizer, tmp_path) -> None:
     assert model_qx("mixture", span_model, cache_dir=tmp_path).dropped == ("adversarial",)
     with pytest.raises(SUAInputError, match="Q_x setting"):
         model_qx("typos", _Adapter(tokenizer), cache_dir=tmp_path)
+
+
+def test_the_cached_q_x_pickles_for_worker_processes(tokenizer, tmp_path) -> None:
+    import pickle
+
+    qx = model_qx("token", _Adapter(tokenizer), cache_dir=tmp_path)
+    draws = qx.perturb("A man is playing a guitar on stage .", 4, input_id="g", seed=0)
+    copy = pickle.loads(pickle.dumps(qx))
+    assert copy.perturb("A man is playing a guitar on stage .", 4, input_id="g", seed=0) == draws
+    assert copy.families["token"].hits == 1  # the copy reconnected to the same cache file

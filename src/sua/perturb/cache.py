@@ -56,16 +56,28 @@ class CachedPerturber:
         self.config_hash = _sha256(f"{sua.__version__}\n{self.config}")[:16]
         self.path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "perturbations.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._db:
-            self._db.execute("CREATE TABLE IF NOT EXISTS draws (config TEXT, key TEXT, records TEXT, "
-                             "PRIMARY KEY (config, key))")
-            self._db.execute("CREATE TABLE IF NOT EXISTS configs (config TEXT PRIMARY KEY, description TEXT)")
-            self._db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (self.config_hash, self.config))
+        self._db = self._connect()
         self.hits = 0
         self.misses = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        with db:
+            db.execute("CREATE TABLE IF NOT EXISTS draws (config TEXT, key TEXT, records TEXT, "
+                       "PRIMARY KEY (config, key))")
+            db.execute("CREATE TABLE IF NOT EXISTS configs (config TEXT PRIMARY KEY, description TEXT)")
+            db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (self.config_hash, self.config))
+        return db
+
+    def __getstate__(self) -> dict:
+        """Pickled without its connection (for worker processes); each copy reconnects."""
+        return {k: v for k, v in self.__dict__.items() if k != "_db"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._db = self._connect()
 
     def __repr__(self) -> str:
         return f"CachedPerturber({self.perturber!r})"
