@@ -193,7 +193,7 @@ def _demo(args: argparse.Namespace) -> None:
                        out_dir=args.out, backbone=args.model,
                        train_size=args.train_size, eval_size=args.eval_size,
                        epochs=args.epochs, lr=args.lr, max_length=args.max_length,
-                       k=args.k, lam=args.lam, seed=args.seed,
+                       train_precision=args.train_precision, k=args.k, lam=args.lam, seed=args.seed,
                        precision=args.precision, device=args.device, progress=not args.quiet)
     print(format_demo(summary))
 
@@ -432,7 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--train-size", type=int, default=None, help="training pairs (default: all)")
     demo.add_argument("--eval-size", type=int, default=200)
-    demo.add_argument("--epochs", type=float, default=2.0)
+    demo.add_argument("--epochs", type=float, default=3.0)
+    demo.add_argument("--train-precision", choices=["fp32", "bf16"], default="bf16",
+                      help="training arithmetic (bf16 autocast: faster, within seed noise of fp32)")
     demo.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate")
     demo.add_argument("--max-length", type=int, default=64, help="tokens per training pair")
     demo.add_argument("--k", type=int, default=DEFAULT_K)

@@ -45,9 +45,10 @@ def run_demo(
     backbone: str | None = None,
     train_size: int | None = None,
     eval_size: int = 200,
-    epochs: float = 2.0,
+    epochs: float = 3.0,
     lr: float = 1e-4,
     max_length: int = 64,
+    train_precision: str = "bf16",
     k: int = 8,
     lam: float = 1.0,
     seed: int = 0,
@@ -59,7 +60,10 @@ def run_demo(
 
     1. Fine-tune ``backbone`` (default: the offline MiniLM) on ``train_size`` SNLI dev pairs
        (default: all of them; SNLI train is not available offline, dev is repurposed as
-       training data), pairs truncated to ``max_length`` tokens.
+       training data), pairs truncated to ``max_length`` tokens, training steps under
+       ``train_precision`` (bf16 autocast by default: ~2.5× faster steps than fp32, learning
+       curve within seed noise, docs/precision.md; 3 epochs reach 0.81 validation accuracy in
+       the evidence run's learning curve, docs/results).
     2. Score a seeded sample of ``eval_size`` SNLI test pairs with K token-level rewrites
        of the hypothesis: S, H, SUA, signature per input.
     3. Write the explorer page over the scores (``out_dir/scores.explorer.html``).
@@ -83,6 +87,7 @@ def run_demo(
     model_dir = out / "model"
     train_config = {"backbone": backbone or "minilm-offline", "train_size": train_size,
                     "epochs": epochs, "lr": lr, "max_length": max_length, "seed": seed,
+                    "train_precision": train_precision,
                     "train_data": str(train_data)}
     config_file = out / "train_config.json"
     fields = TASK_FIELDS["nli"]
@@ -95,7 +100,7 @@ def run_demo(
         examples: list[Example] = list(itertools.islice(labelled, train_size))
         finetune_classifier(backbone or default_backbone_path(), examples, NLI_LABELS, epochs=epochs,
                             lr=lr, max_length=max_length, seed=seed, out_dir=model_dir, device=device,
-                            progress=progress)
+                            train_precision=train_precision, progress=progress)
         config_file.write_text(json.dumps(train_config, indent=2))
     model = HFSequenceClassifier(str(model_dir), precision=precision, device=device)
 

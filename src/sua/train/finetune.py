@@ -26,6 +26,7 @@ def finetune_classifier(
     seed: int = 0,
     out_dir: str | os.PathLike[str] | None = None,
     device: str | None = None,
+    train_precision: str = "fp32",
     progress: bool = True,
 ) -> HFSequenceClassifier:
     """Fine-tune ``backbone`` with a fresh classification head on ``examples``.
@@ -34,11 +35,12 @@ def finetune_classifier(
     ``standard`` preset: AdamW, linear warm-up over the first 10 % of steps then linear
     decay, seeded per-epoch orders; ``epochs`` may be fractional. Saves a Hugging Face folder
     (weights, tokenizer, ``id2label``) to ``out_dir`` when given and returns the model wrapped
-    as a :class:`~sua.models.HFSequenceClassifier` on ``device`` (cpu, cuda, auto).
+    as a :class:`~sua.models.HFSequenceClassifier` on ``device`` (cpu, cuda, auto);
+    ``train_precision`` (fp32, bf16) is the training steps' arithmetic.
     """
     model, tokenizer = load_backbone(backbone, labels, seed=seed)
     config = make_config("standard", epochs=epochs, batch_size=batch_size, lr=lr,
-                         max_length=max_length, seed=seed)
+                         max_length=max_length, seed=seed, precision=train_precision)
     classifier = SUATrainer(model, tokenizer, labels, config, progress=progress,
                             device=device).fit(examples)
     if out_dir is not None:
