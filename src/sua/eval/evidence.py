@@ -38,6 +38,7 @@ import numpy as np
 from sua.errors import SUAInputError
 from sua.eval.artifacts import Columns, pack_records, read_columns, write_columns
 from sua.eval.intervals import bootstrap, paired_difference, seed_mean
+from sua.eval.json_values import finite_or_none
 from sua.eval.metrics import calibration_error, selective_accuracy
 from sua.eval.runner import ExperimentRun
 from sua.io import read_jsonl
@@ -370,7 +371,7 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
     diff = paired_difference(a, b, n, n_resamples=N_RESAMPLES)
     side = {"a": bootstrap(a, n, n_resamples=N_RESAMPLES), "b": bootstrap(b, n, n_resamples=N_RESAMPLES)}
     name = lambda preset, score: f"{preset}" + (f" · {score}" if score else "")  # noqa: E731
-    return _finite_or_none({
+    return finite_or_none({
             "claim": claim.claim, "task": claim.task, "split": claim.split, "metric": claim.metric,
             "a": name(pa, sa), "b": name(pb, sb), "a_value": side["a"].value, "b_value": side["b"].value,
             "a_ci": [side["a"].ci_low, side["a"].ci_high], "b_ci": [side["b"].ci_low, side["b"].ci_high],
@@ -378,18 +379,6 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
             "n_items": n, "seeds": [int(s.removeprefix("seed")) for s in seeds],
             "n_resamples": diff.n_resamples, "undefined_resamples": diff.undefined,
             "units": {p: c for p, c in chosen.items() if p.endswith(TUNED)}})
-
-
-def _finite_or_none(value: Any) -> Any:
-    """``value`` with every NaN or infinite float (an AUROC undefined on a split with one class)
-    replaced by ``None``, so the JSON written is strict."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value
 
 
 def derive(folder: str | os.PathLike[str],
@@ -422,12 +411,12 @@ def derive(folder: str | os.PathLike[str],
             entry["f1"] = float(np.nanmean([u.columns.f1[u.columns.correct >= 0] for u in units]))
             entry["exact_match"] = entry["accuracy"]
         summary[task] = entry
-    human = _finite_or_none(human_uncertainty(results, data_dir or default_data_dir()))
+    human = finite_or_none(human_uncertainty(results, data_dir or default_data_dir()))
     if human:
         summary.setdefault("nli", {})["human_uncertainty"] = human
     out = {"claims": root.parent / "claims.json", "summary": root.parent / "summary.json",
            "evidence": root.parent / "evidence.md"}
-    for key, value in (("claims", claims), ("summary", _finite_or_none(summary))):
+    for key, value in (("claims", claims), ("summary", finite_or_none(summary))):
         text = json.dumps(value, indent=1, ensure_ascii=False, allow_nan=False)
         out[key].write_text(text, encoding="utf-8")
     out["evidence"].write_text(_markdown(claims, summary, human, root), encoding="utf-8")

@@ -16,7 +16,6 @@ original text is read back from the data file named in ``<scores stem>.meta.json
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter
 from importlib import resources
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sua.errors import SUAInputError
+from sua.eval.json_values import finite_or_none
 from sua.eval.summary import summarize_records
 from sua.io import check_source, iter_examples, read_jsonl
 from sua.scoring.scorer import meta_path_for
@@ -107,21 +107,9 @@ def _read_decisions(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     return decisions
 
 
-def _finite(obj: Any) -> Any:
-    """``obj`` with every NaN or infinite float replaced by None (JSON has no NaN; an AUROC over
-    one class only is NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def explorer_html(rows: list[dict[str, Any]], summary: dict[str, Any], title: str) -> str:
     """The page: the template with the rows, the summary and the title embedded as JSON."""
-    payload = json.dumps(_finite({"title": title, "summary": summary, "rows": rows}),
+    payload = json.dumps(finite_or_none({"title": title, "summary": summary, "rows": rows}),
                          ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     # "</" cannot end the <script> element early, nor "<!--" open a comment inside it.
     payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
