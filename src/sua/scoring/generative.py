@@ -25,7 +25,6 @@ or, for ``qa-generative``, through sampled answers (this module's scorer).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -37,17 +36,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sua.errors import SUAInputError
-from sua.fingerprint import model_fingerprint
 from sua.inputs import TASK_FIELDS, Example
-from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
+from sua.io import JsonlAppender, count_records, iter_examples
 from sua.measures import ambiguity_proxy, entropy, get_divergence, sensitivity, signature, sua_score
 from sua.models.clustering import Clusterer, ExactMatchClusterer, cluster_distribution, exact_match, token_f1
 from sua.models.generation import AnswerSampler, SamplingConfig
-from sua.outputs import guarded_output, write_text_atomic
 from sua.perturb.base import Perturber
 from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
-from sua.scoring.scorer import SUAScorer, meta_path_for, versions
-from sua.validate import check_data, read_json_object
+from sua.scoring.scorer import SUAScorer, resumable_output
 
 
 @dataclass
@@ -215,29 +211,11 @@ class GenerativeSUAScorer:
         """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably: one
         flushed line per input, finished inputs skipped on a rerun with the same config
         (``<out stem>.meta.json``), a different config refused unless ``overwrite``. As for
-        :meth:`SUAScorer.score_file`: data checked before any model call, ``out`` never the data
-        and locked, meta written atomically with the model's content fingerprint."""
-        check_data(data, id_field=id_field, limit=limit, allow_empty=allow_empty)
-        out_path, meta_path = Path(out), meta_path_for(out)
-        config = json.loads(json.dumps({**self.config(), "data": str(data), "text_field": text_field,
-                                        "pair_field": pair_field, "id_field": id_field, "limit": limit,
-                                        **dict(metadata or {})}))
-        if config.get("model_source") is not None:
-            config["model_fingerprint"] = model_fingerprint(config["model_source"])
-        with guarded_output(out_path, data):
-            if overwrite:
-                out_path.unlink(missing_ok=True)
-                meta_path.unlink(missing_ok=True)
-            if out_path.exists():
-                previous = read_json_object(meta_path, "run metadata").get("config") \
-                    if meta_path.exists() else None
-                if previous != config:
-                    raise SUAInputError(f"{out_path} exists and was not written with this config "
-                                        f"({meta_path.name} differs or is missing); pass overwrite or "
-                                        "another out")
-            meta = {"config": config, "versions": versions()}
-            write_text_atomic(meta_path, json.dumps(meta, indent=2, allow_nan=False))
-            done = finished_ids(out_path)
+        :meth:`SUAScorer.score_file`, through :func:`~sua.scoring.scorer.resumable_output`."""
+        config = {**self.config(), "data": str(data), "text_field": text_field, "pair_field": pair_field,
+                  "id_field": id_field, "limit": limit, **dict(metadata or {})}
+        with resumable_output(data, out, config, id_field=id_field, limit=limit, overwrite=overwrite,
+                              allow_empty=allow_empty) as (out_path, done):
             examples = (ex for ex in iter_examples(data, text_field=text_field, pair_field=pair_field,
                                                    label_field=None, id_field=id_field, limit=limit)
                         if ex.id not in done)

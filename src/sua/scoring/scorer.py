@@ -8,6 +8,7 @@ import json
 import os
 import platform
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -243,37 +244,12 @@ class SUAScorer:
                     reader: Mapping[str, Any], *, limit: int | None, overwrite: bool, progress: bool,
                     metadata: Mapping[str, Any] | None, allow_empty: bool = False,
                     engine: ScoringEngine | None = None) -> Path:
-        """:meth:`score_file` for the examples ``iter_examples(data, **reader)`` reads.
-
-        Before any model call: the data is read once (UTF-8 JSON, unique non-null ids, not empty
-        unless ``allow_empty``), ``out`` must not be the data and is locked against a second
-        writer. The config includes ``model_fingerprint`` (a content hash of a local
-        ``model_source``), so a rerun with changed weights at the same path is refused.
-        """
-        check_data(data, id_field=reader["id_field"], limit=limit, allow_empty=allow_empty)
-        out_path, meta_path = Path(out), meta_path_for(out)
+        """:meth:`score_file` for the examples ``iter_examples(data, **reader)`` reads, through
+        :func:`resumable_output` (data checked, output locked, config and model fingerprint
+        compared before any model call)."""
         config = {**self.config(), "data": str(data), **reader, "limit": limit, **dict(metadata or {})}
-        if config.get("model_source") is not None:
-            config["model_fingerprint"] = model_fingerprint(config["model_source"])
-        with guarded_output(out_path, data):
-            if overwrite:
-                out_path.unlink(missing_ok=True)
-                meta_path.unlink(missing_ok=True)
-            if out_path.exists() and meta_path.exists():
-                previous = read_json_object(meta_path, "run metadata").get("config")
-                if previous != json.loads(json.dumps(config)):
-                    changed = sorted(k for k in set(config) | set(previous or {})
-                                     if (previous or {}).get(k) != config.get(k))
-                    raise SUAInputError(f"{out_path} was written with a different config "
-                                        f"(differs in: {', '.join(changed)}); pass --overwrite or "
-                                        "choose another --out")
-            elif out_path.exists():
-                raise SUAInputError(f"{out_path} exists but has no {meta_path.name}; it was not written "
-                                    "by sua score. Remove it or choose another --out")
-            write_text_atomic(meta_path, json.dumps({"config": config, "versions": versions()}, indent=2,
-                                                    allow_nan=False))
-
-            done = finished_ids(out_path)
+        with resumable_output(data, out, config, id_field=reader["id_field"], limit=limit,
+                              overwrite=overwrite, allow_empty=allow_empty) as (out_path, done):
             total = count_records(data) if limit is None else limit
             remaining = None if total is None else max(total - len(done), 0)
             examples = (ex for ex in iter_examples(data, **reader, limit=limit) if ex.id not in done)
@@ -294,6 +270,44 @@ class ScoringEngine(Protocol):
 
     def score(self, scorer: SUAScorer, examples: Iterable[Example], *, progress: bool = False,
               total: int | None = None) -> Iterator[ScoreRecord]: ...
+
+
+@contextmanager
+def resumable_output(data: str | os.PathLike[str], out: str | os.PathLike[str], config: Mapping[str, Any], *,
+                     id_field: str, limit: int | None, overwrite: bool,
+                     allow_empty: bool) -> Iterator[tuple[Path, set[str]]]:
+    """The resumable JSONL output every scorer writes through: ``(out path, finished ids)``.
+
+    Before any model call: the data is read once (UTF-8 JSON, unique non-null ids, not empty
+    unless ``allow_empty``), ``out`` must not be the data and is locked against a second writer
+    for the whole block. ``config`` gains ``model_fingerprint`` (a content hash of a local
+    ``model_source``) and must equal the one in ``<out stem>.meta.json`` of an existing output
+    (else an error naming what differs; ``overwrite`` starts afresh), which is then rewritten
+    atomically with the versions.
+    """
+    check_data(data, id_field=id_field, limit=limit, allow_empty=allow_empty)
+    out_path, meta_path = Path(out), meta_path_for(out)
+    config = json.loads(json.dumps(dict(config)))
+    if config.get("model_source") is not None:
+        config["model_fingerprint"] = model_fingerprint(config["model_source"])
+    with guarded_output(out_path, data):
+        if overwrite:
+            out_path.unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+        if out_path.exists() and meta_path.exists():
+            previous = read_json_object(meta_path, "run metadata").get("config")
+            if previous != config:
+                changed = sorted(k for k in set(config) | set(previous or {})
+                                 if (previous or {}).get(k) != config.get(k))
+                raise SUAInputError(f"{out_path} was written with a different config "
+                                    f"(differs in: {', '.join(changed)}); pass --overwrite or "
+                                    "choose another --out")
+        elif out_path.exists():
+            raise SUAInputError(f"{out_path} exists but has no {meta_path.name}; it was not written "
+                                "by sua score. Remove it or choose another --out")
+        write_text_atomic(meta_path, json.dumps({"config": config, "versions": versions()}, indent=2,
+                                                allow_nan=False))
+        yield out_path, finished_ids(out_path)
 
 
 def meta_path_for(out: str | os.PathLike[str]) -> Path:
