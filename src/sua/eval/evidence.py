@@ -41,6 +41,7 @@ from sua.eval.intervals import bootstrap, paired_difference, seed_mean
 from sua.eval.json_values import finite_or_none
 from sua.eval.metrics import calibration_error, selective_accuracy
 from sua.eval.runner import ExperimentRun
+from sua.eval.tasks import load_task
 from sua.io import read_jsonl
 from sua.measures import ambiguity_proxy, divergence, entropy, signature, sua_score
 from sua.measures.ranking import failure_auroc
@@ -78,11 +79,10 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str])
     if not profile_file.exists():
         raise SUAInputError(f"{run_dir} is not a run folder (no profile.json)")
     profile = json.loads(profile_file.read_text(encoding="utf-8"))
-    run = ExperimentRun(run_dir, profile, progress=False)
     written = []
     for unit in sorted((run_dir / "units").glob("*/*/seed*")):
         task, preset, seed = unit.parent.parent.name, unit.parent.name.rsplit("-n", 1)[0], unit.name
-        spec = run.task(task)
+        spec = load_task(task)
         for scores in sorted((unit / "scores").glob(f"*-k{profile['k']}-s0*.jsonl")):
             found = SCORE_FILE.fullmatch(scores.name)
             if found is None:
@@ -153,9 +153,9 @@ def score_columns(c: Columns) -> Scored:
               "SUA (λ=1)": np.asarray(sua_score(s, h, 1.0)), "flip share": flips}
     if c.agreement is not None:
         scores["1 − self-consistency"] = 1 - c.agreement.astype(np.float64)
-    per_family = [np.where(c.family_mask(f).any(1),
-                           (d * c.family_mask(f)).sum(1) / np.maximum(c.family_mask(f).sum(1), 1), 0.0)
-                  for f in ("paraphrase", "token", "adversarial")]
+    masks = [c.family_mask(f) for f in ("paraphrase", "token", "adversarial")]
+    # S over one family's rewrites (0 where the input drew none from it)
+    per_family = [(d * m).sum(1) / np.maximum(m.sum(1), 1) for m in masks]
     features = np.column_stack([h, *per_family, worst, flips])
     ambiguity = None
     if c.probs is not None:
