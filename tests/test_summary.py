@@ -72,6 +72,45 @@ def test_the_demo_prints_scores_best_first_and_survives_unlabelled_data():
     assert lines[0] == "accuracy on 5 held-out pairs: 0.800"
     assert [line.split()[0] for line in lines[2:6]] == ["entropy", "sensitivity", "sua", "1-max_prob"]
     assert lines[4].endswith("<- the paper's SUA = S - 1·H") and lines[6] == reading(summary)
+    summary |= {"accuracy_ci": [0.75, 0.85], "failure_auroc_ci": {"entropy": [0.6, 0.8]}}
+    lines = format_demo(summary).splitlines()
+    assert lines[0] == "accuracy on 5 held-out pairs: 0.800 [0.750, 0.850] (95 % interval)"
+    assert lines[2].split() == ["entropy", "0.710", "[0.600,", "0.800]"]
     assert format_demo(files).splitlines() == [reading(files), "records:  r.jsonl",
                                                "explorer: r.explorer.html  (open it in a browser: "
                                                "every input, its rewrites, S and H)"]
+
+
+def _labelled_records(n: int, informative: bool, seed: int = 0) -> list[dict]:
+    """Score records where entropy separates wrong from right (``informative``) or is noise."""
+    rng = np.random.default_rng(seed)
+    wrong = rng.random(n) < 0.3
+    h = rng.random(n) + (0.6 * wrong if informative else 0.0)
+    s = rng.random(n)
+    return [{"id": i, "sensitivity": float(s[i]), "entropy": float(h[i]), "sua": float(s[i] - h[i]),
+             "max_prob": float(rng.random()), "signature": "epistemic", "correct": not bool(wrong[i])}
+            for i in range(n)]
+
+
+def test_intervals_match_scipy_bootstrap_and_the_reading_says_whether_the_lead_is_real():
+    from scipy.stats import bootstrap as scipy_bootstrap
+    from sklearn.metrics import roc_auc_score
+
+    from sua.eval.summary import reading
+
+    recs = _labelled_records(600, informative=True)
+    s = summarize_records(recs)
+    right = np.array([r["correct"] for r in recs], dtype=float)
+    h = np.array([r["entropy"] for r in recs])
+    ref = scipy_bootstrap((right,), np.mean, n_resamples=4000, method="percentile", random_state=1)
+    assert s["accuracy_ci"] == pytest.approx([ref.confidence_interval.low, ref.confidence_interval.high], abs=0.01)
+    ref_auc = scipy_bootstrap((1 - right, h), lambda w, x: roc_auc_score(w, x), paired=True, vectorized=False,
+                              n_resamples=1000, method="percentile", random_state=1)
+    low, high = s["failure_auroc_ci"]["entropy"]
+    assert (low, high) == pytest.approx((ref_auc.confidence_interval.low, ref_auc.confidence_interval.high), abs=0.015)
+    assert low < s["failure_auroc"]["entropy"] < high
+    assert s["lead"]["best"] == "entropy" and s["lead"]["ci"][0] > 0
+    assert "a real lead" in reading(s)
+    noise = summarize_records(_labelled_records(600, informative=False))
+    assert noise["lead"]["ci"][0] < 0 < noise["lead"]["ci"][1]
+    assert "within sampling noise" in reading(noise) or "better than chance" in reading(noise)

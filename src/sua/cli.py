@@ -431,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", help="backbone (default: the offline MiniLM)")
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--train-size", type=int, default=None, help="training pairs (default: all)")
-    demo.add_argument("--eval-size", type=int, default=200)
+    demo.add_argument("--eval-size", type=int, default=1000, help="SNLI test pairs scored (default: 1000)")
     demo.add_argument("--epochs", type=float, default=3.0)
     demo.add_argument("--train-precision", choices=["fp32", "bf16"], default="bf16",
                       help="training arithmetic (bf16 autocast: faster, within seed noise of fp32)")

@@ -13,7 +13,7 @@ import numpy as np
 from sua.errors import SUAInputError
 from sua.eval.data import default_data_dir
 from sua.eval.explorer import write_explorer
-from sua.eval.summary import reading, summarize_file
+from sua.eval.summary import ci_text, reading, summarize_file
 from sua.inputs import TASK_FIELDS, Example
 from sua.io import JsonlAppender, check_source, iter_examples, read_records
 from sua.models import HFSequenceClassifier, default_backbone_path
@@ -44,7 +44,7 @@ def run_demo(
     out_dir: str | os.PathLike[str] = "runs/demo",
     backbone: str | None = None,
     train_size: int | None = None,
-    eval_size: int = 200,
+    eval_size: int = 1000,
     epochs: float = 3.0,
     lr: float = 1e-4,
     max_length: int = 64,
@@ -65,7 +65,9 @@ def run_demo(
        curve within seed noise, docs/precision.md; 3 epochs reach 0.81 validation accuracy in
        the evidence run's learning curve, docs/results).
     2. Score a seeded sample of ``eval_size`` SNLI test pairs with K token-level rewrites
-       of the hypothesis: S, H, SUA, signature per input.
+       of the hypothesis: S, H, SUA, signature per input. 1,000 pairs by default: an accuracy
+       from 200 pairs carries about ±0.06 of sampling noise (the default model measures 0.792 on
+       all 9,824 test pairs, 0.740 on the 200-pair sample of seed 0 and 0.800 on its 1,000).
     3. Write the explorer page over the scores (``out_dir/scores.explorer.html``).
     4. Return the summary (``records`` and ``explorer`` name the two files).
 
@@ -124,12 +126,15 @@ def format_demo(summary: dict[str, Any]) -> str:
     accuracy and the AUROCs are left out)."""
     lines = []
     if "failure_auroc" in summary:
-        lines += [f"accuracy on {summary['n']} held-out pairs: {summary['accuracy']:.3f}",
+        ci = ci_text(summary.get("accuracy_ci"))
+        lines += [f"accuracy on {summary['n']} held-out pairs: {summary['accuracy']:.3f}"
+                  + (f"{ci} (95 % interval)" if ci else ""),
                   "failure AUROC (wrong vs right; higher ranks failures better, 0.5 is chance), best first:"]
         ranked = sorted(summary["failure_auroc"].items(), key=lambda kv: -np.nan_to_num(kv[1], nan=-1.0))
         for name, value in ranked:
             note = f"  <- the paper's SUA = S - {summary['lam']:g}·H" if name == "sua" else ""
-            lines.append(f"  {name:<12} {value:.3f}{note}")
+            ci = ci_text(summary.get("failure_auroc_ci", {}).get(name))
+            lines.append(f"  {name:<12} {value:.3f}{ci}{note}")
     lines += [reading(summary),
               f"records:  {summary['records']}",
               f"explorer: {summary['explorer']}  (open it in a browser: every input, its rewrites, S and H)"]

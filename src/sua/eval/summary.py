@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from sua.errors import SUAInputError
+from sua.eval.intervals import bootstrap, paired_difference
 from sua.io import read_jsonl
 from sua.measures import SIGNATURES, failure_auroc
 from sua.validate import check_score_records
@@ -22,13 +23,20 @@ FAILURE_SCORES = {
     "1-max_prob": lambda r: 1.0 - r["max_prob"],
 }
 _NEEDED = ("sensitivity", "entropy", "sua", "signature", "max_prob")
+#: Above this many labelled records the intervals are left out: they are then narrower than any
+#: difference worth reading, and 1,000 resamples of each AUROC would take minutes.
+MAX_BOOTSTRAP_ITEMS = 100_000
 
 
 def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Mean S, H, SUA, share of each signature, accuracy and failure AUROCs.
 
     One pass, memory O(N) floats. AUROCs (wrong vs right, higher score = more likely
-    wrong) only when gold labels are present.
+    wrong) only when gold labels are present, each with its 95 % bootstrap interval over the
+    records (``*_ci``, :func:`~sua.eval.intervals.bootstrap`, 1,000 resamples; up to
+    ``MAX_BOOTSTRAP_ITEMS`` records), and ``lead``: the
+    best score's paired AUROC difference to the runner-up, with its interval
+    (:func:`~sua.eval.intervals.paired_difference`).
     """
     cols: dict[str, list[float]] = {k: [] for k in FAILURE_SCORES}
     correct: list[bool] = []
@@ -59,6 +67,26 @@ def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         wrong = ~np.asarray(correct)
         out["accuracy"] = float(1.0 - wrong.mean())
         out["failure_auroc"] = {name: failure_auroc(np.asarray(v), wrong) for name, v in cols.items()}
+        if n <= MAX_BOOTSTRAP_ITEMS:
+            out.update(_intervals(cols, wrong, out["failure_auroc"]))
+    return out
+
+
+def _intervals(cols: dict[str, list[float]], wrong: np.ndarray, aurocs: dict[str, float]) -> dict[str, Any]:
+    """95 % bootstrap intervals of the accuracy and of each failure AUROC, and the paired
+    difference of the best AUROC over the runner-up (:mod:`sua.eval.intervals`)."""
+    n = wrong.size
+    statistic = {name: (lambda idx, v=np.asarray(v): failure_auroc(v[idx], wrong[idx])) for name, v in cols.items()}
+    acc = bootstrap(lambda idx: float(1.0 - wrong[idx].mean()), n)
+    out: dict[str, Any] = {"accuracy_ci": [acc.ci_low, acc.ci_high], "failure_auroc_ci": {}}
+    for name, auroc in statistic.items():
+        interval = bootstrap(auroc, n)
+        out["failure_auroc_ci"][name] = [interval.ci_low, interval.ci_high]
+    ranked = sorted((name for name, v in aurocs.items() if np.isfinite(v)), key=lambda name: -aurocs[name])
+    if len(ranked) >= 2:
+        best, second = ranked[:2]
+        lead = paired_difference(statistic[best], statistic[second], n)
+        out["lead"] = {"best": best, "second": second, "value": lead.value, "ci": [lead.ci_low, lead.ci_high]}
     return out
 
 
@@ -77,18 +105,30 @@ def reading(summary: dict[str, Any]) -> str:
     (best, top), (second, runner_up) = ranked[0], ranked[1]
     if top <= 0.5:
         return f"reading: no score ranks failures better than chance here (best: {best}, AUROC {top:.3f})."
-    text = (f"reading: {best} ranks failures best (AUROC {top:.3f}, +{top - runner_up:.3f} over {second}; "
-            "0.5 is chance)")
+    text = f"reading: {best} ranks failures best (AUROC {top:.3f}, +{top - runner_up:.3f} over {second}"
+    lead = summary.get("lead")
+    if lead is not None and lead["best"] == best and lead["second"] == second:
+        low, high = lead["ci"]
+        sure = "a real lead" if low > 0 else "within sampling noise"
+        text += f", 95 % interval [{low:+.3f}, {high:+.3f}]: {sure}"
+    text += "; 0.5 is chance)"
     if best != "sua" and "sua" in aurocs:
         text += f"; SUA scores {aurocs['sua']:.3f}"
     return text + "."
+
+
+def ci_text(ci: list[float] | None) -> str:
+    """`` [low, high]`` for a finite interval, else nothing."""
+    if ci is None or not all(np.isfinite(ci)):
+        return ""
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary as a small plain-text table."""
     lines = [f"inputs            {summary['n']}"]
     if "accuracy" in summary:
-        lines.append(f"accuracy          {summary['accuracy']:.4f}")
+        lines.append(f"accuracy          {summary['accuracy']:.4f}{ci_text(summary.get('accuracy_ci'))}")
     lines += [
         f"mean S            {summary['mean_sensitivity']:.4f}",
         f"mean H            {summary['mean_entropy']:.4f}",
@@ -98,7 +138,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     ]
     lines += [f"  {name:<19} {share:6.1%}" for name, share in summary["signatures"].items()]
     if "failure_auroc" in summary:
-        lines.append("failure AUROC (wrong vs right)")
-        lines += [f"  {name:<19} {v:.3f}" for name, v in summary["failure_auroc"].items()]
+        lines.append("failure AUROC (wrong vs right), 95 % interval")
+        cis = summary.get("failure_auroc_ci", {})
+        lines += [f"  {name:<19} {v:.3f}{ci_text(cis.get(name))}" for name, v in summary["failure_auroc"].items()]
     lines.append(reading(summary))
     return "\n".join(lines)
