@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,10 @@ def _intervals(cols: dict[str, list[float]], wrong: np.ndarray, aurocs: dict[str
     """95 % bootstrap intervals of the accuracy and of each failure AUROC, and the paired
     difference of the best AUROC over the runner-up (:mod:`sua.eval.intervals`)."""
     n = wrong.size
-    statistic = {name: (lambda idx, v=np.asarray(v): failure_auroc(v[idx], wrong[idx])) for name, v in cols.items()}
+    def auroc_of(values: np.ndarray) -> Callable[[np.ndarray], float]:
+        return lambda idx: failure_auroc(values[idx], wrong[idx])
+
+    statistic = {name: auroc_of(np.asarray(v)) for name, v in cols.items()}
     acc = bootstrap(lambda idx: float(1.0 - wrong[idx].mean()), n)
     out: dict[str, Any] = {"accuracy_ci": [acc.ci_low, acc.ci_high], "failure_auroc_ci": {}}
     for name, auroc in statistic.items():
@@ -140,6 +143,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     if "failure_auroc" in summary:
         lines.append("failure AUROC (wrong vs right), 95 % interval")
         cis = summary.get("failure_auroc_ci", {})
-        lines += [f"  {name:<19} {v:.3f}{ci_text(cis.get(name))}" for name, v in summary["failure_auroc"].items()]
+        lines += [f"  {name:<19} {v:.3f}{ci_text(cis.get(name))}"
+                  for name, v in summary["failure_auroc"].items()]
     lines.append(reading(summary))
     return "\n".join(lines)
