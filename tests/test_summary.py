@@ -103,11 +103,13 @@ def test_intervals_match_scipy_bootstrap_and_the_reading_says_whether_the_lead_i
     right = np.array([r["correct"] for r in recs], dtype=float)
     h = np.array([r["entropy"] for r in recs])
     ref = scipy_bootstrap((right,), np.mean, n_resamples=4000, method="percentile", random_state=1)
-    assert s["accuracy_ci"] == pytest.approx([ref.confidence_interval.low, ref.confidence_interval.high], abs=0.01)
+    ci = ref.confidence_interval
+    assert s["accuracy_ci"] == pytest.approx([ci.low, ci.high], abs=0.01)
     ref_auc = scipy_bootstrap((1 - right, h), lambda w, x: roc_auc_score(w, x), paired=True, vectorized=False,
                               n_resamples=1000, method="percentile", random_state=1)
     low, high = s["failure_auroc_ci"]["entropy"]
-    assert (low, high) == pytest.approx((ref_auc.confidence_interval.low, ref_auc.confidence_interval.high), abs=0.015)
+    ci = ref_auc.confidence_interval
+    assert (low, high) == pytest.approx((ci.low, ci.high), abs=0.015)
     assert low < s["failure_auroc"]["entropy"] < high
     assert s["lead"]["best"] == "entropy" and s["lead"]["ci"][0] > 0
     assert "a real lead" in reading(s)
