@@ -378,7 +378,9 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
             "value": diff.value, "ci_low": diff.ci_low, "ci_high": diff.ci_high, "verdict": diff.verdict,
             "n_items": n, "seeds": [int(s.removeprefix("seed")) for s in seeds],
             "n_resamples": diff.n_resamples, "undefined_resamples": diff.undefined,
-            "units": {p: c for p, c in chosen.items() if p.endswith(TUNED)}})
+            "units": {p: c for p, c in chosen.items() if p.endswith(TUNED)},
+            "candidates": {p: results.candidates(claim.task, p.removesuffix(TUNED))
+                           for p in chosen if p.endswith(TUNED)}})
 
 
 def derive(folder: str | os.PathLike[str],
@@ -542,6 +544,14 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
                      f"{c['a']}: {_f(c['a_value'])} | {c['b']}: {_f(c['b_value'])} | "
                      f"{_f(c['value'], '+.3f')} [{_f(c['ci_low'], '+.3f')}, {_f(c['ci_high'], '+.3f')}] | "
                      f"**{c['verdict']}** | {c['n_items']} | {len(c['seeds'])} |")
+    tuned = {(c["task"], preset, tuple(names), tuple(sorted(c["units"][preset].items())))
+             for c in claims for preset, names in c.get("candidates", {}).items()}
+    if tuned:
+        lines += ["", "## Tuned rows: the grid points compared on validation", ""]
+        for task, preset, names, picks in sorted(tuned):
+            chosen = ", ".join(f"{seed}: `{name}`" for seed, name in picks)
+            lines.append(f"- {task} / {preset}: among {', '.join(f'`{n}`' for n in names)}; chosen {chosen}"
+                         + (" (one point run so far: not yet a selection)" if len(names) == 1 else ""))
     for entry in human:
         lines += ["", f"## Human uncertainty: {entry['split']} ({entry['n_items']} items)", "",
                   f"Signal: {entry['signal']}. Spearman ρ with each score [95 % CI]:", "",
