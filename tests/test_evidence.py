@@ -133,8 +133,10 @@ def test_tuned_rows_pick_the_grid_point_best_on_validation(tmp_path) -> None:
     assert tuned["candidates"] == {"sua-tr (tuned)": ["sua-tr", "sua-tr@alpha=10"], "at (tuned)": ["at"]}
     assert tuned["a_value"] == 1.0 and tuned["verdict"] == "held"  # every rewrite answers right
     evidence = (tmp_path / "evidence.md").read_text()
-    assert "- nli / sua-tr (tuned): among `sua-tr`, `sua-tr@alpha=10`; chosen seed0: `sua-tr@alpha=10`\n" in evidence
-    assert "- nli / at (tuned): among `at`; chosen seed0: `at` (one point run so far: not yet a selection)" in evidence
+    assert ("- nli / sua-tr (tuned): among `sua-tr`, `sua-tr@alpha=10`; chosen seed0: `sua-tr@alpha=10`\n"
+            in evidence)
+    assert ("- nli / at (tuned): among `at`; chosen seed0: `at` (one point run so far: not yet a selection)"
+            in evidence)
     plain = find("SUA-TR raises robust accuracy above AT")
     assert plain["a_value"] == 0.0 and plain["verdict"] == "not held" and plain["units"] == {}
 
