@@ -91,6 +91,18 @@ def test_derive_claims_match_direct_computation(tmp_path) -> None:
     assert sua["b_value"] == pytest.approx(np.mean(direct["entropy"]))
     assert sua["value"] == pytest.approx(sua["a_value"] - sua["b_value"])
     assert sua["ci_low"] <= sua["value"] <= sua["ci_high"]
+    # robust accuracy by hand from the records' per-rewrite correctness, averaged over seeds
+    expected, worst = [], []
+    for seed in (0, 1):
+        c = read_columns(root / "units/nli/standard" / f"seed{seed}" / "test.npz")
+        pert_ok = c.pert_correct == 1
+        expected.append(pert_ok.mean())
+        worst.append((pert_ok.all(1) & (c.correct == 1)).mean())
+    robust = summary["nli"]["robust_accuracy"]["main"]
+    assert robust["expected"][0] == pytest.approx(np.mean(expected))
+    assert robust["worst_of_k"][0] == pytest.approx(np.mean(worst))
+    assert all(lo <= v <= hi for v, lo, hi in robust.values())
+    assert robust["worst_of_k"][0] <= robust["expected"][0]
     # failures here follow the entropy, so SUA = S − H ranks them backwards
     assert sua["verdict"] == "not held"
     # the rewrites move more on failures, which the validation-fitted combination picks up

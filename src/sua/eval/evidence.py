@@ -37,7 +37,7 @@ import numpy as np
 
 from sua.errors import SUAInputError
 from sua.eval.artifacts import Columns, pack_records, read_columns, write_columns
-from sua.eval.intervals import bootstrap, paired_difference, seed_mean
+from sua.eval.intervals import Draws, bootstrap, draw, seed_mean
 from sua.eval.json_values import finite_or_none
 from sua.eval.metrics import calibration_error, selective_accuracy
 from sua.eval.runner import ExperimentRun
@@ -247,6 +247,7 @@ class Results:
         if not (self.dir / "units").is_dir():
             raise SUAInputError(f"{self.dir} holds no packed units (units/); run `sua evidence export` first")
         self._scored: dict[tuple[str, str, str, str], Scored] = {}
+        self._draws: dict[tuple[str, ...], Draws] = {}
 
     def seeds(self, task: str, preset: str, split: str) -> list[str]:
         """Seeds of ``preset`` (for a tuned preset: of any of its grid points) scored on ``split``."""
@@ -295,6 +296,17 @@ class Results:
         if any(not np.array_equal(u.columns.ids, ids) for u in units):
             raise SUAInputError(f"{task}/{preset}/{split}: seeds were scored on different items")
         return seed_mean([METRICS[metric](u, score) for u in units])
+
+    def draws(self, task: str, preset: str, split: str, metric: str, score: str | None,
+              seeds: list[str]) -> Draws:
+        """:meth:`statistic` on all items and on the :data:`N_RESAMPLES` item resamples, computed
+        once per argument set (the same statistic enters several claims)."""
+        key = (task, preset, split, metric, str(score), *seeds)
+        if key not in self._draws:
+            n = self.unit(task, self.resolve(task, preset, seeds[0]), seeds[0], split).correct.size
+            self._draws[key] = draw(self.statistic(task, preset, split, metric, score, seeds), n,
+                                    n_resamples=N_RESAMPLES)
+        return self._draws[key]
 
 
 @dataclass(frozen=True)
@@ -365,11 +377,11 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
         unit = results.unit(claim.task, chosen[preset][seeds[0]], seeds[0], claim.split)
         if score is not None and score not in unit.scores:
             return None
-    a = results.statistic(claim.task, pa, claim.split, claim.metric, sa, seeds)
-    b = results.statistic(claim.task, pb, claim.split, claim.metric, sb, seeds)
-    n = int(results.unit(claim.task, chosen[pa][seeds[0]], seeds[0], claim.split).correct.size)
-    diff = paired_difference(a, b, n, n_resamples=N_RESAMPLES)
-    side = {"a": bootstrap(a, n, n_resamples=N_RESAMPLES), "b": bootstrap(b, n, n_resamples=N_RESAMPLES)}
+    a = results.draws(claim.task, pa, claim.split, claim.metric, sa, seeds)
+    b = results.draws(claim.task, pb, claim.split, claim.metric, sb, seeds)
+    n = a.n_items
+    diff = (a - b).interval()
+    side = {"a": a.interval(), "b": b.interval()}
     name = lambda preset, score: f"{preset}" + (f" · {score}" if score else "")  # noqa: E731
     return finite_or_none({
             "claim": claim.claim, "task": claim.task, "split": claim.split, "metric": claim.metric,
@@ -409,6 +421,7 @@ def derive(folder: str | os.PathLike[str],
                                  "n_test": int(units[0].correct.size), "seeds": [int(s[4:]) for s in seeds],
                                  "qx": profile["perturber"], "k": profile["k"],
                                  "families_drawn": sorted(set(units[0].columns.families.tolist()))}
+        entry["robust_accuracy"] = _robust_accuracy(results, task, seeds)
         if units[0].columns.f1 is not None:
             entry["f1"] = float(np.nanmean([u.columns.f1[u.columns.correct >= 0] for u in units]))
             entry["exact_match"] = entry["accuracy"]
@@ -424,6 +437,27 @@ def derive(folder: str | os.PathLike[str],
     out["evidence"].write_text(_markdown(claims, summary, human, root), encoding="utf-8")
     if any((root / "curves").glob("*.json")):
         out["curves"] = plot_curves(root / "curves", root.parent / "learning_curves.png")
+    return out
+
+
+def _robust_accuracy(results: Results, task: str, seeds: list[str]) -> dict[str, dict[str, list[float]]]:
+    """Standard training's in-domain robust accuracy under each Q_x setting scored (``main``: the
+    profile's; ``test.<setting>``; ``adversarial only``: the ``test_adversarial`` split): expected
+    over the K rewrites and worst-of-K, each as ``[value, ci_low, ci_high]`` (seeds pooled)."""
+    out = {}
+    for split in sorted({p.stem for s in seeds
+                         for p in (results.dir / "units" / task / "standard" / s).glob("test*.npz")}):
+        base, _, qx = split.partition(".")
+        setting = ((qx or "main") if base == "test"
+                   else "adversarial only" if split == "test_adversarial" else None)
+        if setting is None or set(results.seeds(task, "standard", split)) != set(seeds):
+            continue
+        units = [results.unit(task, "standard", s, split) for s in seeds]
+        out[setting] = {}
+        for kind, worst in (("expected", False), ("worst_of_k", True)):
+            iv = bootstrap(seed_mean([_robust(u, worst) for u in units]), units[0].correct.size,
+                           n_resamples=N_RESAMPLES)
+            out[setting][kind] = [iv.value, iv.ci_low, iv.ci_high]
     return out
 
 
@@ -528,14 +562,20 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
              f"{N_RESAMPLES} item resamples, seeds pooled. A positive difference means the claim holds; "
              "the verdict is *held* when the interval lies above 0, *not held* below 0, else *inconclusive*.",
              "", "## Accuracy per task (in-domain test, Standard training)", "",
-             "| task | accuracy [95 % CI] | n test | seeds | Q_x | families drawn |",
-             "|---|---|---|---|---|---|"]
+             "| task | accuracy [95 % CI] | n test | seeds | Q_x | families drawn | robust accuracy: "
+             "expected / worst-of-K [95 % CI] |",
+             "|---|---|---|---|---|---|---|"]
     for task, e in summary.items():
         if "accuracy" not in e:
             continue
         low, high = e["accuracy_ci"]
+        robust = "; ".join(
+            f"{e['qx'] if setting == 'main' else setting}: "
+            + " / ".join(f"{_f(v)} [{_f(lo)}, {_f(hi)}]" for v, lo, hi in (r["expected"], r["worst_of_k"]))
+            for setting, r in e.get("robust_accuracy", {}).items())
         lines.append(f"| {task} | {_f(e['accuracy'])} [{_f(low)}, {_f(high)}] | {e['n_test']} | "
-                     f"{len(e['seeds'])} | {e['qx']} (K = {e['k']}) | {', '.join(e['families_drawn'])} |")
+                     f"{len(e['seeds'])} | {e['qx']} (K = {e['k']}) | {', '.join(e['families_drawn'])} | "
+                     f"{robust} |")
     lines += ["", "## Claims", "",
               "| claim | task / split | metric | A | B | A − B [95 % CI] | verdict | n | seeds |",
               "|---|---|---|---|---|---|---|---|---|"]

@@ -65,27 +65,58 @@ def resample_indices(n_items: int, n_resamples: int = 1000, seed: int = 0) -> np
     return np.random.default_rng(seed).integers(0, n_items, size=(n_resamples, n_items))
 
 
+@dataclass(frozen=True)
+class Draws:
+    """A statistic on all ``n_items`` items (``value``) and on each seeded item resample
+    (``resampled``, NaN where undefined). Two draws of the same resamples subtract into the
+    draws of the paired difference."""
+
+    value: float
+    resampled: np.ndarray
+    n_items: int
+
+    def interval(self, level: float = 0.95) -> Interval:
+        """The percentile interval ``[q_{(1-level)/2}, q_{(1+level)/2}]`` of the finite resamples;
+        NaN resamples (an AUROC with one class only) are left out and counted."""
+        if not 0 < level < 1:
+            raise SUAInputError(f"level must be in (0, 1), got {level}")
+        n_resamples = self.resampled.size
+        finite = self.resampled[np.isfinite(self.resampled)]
+        if finite.size == 0:
+            return Interval(self.value, math.nan, math.nan, self.n_items, n_resamples, level, n_resamples)
+        tail = 100 * (1 - level) / 2
+        low, high = np.percentile(finite, [tail, 100 - tail])
+        return Interval(self.value, float(low), float(high), self.n_items, n_resamples, level,
+                        int(n_resamples - finite.size))
+
+    def __sub__(self, other: Draws) -> Draws:
+        if other.n_items != self.n_items or other.resampled.shape != self.resampled.shape:
+            raise SUAInputError("a paired difference needs draws over the same items and resamples")
+        return Draws(self.value - other.value, self.resampled - other.resampled, self.n_items)
+
+
+def draw(statistic: Statistic, n_items: int, *, n_resamples: int = 1000, seed: int = 0) -> Draws:
+    """``statistic`` on all items and on ``n_resamples`` item resamples of the seeded stream
+    (:func:`resample_indices`): the same ``seed`` gives the same resamples, so draws pair."""
+    value = float(statistic(np.arange(n_items)))
+    indices = resample_indices(n_items, n_resamples, seed)
+    resampled = np.array([statistic(idx) for idx in indices], dtype=float)
+    return Draws(value, resampled, n_items)
+
+
 def bootstrap(statistic: Statistic, n_items: int, *, n_resamples: int = 1000, level: float = 0.95,
               seed: int = 0) -> Interval:
     """``statistic`` on all ``n_items`` items and its percentile interval over ``n_resamples``
     item resamples (module doc). Resamples where the statistic is NaN (an AUROC with one class
     only) are left out and counted in :attr:`Interval.undefined`."""
-    if not 0 < level < 1:
-        raise SUAInputError(f"level must be in (0, 1), got {level}")
-    value = float(statistic(np.arange(n_items)))
-    draws = np.array([statistic(idx) for idx in resample_indices(n_items, n_resamples, seed)], dtype=float)
-    finite = draws[np.isfinite(draws)]
-    if finite.size == 0:
-        return Interval(value, math.nan, math.nan, n_items, n_resamples, level, n_resamples)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(finite, [tail, 100 - tail])
-    return Interval(value, float(low), float(high), n_items, n_resamples, level,
-                    int(n_resamples - finite.size))
+    return draw(statistic, n_items, n_resamples=n_resamples, seed=seed).interval(level)
 
 
-def paired_difference(a: Statistic, b: Statistic, n_items: int, **options: float | int) -> Interval:
+def paired_difference(a: Statistic, b: Statistic, n_items: int, *, n_resamples: int = 1000,
+                      level: float = 0.95, seed: int = 0) -> Interval:
     """``a − b`` on the same items, bootstrapped with the same resamples for both sides."""
-    return bootstrap(lambda idx: a(idx) - b(idx), n_items, **options)
+    options = {"n_resamples": n_resamples, "seed": seed}
+    return (draw(a, n_items, **options) - draw(b, n_items, **options)).interval(level)
 
 
 def seed_mean(per_seed: list[Statistic]) -> Statistic:
