@@ -106,3 +106,9 @@ def test_demo_small_end_to_end(data_dir, tmp_path, capsys):
     model_mtime = (out / "model" / "model.safetensors").stat().st_mtime
     assert main(args) == 0
     assert (out / "model" / "model.safetensors").stat().st_mtime == model_mtime
+    # another sample size scores the new sample afresh instead of mixing in the old records
+    capsys.readouterr()
+    size = args.index("--eval-size") + 1
+    assert main([*args[:size], "10", *args[size + 1:]]) == 0
+    assert capsys.readouterr().out.startswith("accuracy on 10 held-out pairs: ")
+    assert len((out / "scores.jsonl").read_text().splitlines()) == 10

@@ -62,6 +62,26 @@ def test_resume_with_unique_ids_keeps_every_record(tmp_path):
     assert ids == ["d0", "d1", "d2", "d3"]
 
 
+def test_an_output_written_from_other_data_is_refused_not_mixed(tmp_path):
+    """The same data path with other content (a new sample written over the old one)."""
+    model, calls = counting_model()
+    scorer = SUAScorer(model, get_perturber("token"), k=2)
+    data = tmp_path / "d.jsonl"
+    good = (BAD / "data_good.jsonl").read_text()
+    data.write_text(good)
+    out = scorer.score_file(data, tmp_path / "s.jsonl", progress=False)
+    before = out.read_bytes()
+    data.write_text('{"id": "d0", "text": "still here"}\n{"id": "x9", "text": "a new input"}\n')
+    n_calls = len(calls)
+    with pytest.raises(SUAInputError, match=r"holds 3 record\(s\) whose ids are not in .*'d1', 'd2', 'd3'"):
+        scorer.score_file(data, out, progress=False)
+    assert out.read_bytes() == before and len(calls) == n_calls
+    # a grown input file resumes: the old ids are all still there
+    data.write_text(good + '{"id": "d4", "text": "one more"}\n')
+    scorer.score_file(data, out, progress=False)
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["d0", "d1", "d2", "d3", "d4"]
+
+
 @pytest.fixture()
 def model_dir(tokenizer, tmp_path) -> Path:
     folder = tmp_path / "model"

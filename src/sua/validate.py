@@ -96,9 +96,9 @@ def finite_number(value: Any, where: str) -> float:
 
 
 def check_data(source: str | os.PathLike[str], *, id_field: str = "id", limit: int | None = None,
-               allow_empty: bool = False) -> int:
-    """Read ``source`` (JSONL or ``hf:`` source) once before any model call; return its record
-    count (up to ``limit``).
+               allow_empty: bool = False) -> set[str]:
+    """Read ``source`` (JSONL or ``hf:`` source) once before any model call; return the ids of
+    its records (up to ``limit``).
 
     Refused: a line that is not UTF-8 JSON (:func:`sua.io.read_jsonl` names line and byte
     offset), a null id, duplicate ids (the first few are listed), and no records at all unless
@@ -127,7 +127,7 @@ def check_data(source: str | os.PathLike[str], *, id_field: str = "id", limit: i
     if n == 0 and not allow_empty:
         raise SUAInputError(f"{source} has no records{' (--limit 0)' if limit == 0 else ''}; pass "
                             "a file with at least one input")
-    return n
+    return set(counts)
 
 
 # -- score records ----------------------------------------------------------------------------

@@ -24,8 +24,10 @@ from sua.train import finetune_classifier
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 
 
-def _sample_file(src: str | Path, dst: Path, n: int, seed: int) -> None:
-    """Write a seeded random sample of ``n`` records of ``src`` to ``dst``."""
+def _sample_file(src: str | Path, dst: Path, n: int, seed: int) -> bool:
+    """Write a seeded random sample of ``n`` records of ``src`` to ``dst``; return whether
+    ``dst`` changed (its scores from an earlier run are then stale)."""
+    before = dst.read_bytes() if dst.exists() else None
     records = [rec for _, rec in read_records(src)]
     if n > len(records):
         raise SUAInputError(f"asked for {n} evaluation inputs but {src} has {len(records)}")
@@ -34,6 +36,7 @@ def _sample_file(src: str | Path, dst: Path, n: int, seed: int) -> None:
     with JsonlAppender(dst) as sink:
         for i in pick:
             sink.write(records[i])
+    return dst.read_bytes() != before
 
 
 def run_demo(
@@ -94,8 +97,9 @@ def run_demo(
     config_file = out / "train_config.json"
     fields = TASK_FIELDS["nli"]
 
-    if not (config_file.exists() and json.loads(config_file.read_text()) == train_config
-            and (model_dir / "config.json").exists()):
+    retrain = not (config_file.exists() and json.loads(config_file.read_text()) == train_config
+                   and (model_dir / "config.json").exists())
+    if retrain:
         labelled = (ex for ex in iter_examples(train_data, text_field=fields.text_field,
                                                pair_field=fields.pair_field)
                     if ex.label is not None)
@@ -107,10 +111,10 @@ def run_demo(
     model = HFSequenceClassifier(str(model_dir), precision=precision, device=device)
 
     eval_file = out / "eval_data.jsonl"
-    _sample_file(test_data, eval_file, eval_size, seed)
+    fresh_scores = _sample_file(test_data, eval_file, eval_size, seed) or retrain
     scorer = SUAScorer(model, TokenPerturber(), k=k, lam=lam, seed=seed)
     scores = scorer.score_file(eval_file, out / "scores.jsonl", text_field=fields.text_field,
-                               pair_field=fields.pair_field, progress=progress,
+                               pair_field=fields.pair_field, progress=progress, overwrite=fresh_scores,
                                metadata={"model_dir": str(model_dir), "train": train_config,
                                          "device": str(model.device)})
     summary = summarize_file(scores)

@@ -283,9 +283,11 @@ def resumable_output(data: str | os.PathLike[str], out: str | os.PathLike[str], 
     for the whole block. ``config`` gains ``model_fingerprint`` (a content hash of a local
     ``model_source``) and must equal the one in ``<out stem>.meta.json`` of an existing output
     (else an error naming what differs; ``overwrite`` starts afresh), which is then rewritten
-    atomically with the versions.
+    atomically with the versions. An existing output holding ids that are not in the data (when
+    no ``limit`` cuts the data) was written from other data and is refused the same way: resuming
+    it would mix records of two inputs.
     """
-    check_data(data, id_field=id_field, limit=limit, allow_empty=allow_empty)
+    data_ids = check_data(data, id_field=id_field, limit=limit, allow_empty=allow_empty)
     out_path, meta_path = Path(out), meta_path_for(out)
     config = json.loads(json.dumps(dict(config)))
     if config.get("model_source") is not None:
@@ -307,7 +309,13 @@ def resumable_output(data: str | os.PathLike[str], out: str | os.PathLike[str], 
                                 "by sua score. Remove it or choose another --out")
         write_text_atomic(meta_path, json.dumps({"config": config, "versions": versions()}, indent=2,
                                                 allow_nan=False))
-        yield out_path, finished_ids(out_path)
+        finished = finished_ids(out_path)
+        stale = sorted(finished - data_ids) if limit is None else []
+        if stale:
+            raise SUAInputError(f"{out_path} holds {len(stale)} record(s) whose ids are not in {data} "
+                                f"(e.g. {', '.join(map(repr, stale[:3]))}): it was written from other "
+                                "data; pass --overwrite or choose another --out")
+        yield out_path, finished
 
 
 def meta_path_for(out: str | os.PathLike[str]) -> Path:
