@@ -1,5 +1,6 @@
-"""`--engine ray` for scoring on a local 2-CPU Ray instance: the same records as the local engine,
-resume after an interrupted job, and a killed actor that loses and duplicates nothing."""
+"""`--engine ray` on a local 2-CPU Ray instance. Scoring: the same records as the local engine,
+resume after an interrupted job, and a killed actor that loses and duplicates nothing.
+Perturbing: the same file as the local engine, the disk cache shared, resume."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -146,3 +148,39 @@ def test_cli_engine_ray_refuses_language_models(tmp_path, snli_dev, capsys):
                  str(tmp_path / "o.jsonl"), "--engine", "ray"])
     assert code == 2
     assert "--engine ray scores encoder classifiers" in capsys.readouterr().err
+
+
+def _perturb(snli_dev: Path, out: Path, cache: Path, *extra: str) -> None:
+    assert main(["perturb", "--data", str(snli_dev), "--field", "hypothesis", "--family", "token", "--k", "4",
+                 "--seed", "2", "--limit", "40", "--out", str(out), "--cache-dir", str(cache), "--quiet",
+                 *extra]) == 0
+
+
+def _cached_draws(cache: Path) -> int:
+    with sqlite3.connect(cache / "perturbations.sqlite") as db:
+        return db.execute("SELECT COUNT(*) FROM draws").fetchone()[0]
+
+
+def test_perturb_engine_ray_writes_the_local_file(snli_dev, tmp_path):
+    """Byte for byte the local engine's file (input order kept), drawn by 2 actors into a fresh
+    cache; a second ray job on that cache draws nothing new."""
+    _perturb(snli_dev, tmp_path / "local.jsonl", tmp_path / "local-cache")
+    _perturb(snli_dev, tmp_path / "ray.jsonl", tmp_path / "cache", "--engine", "ray", "--num-workers", "2")
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    config = {n: json.loads((tmp_path / f"{n}.jsonl.config.json").read_text()) for n in ("local", "ray")}
+    assert {**config["ray"], "cache": None} == {**config["local"], "cache": None}
+    assert _cached_draws(tmp_path / "cache") == 40, "the actors wrote into the shared cache file"
+    _perturb(snli_dev, tmp_path / "again.jsonl", tmp_path / "cache", "--engine", "ray")
+    assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert _cached_draws(tmp_path / "cache") == 40
+
+
+def test_perturb_engine_ray_resumes_an_interrupted_file(snli_dev, tmp_path):
+    _perturb(snli_dev, tmp_path / "full.jsonl", tmp_path / "full-cache")
+    lines = (tmp_path / "full.jsonl").read_text().splitlines(keepends=True)
+    out = tmp_path / "out.jsonl"
+    out.write_text("".join(lines[:10]) + lines[10][:40])  # 10 lines and a cut one
+    (tmp_path / "out.jsonl.config.json").write_text((tmp_path / "full.jsonl.config.json").read_text())
+    _perturb(snli_dev, out, tmp_path / "cache", "--engine", "ray", "--num-workers", "2")
+    assert out.read_bytes() == (tmp_path / "full.jsonl").read_bytes(), "no id twice, none lost"
+    assert _cached_draws(tmp_path / "cache") == 30, "only the missing inputs were drawn"

@@ -93,13 +93,14 @@ def _score_predictions(args: argparse.Namespace) -> None:
     _report_written(out, args.format)
 
 
-def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+def _add_engine_options(parser: argparse.ArgumentParser, workers: str) -> None:
+    """--engine, --address and --num-workers (``workers``: what they are, with their default)."""
     group = parser.add_argument_group("where it runs")
     group.add_argument("--engine", choices=["local", "ray"], default="local",
                        help="local: this process (default); ray: a Ray cluster (pip install 'sua[ray]')")
     group.add_argument("--address", help="ray: an existing cluster, e.g. auto or ray://head:10001 "
                                          "(default: start a local instance)")
-    group.add_argument("--num-workers", type=int, help="ray: model actors (default: one per CPU, or per GPU)")
+    group.add_argument("--num-workers", type=int, help=f"ray: {workers}")
 
 
 def _scoring_engine(args: argparse.Namespace, make_model: Callable[[], Any]) -> Any:
@@ -272,8 +273,17 @@ def _perturb(args: argparse.Namespace) -> None:
                        model=load_model(args.model) if args.model else None, protect=args.protect,
                        cache=not args.no_cache, cache_dir=args.cache_dir, limit=args.limit,
                        progress=not args.quiet, model_source=args.model, allow_empty=args.allow_empty,
-                       **options)
+                       engine=_perturb_engine(args), **options)
     print(f"perturbations written to {out}")
+
+
+def _perturb_engine(args: argparse.Namespace) -> Any:
+    """None for the local engine, else the Ray engine with ``--num-workers`` rewrite actors."""
+    if args.engine == "local":
+        return None
+    from sua.distributed import RayPerturbEngine
+
+    return RayPerturbEngine(num_workers=args.num_workers, address=args.address)
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -409,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_lm_score_options(score)
     _add_runtime_options(score)
-    _add_engine_options(score)
+    _add_engine_options(score, "model actors (default: one per CPU, or per GPU)")
     score.set_defaults(func=_score)
 
     summarize = sub.add_parser("summarize", help="summarise a file of score records")
@@ -468,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     perturb.add_argument("--allow-empty", action="store_true",
                          help="an input with no records is not an error")
     perturb.add_argument("--quiet", action="store_true")
+    _add_engine_options(perturb, "rewrite actors (default: one per CPU)")
     perturb.set_defaults(func=_perturb)
 
     train = sub.add_parser("train", help="fine-tune a classifier: standard, PGD adversarial training, SUA-TR")
