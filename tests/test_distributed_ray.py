@@ -1,6 +1,7 @@
 """`--engine ray` on a local 2-CPU Ray instance. Scoring: the same records as the local engine,
 resume after an interrupted job, and a killed actor that loses and duplicates nothing.
-Perturbing: the same file as the local engine, the disk cache shared, resume."""
+Perturbing: the same file as the local engine, the disk cache shared, resume. Experiment units:
+the same score files and tables as a local `sua reproduce`."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ ray = pytest.importorskip("ray")
 
 
 from sua.cli import main  # noqa: E402
-from sua.distributed import RayScoringEngine  # noqa: E402
+from sua.distributed import RayScoringEngine, RayUnitEngine  # noqa: E402
 from sua.errors import SUAInputError  # noqa: E402
+from sua.eval.reproduce import reproduce  # noqa: E402
 from sua.perturb import TokenPerturber  # noqa: E402
 from sua.scoring import SUAScorer, meta_path_for  # noqa: E402
 
@@ -184,3 +186,73 @@ def test_perturb_engine_ray_resumes_an_interrupted_file(snli_dev, tmp_path):
     _perturb(snli_dev, out, tmp_path / "cache", "--engine", "ray", "--num-workers", "2")
     assert out.read_bytes() == (tmp_path / "full.jsonl").read_bytes(), "no id twice, none lost"
     assert _cached_draws(tmp_path / "cache") == 30, "only the missing inputs were drawn"
+
+
+TINY = """
+name = "tiny"
+seeds = [0, 1]
+k = 2
+k_sweep = [2]
+k_reference = 4
+mc_passes = 2
+coverage = 0.8
+perturber = "token"
+methods = ["standard"]
+
+[train]
+epochs = 1.0
+batch_size = 8
+lr = 1e-4
+max_length = 32
+log_every = 1
+
+[tasks.nli]
+train = 16
+eval = 8
+
+[table3]
+task = "nli"
+train = 16
+seeds = [0]
+presets = ["standard"]
+
+[appendix_b]
+task_b2 = "nli"
+b2_presets = ["standard"]
+lam_grid = [0.0, 1.0]
+coverages = [0.8]
+"""
+
+
+def test_reproduce_engine_ray_builds_the_local_tables(data_dir, tmp_path):
+    """Table 2 and Table 3 of a tiny profile: 2 units (Table 3's unit is Table 2's seed 0, merged)
+    trained and scored by 2 Ray tasks at once write the local run's score files byte for byte,
+    and the tables built from them are the local ones; the table step then computes nothing.
+    Each task has 1 CPU, so torch runs on 1 thread there, and so it does for the local run (with
+    2 threads, CPU kernels sum in another order: probabilities differ by ~1e-8)."""
+    import torch
+
+    profile = tmp_path / "tiny.toml"
+    profile.write_text(TINY)
+    quiet = {"profile": str(profile), "data_dir": data_dir, "progress": False}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reproduce(["table2", "table3"], tmp_path / "local", **quiet, log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    logged: list[str] = []
+    reproduce(["table2", "table3"], tmp_path / "ray", **quiet, log=logged.append,
+              engine=RayUnitEngine(num_workers=2))
+    done = [i for i, line in enumerate(logged) if line.startswith("unit nli:standard:")]
+    assert len(done) == 2 and logged[0].startswith("2 units on Ray, 2 at a time")
+    assert any(line.startswith("train nli standard seed=1") for line in logged[:done[-1]])
+    assert not [line for line in logged[done[-1]:] if line.startswith(("train", "score"))]
+    for seed in (0, 1):
+        scores = Path("units/nli/standard-n16") / f"seed{seed}" / "scores"
+        for name in ("validation-k2-s0.jsonl", "test-k2-s0.jsonl"):
+            ray_file, local_file = (tmp_path / run / scores / name for run in ("ray", "local"))
+            assert ray_file.read_bytes() == local_file.read_bytes()
+    local, distributed = (json.loads((tmp_path / run / "results.json").read_text())
+                          for run in ("local", "ray"))
+    assert distributed["tables"] == local["tables"] and distributed["figures"] == local["figures"]

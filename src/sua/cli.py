@@ -16,6 +16,8 @@ from sua.errors import SUAInputError, SUAServiceError
 
 # Defaults shared by the commands that score (SPEC.md "Defaults").
 DEFAULT_K, DEFAULT_DIVERGENCE, DEFAULT_LAM = 8, "jsd", 1.0
+#: --num-workers of the commands that run experiment units.
+UNITS_AT_ONCE = "experiment units run at once, a Ray task each (default: one per GPU, else one per 4 CPUs)"
 
 
 def _quiet_transformers() -> None:
@@ -299,7 +301,7 @@ def _reproduce(args: argparse.Namespace) -> None:
     run_dir = args.out or f"runs/reproduce-{Path(args.profile).stem}"
     out = reproduce(args.experiments, run_dir, profile=args.profile, seeds=args.seeds,
                     data_dir=args.data_dir, precision=args.precision, device=args.device,
-                    progress=not args.quiet)
+                    progress=not args.quiet, engine=_unit_engine(args))
     print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
 
 
@@ -314,14 +316,26 @@ def _evidence(args: argparse.Namespace) -> None:
         profile = load_profile(args.profile)
         run = ExperimentRun(pin_profile(args.run, profile), profile, data_dir=args.data_dir,
                             progress=not args.quiet)
-        for unit in args.units:
-            task, preset, seed = _unit(unit)
+        units = list(dict.fromkeys(_unit(unit) for unit in args.units))  # one task per unit folder
+        engine = _unit_engine(args)
+        if engine is not None:
+            return engine.run(run, evidence.run_unit, units)
+        for task, preset, seed in units:
             evidence.run_unit(run, task, preset, seed)
-            print(f"unit {unit} done")
+            print(f"unit {task}:{preset}:{seed} done")
     elif args.evidence_command == "export":
         print(f"{len(evidence.export_run(args.run, args.out))} files written under {args.out}")
     else:
         print(*evidence.derive(args.folder).values(), sep="\n")
+
+
+def _unit_engine(args: argparse.Namespace) -> Any:
+    """None for the local engine, else the Ray engine running ``--num-workers`` units at once."""
+    if args.engine == "local":
+        return None
+    from sua.distributed import RayUnitEngine
+
+    return RayUnitEngine(num_workers=args.num_workers, address=args.address)
 
 
 def _unit(text: str) -> tuple[str, str, int]:
@@ -567,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_runtime_options(reproduce)
+    _add_engine_options(reproduce, UNITS_AT_ONCE)
     reproduce.set_defaults(func=_reproduce)
 
     evidence = sub.add_parser("evidence", help="the evidence run: train and score units, pack them, "
@@ -578,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     unit.add_argument("--profile", default="evidence", help="profile name or TOML file (default: evidence)")
     unit.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
     unit.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_engine_options(unit, UNITS_AT_ONCE)
     export = evidence_sub.add_parser("export", help="pack a run's score files and learning curves")
     export.add_argument("run", help="run folder")
     export.add_argument("--out", required=True, help="results folder, e.g. docs/results/evidence")
