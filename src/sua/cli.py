@@ -319,10 +319,11 @@ def _evidence(args: argparse.Namespace) -> None:
         units = list(dict.fromkeys(_unit(unit) for unit in args.units))  # one task per unit folder
         engine = _unit_engine(args)
         if engine is not None:
-            return engine.run(run, evidence.run_unit, units)
-        for task, preset, seed in units:
-            evidence.run_unit(run, task, preset, seed)
-            print(f"unit {task}:{preset}:{seed} done")
+            engine.run(run, evidence.run_unit, units)
+        else:
+            for task, preset, seed in units:
+                evidence.run_unit(run, task, preset, seed)
+                print(f"unit {task}:{preset}:{seed} done")
     elif args.evidence_command == "export":
         print(f"{len(evidence.export_run(args.run, args.out))} files written under {args.out}")
     else:
