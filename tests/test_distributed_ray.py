@@ -1,5 +1,7 @@
-"""`--engine ray` for scoring on a local 2-CPU Ray instance: the same records as the local engine,
-resume after an interrupted job, and a killed actor that loses and duplicates nothing."""
+"""`--engine ray` on a local 2-CPU Ray instance. Scoring: the same records as the local engine,
+resume after an interrupted job, and a killed actor that loses and duplicates nothing.
+Perturbing: the same file as the local engine, the disk cache shared, resume. Experiment units:
+the same score files and tables as a local `sua reproduce`."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,8 +21,9 @@ ray = pytest.importorskip("ray")
 
 
 from sua.cli import main  # noqa: E402
-from sua.distributed import RayScoringEngine  # noqa: E402
+from sua.distributed import RayScoringEngine, RayUnitEngine  # noqa: E402
 from sua.errors import SUAInputError  # noqa: E402
+from sua.eval.reproduce import reproduce  # noqa: E402
 from sua.perturb import TokenPerturber  # noqa: E402
 from sua.scoring import SUAScorer, meta_path_for  # noqa: E402
 
@@ -146,3 +150,109 @@ def test_cli_engine_ray_refuses_language_models(tmp_path, snli_dev, capsys):
                  str(tmp_path / "o.jsonl"), "--engine", "ray"])
     assert code == 2
     assert "--engine ray scores encoder classifiers" in capsys.readouterr().err
+
+
+def _perturb(snli_dev: Path, out: Path, cache: Path, *extra: str) -> None:
+    assert main(["perturb", "--data", str(snli_dev), "--field", "hypothesis", "--family", "token", "--k", "4",
+                 "--seed", "2", "--limit", "40", "--out", str(out), "--cache-dir", str(cache), "--quiet",
+                 *extra]) == 0
+
+
+def _cached_draws(cache: Path) -> int:
+    with sqlite3.connect(cache / "perturbations.sqlite") as db:
+        return db.execute("SELECT COUNT(*) FROM draws").fetchone()[0]
+
+
+def test_perturb_engine_ray_writes_the_local_file(snli_dev, tmp_path):
+    """Byte for byte the local engine's file (input order kept), drawn by 2 actors into a fresh
+    cache; a second ray job on that cache draws nothing new."""
+    _perturb(snli_dev, tmp_path / "local.jsonl", tmp_path / "local-cache")
+    _perturb(snli_dev, tmp_path / "ray.jsonl", tmp_path / "cache", "--engine", "ray", "--num-workers", "2")
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    config = {n: json.loads((tmp_path / f"{n}.jsonl.config.json").read_text()) for n in ("local", "ray")}
+    assert {**config["ray"], "cache": None} == {**config["local"], "cache": None}
+    assert _cached_draws(tmp_path / "cache") == 40, "the actors wrote into the shared cache file"
+    _perturb(snli_dev, tmp_path / "again.jsonl", tmp_path / "cache", "--engine", "ray")
+    assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert _cached_draws(tmp_path / "cache") == 40
+
+
+def test_perturb_engine_ray_resumes_an_interrupted_file(snli_dev, tmp_path):
+    _perturb(snli_dev, tmp_path / "full.jsonl", tmp_path / "full-cache")
+    lines = (tmp_path / "full.jsonl").read_text().splitlines(keepends=True)
+    out = tmp_path / "out.jsonl"
+    out.write_text("".join(lines[:10]) + lines[10][:40])  # 10 lines and a cut one
+    (tmp_path / "out.jsonl.config.json").write_text((tmp_path / "full.jsonl.config.json").read_text())
+    _perturb(snli_dev, out, tmp_path / "cache", "--engine", "ray", "--num-workers", "2")
+    assert out.read_bytes() == (tmp_path / "full.jsonl").read_bytes(), "no id twice, none lost"
+    assert _cached_draws(tmp_path / "cache") == 30, "only the missing inputs were drawn"
+
+
+TINY = """
+name = "tiny"
+seeds = [0, 1]
+k = 2
+k_sweep = [2]
+k_reference = 4
+mc_passes = 2
+coverage = 0.8
+perturber = "token"
+methods = ["standard"]
+
+[train]
+epochs = 1.0
+batch_size = 8
+lr = 1e-4
+max_length = 32
+log_every = 1
+
+[tasks.nli]
+train = 16
+eval = 8
+
+[table3]
+task = "nli"
+train = 16
+seeds = [0]
+presets = ["standard"]
+
+[appendix_b]
+task_b2 = "nli"
+b2_presets = ["standard"]
+lam_grid = [0.0, 1.0]
+coverages = [0.8]
+"""
+
+
+def test_reproduce_engine_ray_builds_the_local_tables(data_dir, tmp_path):
+    """Table 2 and Table 3 of a tiny profile: 2 units (Table 3's unit is Table 2's seed 0, merged)
+    trained and scored by 2 Ray tasks at once write the local run's score files byte for byte,
+    and the tables built from them are the local ones; the table step then computes nothing.
+    Each task has 1 CPU, so torch runs on 1 thread there, and so it does for the local run (with
+    2 threads, CPU kernels sum in another order: probabilities differ by ~1e-8)."""
+    import torch
+
+    profile = tmp_path / "tiny.toml"
+    profile.write_text(TINY)
+    quiet = {"profile": str(profile), "data_dir": data_dir, "progress": False}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reproduce(["table2", "table3"], tmp_path / "local", **quiet, log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    logged: list[str] = []
+    reproduce(["table2", "table3"], tmp_path / "ray", **quiet, log=logged.append,
+              engine=RayUnitEngine(num_workers=2))
+    done = [i for i, line in enumerate(logged) if line.startswith("unit nli:standard:")]
+    assert len(done) == 2 and logged[0].startswith("2 units on Ray, 2 at a time")
+    assert any(line.startswith("train nli standard seed=1") for line in logged[:done[-1]])
+    assert not [line for line in logged[done[-1]:] if line.startswith(("train", "score"))]
+    for seed in (0, 1):
+        scores = Path("units/nli/standard-n16") / f"seed{seed}" / "scores"
+        for name in ("validation-k2-s0.jsonl", "test-k2-s0.jsonl"):
+            ray_file, local_file = (tmp_path / run / scores / name for run in ("ray", "local"))
+            assert ray_file.read_bytes() == local_file.read_bytes()
+    local, distributed = (json.loads((tmp_path / run / "results.json").read_text())
+                          for run in ("local", "ray"))
+    assert distributed["tables"] == local["tables"] and distributed["figures"] == local["figures"]

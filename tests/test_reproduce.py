@@ -11,7 +11,8 @@ import pytest
 
 from sua.cli import main
 from sua.errors import SUAInputError
-from sua.eval.reproduce import reproduce
+from sua.eval.reproduce import EXPERIMENTS, plan_units, reproduce
+from sua.eval.runner import ExperimentRun
 
 MICRO = """
 name = "micro"
@@ -111,3 +112,21 @@ def test_other_settings_on_the_same_folder_are_refused(micro_run: tuple[Path, Pa
     assert "invalid choice: 'tablex'" in capsys.readouterr().err
     assert main(["reproduce", "table2", "--profile", "nope", "--out", str(run_dir / "x")]) == 2
     assert "unknown profile" in capsys.readouterr().err
+
+
+def test_plan_units_names_exactly_the_files_the_experiments_read(micro_run: tuple[Path, Path],
+                                                                 data_dir: Path) -> None:
+    """What `--engine ray` computes before the tables: every score and agreement file the local
+    run wrote, one unit per model folder (Table 3's Standard and SUA-TR are Table 2's)."""
+    _, run_dir = micro_run
+    run = ExperimentRun(run_dir, json.loads((run_dir / "profile.json").read_text(encoding="utf-8")),
+                        data_dir=data_dir, progress=False)
+    units = plan_units(run, EXPERIMENTS)
+    folders = [run.unit_dir(u.task, u.preset, u.seed, u.n_train) for u in units]
+    assert len(set(folders)) == len(units) == 3  # standard, at, sua-tr: Table 3's and B.2's are the same
+    planned = {folder / "scores" / f"{split}-k{k}-s{seed}.jsonl"
+               for folder, u in zip(folders, units) for split, k, seed in u.scores}
+    planned |= {folder / "votes" / f"{split}-m2.json"
+                for folder, u in zip(folders, units) for split in u.agreement}
+    written = {*run_dir.glob("units/*/*/seed0/scores/*.jsonl"), *run_dir.glob("units/*/*/seed0/votes/*.json")}
+    assert planned == written

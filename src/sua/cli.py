@@ -16,6 +16,8 @@ from sua.errors import SUAInputError, SUAServiceError
 
 # Defaults shared by the commands that score (SPEC.md "Defaults").
 DEFAULT_K, DEFAULT_DIVERGENCE, DEFAULT_LAM = 8, "jsd", 1.0
+#: --num-workers of the commands that run experiment units.
+UNITS_AT_ONCE = "experiment units run at once, a Ray task each (default: one per GPU, else one per 4 CPUs)"
 
 
 def _quiet_transformers() -> None:
@@ -93,13 +95,14 @@ def _score_predictions(args: argparse.Namespace) -> None:
     _report_written(out, args.format)
 
 
-def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+def _add_engine_options(parser: argparse.ArgumentParser, workers: str) -> None:
+    """--engine, --address and --num-workers (``workers``: what they are, with their default)."""
     group = parser.add_argument_group("where it runs")
     group.add_argument("--engine", choices=["local", "ray"], default="local",
                        help="local: this process (default); ray: a Ray cluster (pip install 'sua[ray]')")
     group.add_argument("--address", help="ray: an existing cluster, e.g. auto or ray://head:10001 "
                                          "(default: start a local instance)")
-    group.add_argument("--num-workers", type=int, help="ray: model actors (default: one per CPU, or per GPU)")
+    group.add_argument("--num-workers", type=int, help=f"ray: {workers}")
 
 
 def _scoring_engine(args: argparse.Namespace, make_model: Callable[[], Any]) -> Any:
@@ -272,8 +275,17 @@ def _perturb(args: argparse.Namespace) -> None:
                        model=load_model(args.model) if args.model else None, protect=args.protect,
                        cache=not args.no_cache, cache_dir=args.cache_dir, limit=args.limit,
                        progress=not args.quiet, model_source=args.model, allow_empty=args.allow_empty,
-                       **options)
+                       engine=_perturb_engine(args), **options)
     print(f"perturbations written to {out}")
+
+
+def _perturb_engine(args: argparse.Namespace) -> Any:
+    """None for the local engine, else the Ray engine with ``--num-workers`` rewrite actors."""
+    if args.engine == "local":
+        return None
+    from sua.distributed import RayPerturbEngine
+
+    return RayPerturbEngine(num_workers=args.num_workers, address=args.address)
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -289,7 +301,7 @@ def _reproduce(args: argparse.Namespace) -> None:
     run_dir = args.out or f"runs/reproduce-{Path(args.profile).stem}"
     out = reproduce(args.experiments, run_dir, profile=args.profile, seeds=args.seeds,
                     data_dir=args.data_dir, precision=args.precision, device=args.device,
-                    progress=not args.quiet)
+                    progress=not args.quiet, engine=_unit_engine(args))
     print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
 
 
@@ -304,14 +316,27 @@ def _evidence(args: argparse.Namespace) -> None:
         profile = load_profile(args.profile)
         run = ExperimentRun(pin_profile(args.run, profile), profile, data_dir=args.data_dir,
                             progress=not args.quiet)
-        for unit in args.units:
-            task, preset, seed = _unit(unit)
-            evidence.run_unit(run, task, preset, seed)
-            print(f"unit {unit} done")
+        units = list(dict.fromkeys(_unit(unit) for unit in args.units))  # one task per unit folder
+        engine = _unit_engine(args)
+        if engine is not None:
+            engine.run(run, evidence.run_unit, units)
+        else:
+            for task, preset, seed in units:
+                evidence.run_unit(run, task, preset, seed)
+                print(f"unit {task}:{preset}:{seed} done")
     elif args.evidence_command == "export":
         print(f"{len(evidence.export_run(args.run, args.out))} files written under {args.out}")
     else:
         print(*evidence.derive(args.folder).values(), sep="\n")
+
+
+def _unit_engine(args: argparse.Namespace) -> Any:
+    """None for the local engine, else the Ray engine running ``--num-workers`` units at once."""
+    if args.engine == "local":
+        return None
+    from sua.distributed import RayUnitEngine
+
+    return RayUnitEngine(num_workers=args.num_workers, address=args.address)
 
 
 def _unit(text: str) -> tuple[str, str, int]:
@@ -409,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_lm_score_options(score)
     _add_runtime_options(score)
-    _add_engine_options(score)
+    _add_engine_options(score, "model actors (default: one per CPU, or per GPU)")
     score.set_defaults(func=_score)
 
     summarize = sub.add_parser("summarize", help="summarise a file of score records")
@@ -468,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     perturb.add_argument("--allow-empty", action="store_true",
                          help="an input with no records is not an error")
     perturb.add_argument("--quiet", action="store_true")
+    _add_engine_options(perturb, "rewrite actors (default: one per CPU)")
     perturb.set_defaults(func=_perturb)
 
     train = sub.add_parser("train", help="fine-tune a classifier: standard, PGD adversarial training, SUA-TR")
@@ -556,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_runtime_options(reproduce)
+    _add_engine_options(reproduce, UNITS_AT_ONCE)
     reproduce.set_defaults(func=_reproduce)
 
     evidence = sub.add_parser("evidence", help="the evidence run: train and score units, pack them, "
@@ -567,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     unit.add_argument("--profile", default="evidence", help="profile name or TOML file (default: evidence)")
     unit.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
     unit.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_engine_options(unit, UNITS_AT_ONCE)
     export = evidence_sub.add_parser("export", help="pack a run's score files and learning curves")
     export.add_argument("run", help="run folder")
     export.add_argument("--out", required=True, help="results folder, e.g. docs/results/evidence")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
+
+import numpy as np
 
 from sua.errors import SUAInputError
 
@@ -48,3 +51,11 @@ def cluster_cpus(ray: ModuleType) -> int:
 def cluster_gpus(ray: ModuleType) -> int:
     """GPUs of the connected cluster."""
     return int(ray.cluster_resources().get("GPU", 0))
+
+
+def objects(items: list[Any]) -> np.ndarray:
+    """A 1-D object array of ``items``: a Ray Data column of Python objects (numpy would
+    otherwise unpack tuples into a 2-D array)."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from sua.distributed.runtime import cluster_cpus, cluster_gpus, connect
+from sua.distributed.runtime import cluster_cpus, cluster_gpus, connect, objects
 from sua.errors import SUAInputError
 from sua.inputs import Example
 from sua.models.base import PredictiveModel
@@ -49,7 +49,7 @@ def _draw_rewrites(batch: dict[str, np.ndarray], template: SUAScorer) -> dict[st
         drawn: list[Any] = [template.draw(ex) for ex in batch["example"]]
     except SUAInputError as exc:
         drawn = [_UserError(str(exc))] * len(batch["example"])
-    return {"example": batch["example"], "drawn": _objects(drawn)}
+    return {"example": batch["example"], "drawn": objects(drawn)}
 
 
 class _ScoreActor:
@@ -63,19 +63,12 @@ class _ScoreActor:
         examples, drawn = list(batch["example"]), list(batch.get("drawn", []))
         failed = [d for d in drawn if isinstance(d, _UserError)]
         if failed:
-            return {"record": _objects(failed[:1])}
+            return {"record": objects(failed[:1])}
         try:
             records = self.scorer.score_drawn(examples, drawn) if drawn else self.scorer.score_batch(examples)
         except SUAInputError as exc:
-            return {"record": _objects([_UserError(str(exc))])}
-        return {"record": _objects(records)}
-
-
-def _objects(items: list[Any]) -> np.ndarray:
-    """A 1-D object array of ``items`` (numpy would otherwise unpack tuples into a 2-D array)."""
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
+            return {"record": objects([_UserError(str(exc))])}
+        return {"record": objects(records)}
 
 
 class RayScoringEngine:

@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from sua.eval.metrics import (
     selective_accuracy,
 )
 from sua.eval.report import paper_values, write_report
-from sua.eval.runner import ExperimentRun, load_profile, pin_profile
+from sua.eval.runner import ExperimentRun, Unit, compute_unit, load_profile, pin_profile
 from sua.models.precision import check_precision, resolve_device
 
 EXPERIMENTS = ("table2", "table3", "appendix-b", "figure2")
@@ -404,17 +404,82 @@ EXPERIMENT_FUNCS: dict[str, Callable[[ExperimentRun, dict[str, Any]], None]] = {
     "table2": table2, "table3": table3, "appendix-b": appendix_b, "figure2": figure2}
 
 
+# -- the units each experiment reads ---------------------------------------------------------
+
+#: A unit's request: (task, preset, seed, n_train or None for the task's size, score files
+#: ``(split, K or None for the profile's, scoring seed)``, agreement splits).
+_Request = tuple[str, str, int, int | None, list[tuple[str, int | None, int]], list[str]]
+
+
+def _unit_requests(run: ExperimentRun, name: str) -> list[_Request]:
+    """What experiment ``name`` reads from the run's cache, model by model (mirrors the experiment
+    functions above: a file they read that is missing here is computed by the table step)."""
+    p, out = run.profile, []
+    if name == "table2":
+        out += [(task, method, seed, None, [("validation", None, 0), ("test", None, 0)], ["test"])
+                for task in p["tasks"] for seed in run.seeds(task) for method in p["methods"]]
+    elif name == "figure2":
+        for task in p["tasks"]:
+            splits = _eval_splits(run, task)
+            out += [(task, method, run.seeds(task)[0], None,
+                     [("validation", None, 0)] + [(split, None, 0) for split in splits], splits)
+                    for method in ("standard", "sua-tr")]
+    elif name == "table3":
+        cfg = p["table3"]
+        out += [(cfg["task"], preset, seed, run.resolve_size(cfg["task"], cfg["train"]),
+                 [("validation", None, 0), ("test", None, 0)], [])
+                for seed in cfg["seeds"] for preset in cfg["presets"]]
+    elif name == "appendix-b":
+        ks = [(int(p["k_reference"]), 1000)] + [(int(k), 0) for k in p["k_sweep"]]
+        for task in p["tasks"]:
+            for seed in run.seeds(task):
+                out.append((task, "sua-tr", seed, None, [("test", k, s) for k, s in ks], []))
+                out += [(task, method, seed, None, [("validation", None, 0), ("test", None, 0)], [])
+                        for method in ("standard", "sua-tr")]
+        cfg, tcfg = p["appendix_b"], p["table3"]
+        out += [(cfg["task_b2"], preset, seed, run.resolve_size(cfg["task_b2"], tcfg["train"]),
+                 [("validation", None, 0), ("test", None, 0)], [])
+                for seed in tcfg["seeds"] for preset in cfg["b2_presets"]]
+    return out
+
+
+def plan_units(run: ExperimentRun, experiments: Sequence[str]) -> list[Unit]:
+    """The units ``experiments`` read, one per trained model (requests for the same model
+    folder merged, so no two units write one folder), in first-requested order."""
+    merged: dict[tuple[str, str, int, int], tuple[dict[tuple[str, int, int], None], dict[str, None]]] = {}
+    for name in experiments:
+        for task, preset, seed, n_train, scores, agreement in _unit_requests(run, name):
+            key = (task, preset, int(seed), n_train or run.train_size(task))
+            files, votes = merged.setdefault(key, ({}, {}))
+            files.update(dict.fromkeys((split, k or int(run.profile["k"]), s) for split, k, s in scores))
+            votes.update(dict.fromkeys(agreement))
+    return [Unit(*key, scores=tuple(files), agreement=tuple(votes)) for key, (files, votes) in merged.items()]
+
+
+class UnitEngine(Protocol):
+    """Where units are computed: ``run(run, work, units)`` calls ``work(run, *unit)`` for each
+    tuple of ``units`` somewhere that shares ``run``'s folder, and returns when all are done
+    (without an engine, :func:`reproduce` computes each file in this process when a table first
+    reads it)."""
+
+    def run(self, run: ExperimentRun, work: Callable[..., None],
+            units: Sequence[tuple[Any, ...]]) -> None: ...
+
+
 def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, profile: str = "quick",
               seeds: int | None = None, data_dir: str | os.PathLike[str] | None = None,
               precision: str = "fp32", device: str = "auto", progress: bool = True,
-              log: Callable[[str], None] = print) -> Path:
+              log: Callable[[str], None] = print, engine: UnitEngine | None = None) -> Path:
     """Run ``experiments`` (names from :data:`EXPERIMENTS`, or ``all``) with a profile into
     ``run_dir``, write ``results.json`` and the report; return the results path.
 
     A run folder keeps its profile: rerunning with the same settings resumes; other settings
     are an error (choose another folder). ``precision`` (fp32, bf16, int8) is the scoring models'
     and part of the profile (a run folder keeps it); ``device`` (cpu, cuda, auto) is where models
-    train and score, written into the results' meta."""
+    train and score, written into the results' meta. ``engine`` (e.g.
+    :class:`sua.distributed.RayUnitEngine`) first computes the units the experiments read
+    (:func:`plan_units`: task × preset × seed with its score files) elsewhere, in the same run
+    folder; the tables are then built here from those files, as a local run builds them."""
     names = list(EXPERIMENTS) if "all" in experiments else list(experiments)
     unknown = sorted(set(names) - set(EXPERIMENTS))
     if unknown or not names:
@@ -434,6 +499,8 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
     run = ExperimentRun(out, config, data_dir=data_dir, progress=progress, log=log,
                         device=str(resolve_device(device)))
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if engine is not None:
+        engine.run(run, compute_unit, [(unit,) for unit in plan_units(run, names)])
     for name in names:
         log(f"== {name}")
         EXPERIMENT_FUNCS[name](run, results)

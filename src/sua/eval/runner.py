@@ -9,8 +9,9 @@ Layout under ``RUN_DIR``::
     units/<task>/<preset>-n<N>/seed<S>/votes/<split>-m<M>.json              MC-dropout agreement
     cache/perturbations.sqlite                      rewrites shared by every model
 
-A file is written to a temporary name and renamed when complete, so a file that exists is
-finished; reruns skip it.
+A file is written to a temporary name of its own and renamed when complete, so a file that
+exists is finished (reruns skip it) and units computed at the same time in other processes
+(``sua reproduce --engine ray``) never see or leave half a file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from sua.eval.tasks import (
 )
 from sua.inputs import Example
 from sua.io import read_jsonl
+from sua.outputs import write_text_atomic
 
 _PROFILE_KEYS = {"name", "seeds", "k", "k_sweep", "k_reference", "mc_passes", "coverage", "perturber",
                  "methods", "train", "tasks", "table3", "appendix_b"}
@@ -103,14 +106,6 @@ def split_preset(preset: str) -> tuple[str, dict[str, Any]]:
         except json.JSONDecodeError:
             overrides[key] = value
     return name, overrides
-
-
-def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        write(fh)
-    os.replace(tmp, path)
 
 
 def training_records(task: Task, examples: Sequence[Example]) -> list[dict[str, Any]]:
@@ -198,7 +193,7 @@ class ExperimentRun:
         path = self.dir / "data" / task / (f"{split}-n{n}.jsonl" if n else f"{split}.jsonl")
         if not path.exists():
             rows = training_records(spec, load_split(spec, split, self.data_dir, limit=n))
-            _write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in rows))
+            write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
         return path
 
     # -- models ----------------------------------------------------------------------------
@@ -300,7 +295,7 @@ class ExperimentRun:
                 rec["correct"] = rec["prediction"] in gold if gold else None
                 for pert in rec["perturbations"]:
                     pert["correct"] = pert["prediction"] in gold if gold else None
-        _write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in records))
+        write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
         self._records[path] = records
         return records
 
@@ -322,5 +317,37 @@ class ExperimentRun:
             votes = mc_dropout_votes(model.model if grouped else model, inputs, passes=passes, seed=seed)
             # with label groups, the votes for the grouped labels are summed
             agreement = model.group(votes.votes).max(-1) if grouped else votes.agreement
-            _write_atomic(path, lambda fh: json.dump([float(a) for a in agreement], fh))
+            write_text_atomic(path, json.dumps([float(a) for a in agreement]))
         return np.asarray(json.loads(path.read_text(encoding="utf-8")), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One trained model of a run, ``(task, preset, seed)`` on ``n_train`` examples, and the cached
+    files the experiments read from it: score files ``(split, K, scoring seed)`` and MC-dropout
+    agreements per split. :meth:`compute` makes them all (what a worker of ``sua reproduce
+    --engine ray`` does); a unit's files are its own, so units run at the same time never race."""
+
+    task: str
+    preset: str
+    seed: int
+    n_train: int
+    scores: tuple[tuple[str, int, int], ...] = ()
+    agreement: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.task}:{self.preset}:{self.seed}"
+
+    def compute(self, run: ExperimentRun) -> None:
+        """Train (or find) the model, then write each missing score and agreement file."""
+        run.model_dir(self.task, self.preset, self.seed, self.n_train)
+        for split, k, score_seed in self.scores:
+            run.scores(self.task, self.preset, self.seed, split, k=k, score_seed=score_seed,
+                       n_train=self.n_train)
+        for split in self.agreement:
+            run.agreement(self.task, self.preset, self.seed, split, n_train=self.n_train)
+
+
+def compute_unit(run: ExperimentRun, unit: Unit) -> None:
+    """``unit.compute(run)``: the work function an engine runs per unit."""
+    unit.compute(run)

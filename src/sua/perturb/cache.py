@@ -61,7 +61,9 @@ class CachedPerturber:
         self.misses = 0
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=60)
+        # a Ray actor unpickles its copy in one thread and draws in another; the module's
+        # connections are serialised (sqlite3.threadsafety 3), and each copy draws in turn
+        db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         with db:

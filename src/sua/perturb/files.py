@@ -6,12 +6,14 @@ This is the API behind ``sua perturb --data FILE --field text --k 8 --out pertur
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
@@ -24,6 +26,7 @@ from sua.models.base import PredictiveModel
 from sua.outputs import guarded_output, write_text_atomic
 from sua.perturb.base import Perturber
 from sua.perturb.cache import CachedPerturber
+from sua.perturb.mixture import acceptance_rates
 from sua.perturb.protect import Protector, protector_from_names
 from sua.perturb.registry import PERTURBERS, get_perturber
 from sua.validate import check_data, read_json_object
@@ -55,15 +58,51 @@ def build_perturber(
     return get_perturber(family, **wired, **options)
 
 
-def _chunks(examples: Iterator[Example], size: int) -> Iterator[list[Example]]:
-    chunk: list[Example] = []
-    for ex in examples:
-        chunk.append(ex)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+@dataclass
+class DrawnChunk:
+    """Output lines of a chunk of inputs, ``{"id", "text", "perturbations"}`` each, and the
+    mixture's acceptance counts spent drawing them (family -> (valid, seen); empty for the
+    other families)."""
+
+    lines: list[dict[str, Any]]
+    counts: dict[str, tuple[int, int]]
+
+
+def draw_chunk(runner: Perturber, examples: Sequence[Example], *, k: int, seed: int) -> DrawnChunk:
+    """K draws per example with ``runner`` (a perturber or a :class:`CachedPerturber`), after one
+    ``prepare`` call on the texts that are not cached yet: what every engine runs on a chunk."""
+    cached = runner if isinstance(runner, CachedPerturber) else None
+    misses = [ex.text for ex in examples
+              if cached is None or not cached.has(ex.text, k, input_id=ex.id, seed=seed)]
+    if misses and hasattr(runner, "prepare"):
+        runner.prepare(misses)
+    base = cached.perturber if cached is not None else runner
+    before = _counts(base)
+    lines = [{"id": ex.id, "text": ex.text,
+              "perturbations": [d.to_dict() for d in runner.perturb(ex.text, k, input_id=ex.id, seed=seed)]}
+             for ex in examples]
+    return DrawnChunk(lines, {f: (v - before[f][0], n - before[f][1]) for f, (v, n) in _counts(base).items()})
+
+
+def _counts(perturber: Perturber) -> dict[str, tuple[int, int]]:
+    counts = getattr(perturber, "acceptance_counts", None)
+    return counts() if counts is not None else {}
+
+
+class PerturbEngine(Protocol):
+    """Where rewrites are drawn: ``draw(runner, examples, k=..., seed=...)`` yields
+    :class:`DrawnChunk` s covering each example once, in input order (without an engine,
+    :func:`perturb_file` draws chunk by chunk in this process)."""
+
+    def draw(self, runner: Perturber, examples: Iterable[Example], *, k: int,
+             seed: int) -> Iterator[DrawnChunk]: ...
+
+
+def _draw_here(runner: Perturber, examples: Iterable[Example], *, k: int, seed: int,
+               chunk_size: int) -> Iterator[DrawnChunk]:
+    it = iter(examples)
+    while chunk := list(itertools.islice(it, chunk_size)):
+        yield draw_chunk(runner, chunk, k=k, seed=seed)
 
 
 def perturb_file(
@@ -85,6 +124,7 @@ def perturb_file(
     progress: bool = True,
     model_source: str | os.PathLike[str] | None = None,
     allow_empty: bool = False,
+    engine: PerturbEngine | None = None,
     **options: Any,
 ) -> Path:
     """Write ``{"id", "text", "perturbations": [record, ...]}`` per input of ``data`` to ``out``.
@@ -94,7 +134,10 @@ def perturb_file(
     ``family`` is a :data:`~sua.perturb.registry.PERTURBERS` name built with ``options`` (e.g.
     ``weights={...}`` for the mixture, ``kinds=(...)`` for token), ``model`` (adversarial goal)
     and ``protect`` (a protector or names such as ``"numbers,negations"``). Draws are cached on
-    disk (:class:`~sua.perturb.cache.CachedPerturber`) unless ``cache=False``.
+    disk (:class:`~sua.perturb.cache.CachedPerturber`) unless ``cache=False``. ``engine`` says
+    where they are drawn (default: this process, ``chunk_size`` inputs at a time; e.g.
+    :class:`sua.distributed.RayPerturbEngine`, whose workers share the disk cache); the file is
+    the same either way.
 
     Resumable: ids already in ``out`` are skipped and appended lines are flushed per chunk.
     Beside ``out``, ``<out>.config.json`` records the perturber, k, seed, versions, the content
@@ -120,33 +163,41 @@ def perturb_file(
         done = finished_ids(out)
         examples = iter_examples(data, text_field=field, pair_field=None, label_field=None, id_field=id_field,
                                  limit=limit)
+        todo = (ex for ex in examples if ex.id not in done)
+        if contexts is not None:
+            todo = _with_contexts(todo, contexts, str(context_field), data)
         total = count_records(data) if limit is None else limit
-        bar = tqdm(total=total, disable=not progress, desc="perturb", unit="input")
+        chunks = (_draw_here(runner, todo, k=k, seed=seed, chunk_size=chunk_size) if engine is None
+                  else engine.draw(runner, todo, k=k, seed=seed))
+        counts = _counts(perturber)
+        bar = tqdm(total=None if total is None else max(total - len(done), 0), disable=not progress,
+                   desc="perturb", unit="input")
         with JsonlAppender(out) as sink, bar:
-            for chunk in _chunks(examples, chunk_size):
-                todo = [ex for ex in chunk if ex.id not in done]
-                if contexts is not None:
-                    for ex in todo:
-                        if ex.meta.get(context_field) is None:
-                            raise SUAInputError(f"{data}: input {ex.id!r} has no {context_field!r} field "
-                                                "(the context the model sees with the perturbed text)")
-                        contexts[ex.id] = str(ex.meta[context_field])
-                misses = [ex.text for ex in todo
-                          if cached is None or not cached.has(ex.text, k, input_id=ex.id, seed=seed)]
-                if misses and hasattr(runner, "prepare"):
-                    runner.prepare(misses)
-                for ex in todo:
-                    draws = runner.perturb(ex.text, k, input_id=ex.id, seed=seed)
-                    sink.write({"id": ex.id, "text": ex.text, "perturbations": [d.to_dict() for d in draws]})
+            for chunk in chunks:
+                for line in chunk.lines:
+                    sink.write(line)
                 sink.flush()
-                bar.update(len(chunk))
+                bar.update(len(chunk.lines))
+                counts = {f: (v + chunk.counts[f][0], n + chunk.counts[f][1]) for f, (v, n) in counts.items()}
         if cached is not None:
             cached.close()
-        rates = getattr(perturber, "acceptance_rates", dict)()
         config.update(cache=str(cached.path) if cached else None,
-                      acceptance_rates={f: None if math.isnan(r) else r for f, r in rates.items()})
+                      acceptance_rates={f: None if math.isnan(r) else r
+                                        for f, r in acceptance_rates(counts).items()})
         write_text_atomic(config_path, json.dumps(config, indent=2) + "\n")
     return out
+
+
+def _with_contexts(examples: Iterable[Example], contexts: dict[str, str], context_field: str,
+                   data: str | os.PathLike[str]) -> Iterator[Example]:
+    """``examples``, recording each one's ``context_field`` in ``contexts`` (read by the
+    perturber's model-input builder) before it is drawn."""
+    for ex in examples:
+        if ex.meta.get(context_field) is None:
+            raise SUAInputError(f"{data}: input {ex.id!r} has no {context_field!r} field "
+                                "(the context the model sees with the perturbed text)")
+        contexts[ex.id] = str(ex.meta[context_field])
+        yield ex
 
 
 #: Config entries a resumed ``perturb_file`` run must share with the run that wrote ``out``.

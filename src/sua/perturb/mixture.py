@@ -130,9 +130,14 @@ class MixturePerturber:
             if prepare is not None:
                 prepare(texts)
 
+    def acceptance_counts(self) -> dict[str, tuple[int, int]]:
+        """Per family: (valid proposals, proposals validated) so far; counts from several copies
+        of the mixture (workers of a distributed job) add up."""
+        return {f: (self._valid[f], n) for f, n in self._seen.items()}
+
     def acceptance_rates(self) -> dict[str, float]:
         """Per family: valid proposals / proposals validated so far (nan before any)."""
-        return {f: self._valid[f] / n if n else float("nan") for f, n in self._seen.items()}
+        return acceptance_rates(self.acceptance_counts())
 
     def perturb(self, text: str, k: int, *, input_id: str, seed: int) -> list[Perturbation]:
         check_request(text, k, input_id, seed)
@@ -174,6 +179,11 @@ class MixturePerturber:
             return repeat_to_k([], k, text, FAMILY, int(seed))
         return [r if i < len(out) else _marked(r, "fallback")
                 for i, r in enumerate(repeat_to_k(out, k, text, FAMILY, int(seed)))]
+
+
+def acceptance_rates(counts: Mapping[str, tuple[int, int]]) -> dict[str, float]:
+    """``valid / seen`` per family of :meth:`MixturePerturber.acceptance_counts` (nan when none seen)."""
+    return {f: valid / seen if seen else float("nan") for f, (valid, seen) in counts.items()}
 
 
 def _marked(record: Perturbation, flag: str) -> Perturbation:
