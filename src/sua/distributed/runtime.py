@@ -40,6 +40,11 @@ def connect(address: str | None = None) -> ModuleType:
             ray.init(include_dashboard=False, log_to_driver=False)
     except ConnectionError as exc:
         raise SUAInputError(f"cannot connect to the Ray cluster at {address!r}: {exc}") from None
+    except Exception as exc:  # ray raises a bare Exception when its local processes do not come up
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+        raise SUAInputError(f"could not start {where}: {str(exc).splitlines()[0]} (a busy machine "
+                            "can time out Ray's start; retry, or start Ray first with "
+                            "`ray start --head`)") from None
     return ray
 
 
