@@ -12,25 +12,21 @@ import numpy as np
 from sua.errors import SUAInputError
 from sua.io import read_jsonl
 from sua.measures import SIGNATURES, failure_auroc
+from sua.measures.failure_scores import FAILURE_SCORES, failure_score
 from sua.validate import check_score_records
 
-#: Failure scores read from a record (higher = more likely wrong).
-FAILURE_SCORES = {
-    "sua": lambda r: r["sua"],
-    "sensitivity": lambda r: r["sensitivity"],
-    "entropy": lambda r: r["entropy"],
-    "1-max_prob": lambda r: 1.0 - r["max_prob"],
-}
 _NEEDED = ("sensitivity", "entropy", "sua", "signature", "max_prob")
+_COLUMNS = ("sensitivity", "entropy", "sua", "max_prob")
 
 
 def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Mean S, H, SUA, share of each signature, accuracy and failure AUROCs.
 
     One pass, memory O(N) floats. AUROCs (wrong vs right, higher score = more likely
-    wrong) only when gold labels are present.
+    wrong) of every score of :data:`~sua.measures.failure_scores.FAILURE_SCORES`, only when
+    gold labels are present.
     """
-    cols: dict[str, list[float]] = {k: [] for k in FAILURE_SCORES}
+    cols: dict[str, list[float]] = {k: [] for k in _COLUMNS}
     correct: list[bool] = []
     signatures: Counter[str] = Counter()
     n = 0
@@ -40,8 +36,8 @@ def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             raise SUAInputError(f"record {rec.get('id', n)!r} is not a score record "
                                 f"(missing {', '.join(missing)}); summarize reads `sua score` output")
         n += 1
-        for name, get in FAILURE_SCORES.items():
-            cols[name].append(float(get(rec)))
+        for name in _COLUMNS:
+            cols[name].append(float(rec[name]))
         signatures[rec["signature"]] += 1
         if rec.get("correct") is not None:
             correct.append(bool(rec["correct"]))
@@ -58,7 +54,8 @@ def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     if len(correct) == n:
         wrong = ~np.asarray(correct)
         out["accuracy"] = float(1.0 - wrong.mean())
-        out["failure_auroc"] = {name: failure_auroc(np.asarray(v), wrong) for name, v in cols.items()}
+        out["failure_auroc"] = {name: failure_auroc(failure_score(name, cols), wrong)
+                                for name in FAILURE_SCORES}
     return out
 
 

@@ -27,7 +27,7 @@ from sua.measures import (
     sua_risk,
     sua_score,
 )
-from sua.selective.risk_control import coverage_threshold
+from sua.measures.metrics import coverage_threshold
 
 #: Rounding tolerance when deciding whether ``lhs <= rhs`` holds.
 TOL = 1e-9
