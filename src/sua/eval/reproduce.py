@@ -30,6 +30,7 @@ from sua.eval.failure_scores import (
 )
 from sua.eval.report import paper_values, write_report
 from sua.eval.runner import ExperimentRun, load_profile, pin_profile
+from sua.manifest import versions
 from sua.measures import sua_score
 from sua.measures.metrics import (
     aurc,
@@ -438,8 +439,6 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
     for name in names:
         log(f"== {name}")
         EXPERIMENT_FUNCS[name](run, results)
-    from sua.scoring.scorer import versions
-
     results["meta"] = {
         "profile": config["name"], "seeds": config["seeds"],
         "command": "sua " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("sua")

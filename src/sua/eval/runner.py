@@ -37,6 +37,8 @@ from sua.eval.tasks import (
 )
 from sua.inputs import Example
 from sua.io import read_jsonl
+from sua.manifest import require_same_config, write_manifest
+from sua.outputs import write_atomic
 
 _PROFILE_KEYS = {"name", "seeds", "k", "k_sweep", "k_reference", "mc_passes", "coverage", "perturber",
                  "methods", "train", "tasks", "table3", "appendix_b"}
@@ -77,11 +79,9 @@ def pin_profile(run_dir: str | os.PathLike[str], profile: dict[str, Any]) -> Pat
         previous = json.loads(profile_file.read_text(encoding="utf-8"))
         # run folders from before --precision existed scored in fp32
         previous = {**{k: v for k, v in LEGACY_PROFILE.items() if k in profile}, **previous}
-        if previous != json.loads(json.dumps(profile)):
-            changed = sorted(k for k in set(previous) | set(profile) if previous.get(k) != profile.get(k))
-            raise SUAInputError(f"{out} holds a run with another profile (differs in: {', '.join(changed)}); "
-                                "choose another run folder")
-    profile_file.write_text(json.dumps(profile, indent=2), encoding="utf-8")
+        require_same_config(previous, json.loads(json.dumps(profile)),
+                            f"{out} holds a run with another profile", "choose another run folder")
+    write_manifest(profile_file, profile)
     return out
 
 
@@ -103,14 +103,6 @@ def split_preset(preset: str) -> tuple[str, dict[str, Any]]:
         except json.JSONDecodeError:
             overrides[key] = value
     return name, overrides
-
-
-def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        write(fh)
-    os.replace(tmp, path)
 
 
 def training_records(task: Task, examples: Sequence[Example]) -> list[dict[str, Any]]:
@@ -198,7 +190,7 @@ class ExperimentRun:
         path = self.dir / "data" / task / (f"{split}-n{n}.jsonl" if n else f"{split}.jsonl")
         if not path.exists():
             rows = training_records(spec, load_split(spec, split, self.data_dir, limit=n))
-            _write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in rows))
+            write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in rows))
         return path
 
     # -- models ----------------------------------------------------------------------------
@@ -300,7 +292,7 @@ class ExperimentRun:
                 rec["correct"] = rec["prediction"] in gold if gold else None
                 for pert in rec["perturbations"]:
                     pert["correct"] = pert["prediction"] in gold if gold else None
-        _write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in records))
+        write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in records))
         self._records[path] = records
         return records
 
@@ -322,5 +314,5 @@ class ExperimentRun:
             votes = mc_dropout_votes(model.model if grouped else model, inputs, passes=passes, seed=seed)
             # with label groups, the votes for the grouped labels are summed
             agreement = model.group(votes.votes).max(-1) if grouped else votes.agreement
-            _write_atomic(path, lambda fh: json.dump([float(a) for a in agreement], fh))
+            write_atomic(path, lambda fh: json.dump([float(a) for a in agreement], fh))
         return np.asarray(json.loads(path.read_text(encoding="utf-8")), dtype=np.float64)

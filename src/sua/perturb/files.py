@@ -6,7 +6,6 @@ This is the API behind ``sua perturb --data FILE --field text --k 8 --out pertur
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import os
 from collections.abc import Iterator
@@ -20,8 +19,9 @@ from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
 from sua.inputs import Example
 from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
+from sua.manifest import require_same_config, write_manifest
 from sua.models.base import PredictiveModel
-from sua.outputs import guarded_output, write_text_atomic
+from sua.outputs import guarded_output
 from sua.perturb.base import Perturber
 from sua.perturb.cache import CachedPerturber
 from sua.perturb.protect import Protector, protector_from_names
@@ -114,7 +114,7 @@ def perturb_file(
               "model_fingerprint": model_fingerprint(model_source)}
     with guarded_output(out, data):
         _check_resume(out, config_path, config)
-        write_text_atomic(config_path, json.dumps(config, indent=2) + "\n")
+        write_manifest(config_path, config)
         cached = CachedPerturber(perturber, cache_dir) if cache else None
         runner = cached or perturber
         done = finished_ids(out)
@@ -145,7 +145,7 @@ def perturb_file(
         rates = getattr(perturber, "acceptance_rates", dict)()
         config.update(cache=str(cached.path) if cached else None,
                       acceptance_rates={f: None if math.isnan(r) else r for f, r in rates.items()})
-        write_text_atomic(config_path, json.dumps(config, indent=2) + "\n")
+        write_manifest(config_path, config)
     return out
 
 
@@ -161,7 +161,5 @@ def _check_resume(out: Path, config_path: Path, config: dict[str, Any]) -> None:
         raise SUAInputError(f"{out} exists but has no {config_path.name}; it was not written by sua "
                             "perturb. Remove it or choose another --out")
     previous = read_json_object(config_path, "perturbation config")
-    changed = [key for key in _RESUME_KEYS if previous.get(key) != config[key]]
-    if changed:
-        raise SUAInputError(f"{out} was written with a different config (differs in: {', '.join(changed)}); "
-                            "remove it or choose another --out")
+    require_same_config(previous, config, f"{out} was written with a different config",
+                        "remove it or choose another --out", keys=_RESUME_KEYS)

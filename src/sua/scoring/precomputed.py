@@ -32,11 +32,12 @@ import numpy as np
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
 from sua.io import JsonlAppender, read_records
+from sua.manifest import meta_path_for, versions, write_manifest
 from sua.measures import check_probabilities
 from sua.models._checks import validate_labels
 from sua.perturb.base import Perturbation
 from sua.scoring.records import ScoreRecord
-from sua.scoring.scorer import SUAScorer, meta_path_for, versions
+from sua.scoring.scorer import SUAScorer
 
 #: ``kind`` and ``family`` of a rewrite whose prediction record does not say how it was made.
 UNKNOWN_KIND = "precomputed"
@@ -199,8 +200,7 @@ def score_predictions_file(predictions: str | os.PathLike[str], out: str | os.Pa
             sink.write(record.to_dict())
     os.replace(tmp, out_path)
     config = {**scorer.config(), "data": str(src)}
-    meta_path_for(out_path).write_text(json.dumps({"config": config, "versions": versions()}, indent=2),
-                                       encoding="utf-8")
+    write_manifest(meta_path_for(out_path), {"config": config, "versions": versions()})
     return out_path
 
 

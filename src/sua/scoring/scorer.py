@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import platform
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,11 +14,11 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-import sua
 from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
 from sua.inputs import Example, ModelInput
 from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
+from sua.manifest import meta_path_for, require_same_config, versions, write_manifest
 from sua.measures import (
     ambiguity_proxy,
     check_probabilities,
@@ -32,7 +31,7 @@ from sua.measures import (
     sua_score,
 )
 from sua.models.base import PredictiveModel
-from sua.outputs import guarded_output, write_text_atomic
+from sua.outputs import guarded_output
 from sua.perturb.base import Perturbation, Perturber
 from sua.scoring.records import PerturbationResult, ScoreRecord
 from sua.scoring.rewrites import PERTURB_FIELDS, prepare_rewrites, rewritten_inputs
@@ -296,31 +295,10 @@ def resumable_output(data: str | os.PathLike[str], out: str | os.PathLike[str], 
             meta_path.unlink(missing_ok=True)
         if out_path.exists() and meta_path.exists():
             previous = read_json_object(meta_path, "run metadata").get("config")
-            if previous != config:
-                changed = sorted(k for k in set(config) | set(previous or {})
-                                 if (previous or {}).get(k) != config.get(k))
-                raise SUAInputError(f"{out_path} was written with a different config "
-                                    f"(differs in: {', '.join(changed)}); pass --overwrite or "
-                                    "choose another --out")
+            require_same_config(previous or {}, config, f"{out_path} was written with a different config",
+                                "pass --overwrite or choose another --out")
         elif out_path.exists():
             raise SUAInputError(f"{out_path} exists but has no {meta_path.name}; it was not written "
                                 "by sua score. Remove it or choose another --out")
-        write_text_atomic(meta_path, json.dumps({"config": config, "versions": versions()}, indent=2,
-                                                allow_nan=False))
+        write_manifest(meta_path, {"config": config, "versions": versions()})
         yield out_path, finished_ids(out_path)
-
-
-def meta_path_for(out: str | os.PathLike[str]) -> Path:
-    """``scores.jsonl`` → ``scores.meta.json`` (config, versions, seed of the run)."""
-    p = Path(out)
-    return p.with_name(p.stem + ".meta.json")
-
-
-def versions() -> dict[str, str]:
-    """Versions of the software that produced a result."""
-    import torch
-    import transformers
-
-    return {"sua": sua.__version__, "python": platform.python_version(),
-            "numpy": np.__version__, "torch": torch.__version__,
-            "transformers": transformers.__version__}
