@@ -39,6 +39,7 @@ from sua.inputs import Example
 from sua.io import read_jsonl
 from sua.manifest import require_same_config, write_manifest
 from sua.outputs import write_atomic
+from sua.scoring.rewrites import input_builder
 
 _PROFILE_KEYS = {"name", "seeds", "k", "k_sweep", "k_reference", "mc_passes", "coverage", "perturber",
                  "methods", "train", "tasks", "table3", "appendix_b"}
@@ -242,10 +243,8 @@ class ExperimentRun:
         draws cached in the run folder and shared by every model, adversarial ones per model."""
         from sua.perturb.qx import model_qx
 
-        contexts = ({ex.id: ex.text for ex in examples}
-                    if task.pair_field and task.perturb_field in ("pair", "auto") else None)
-        return model_qx(setting, model, cache_dir=self.dir / "cache",
-                        to_model_input=None if contexts is None else (lambda i, text: (contexts[i], text)))
+        to_model_input = input_builder(examples, task.perturb_field) if task.pair_field else None
+        return model_qx(setting, model, cache_dir=self.dir / "cache", to_model_input=to_model_input)
 
     # -- scores ----------------------------------------------------------------------------
 

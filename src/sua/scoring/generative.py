@@ -42,7 +42,7 @@ from sua.measures import ambiguity_proxy, entropy, get_divergence, sensitivity, 
 from sua.models.clustering import Clusterer, ExactMatchClusterer, cluster_distribution, exact_match, token_f1
 from sua.models.generation import AnswerSampler, SamplingConfig
 from sua.perturb.base import Perturber
-from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
+from sua.scoring.rewrites import check_perturb_field, prepare_rewrites, rewritten_inputs
 from sua.scoring.scorer import SUAScorer, resumable_output
 
 
@@ -127,8 +127,7 @@ class GenerativeSUAScorer:
         for name, value in (("k", k), ("m", m), ("chunk_size", chunk_size)):
             if not isinstance(value, int) or value < 1:
                 raise SUAInputError(f"{name} must be an integer >= 1, got {value!r}")
-        if perturb_field not in PERTURB_FIELDS:
-            raise SUAInputError(f"perturb_field must be one of {PERTURB_FIELDS}, got {perturb_field!r}")
+        check_perturb_field(perturb_field)
         if not 0 <= lam < math.inf:
             raise SUAInputError(f"lam must be a finite number >= 0, got {lam!r}")
         get_divergence(divergence)
@@ -194,12 +193,10 @@ class GenerativeSUAScorer:
               total: int | None = None) -> Iterator[GenerativeRecord]:
         """Stream records; the perturber may ``prepare`` each chunk of ``chunk_size`` sources at once."""
         it = iter(examples)
-        prepare = getattr(self.perturber, "prepare", None)
         with tqdm(total=total, disable=not progress, unit="input", desc="scoring") as bar:
             while chunk := list(itertools.islice(it, self.chunk_size)):
-                if prepare is not None:
-                    prepare([ex.text if ex.pair is None or self.perturb_field == "text" else ex.pair
-                             for ex in chunk])
+                prepare_rewrites(chunk, self.perturber, k=self.k, seed=self.seed,
+                                 perturb_field=self.perturb_field)
                 for ex in chunk:
                     yield self.score_example(ex)
                     bar.update(1)

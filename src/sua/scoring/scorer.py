@@ -34,7 +34,7 @@ from sua.models.base import PredictiveModel
 from sua.outputs import guarded_output
 from sua.perturb.base import Perturbation, Perturber
 from sua.scoring.records import PerturbationResult, ScoreRecord
-from sua.scoring.rewrites import PERTURB_FIELDS, prepare_rewrites, rewritten_inputs
+from sua.scoring.rewrites import check_perturb_field, prepare_rewrites, rewritten_inputs
 from sua.tables import as_examples
 from sua.validate import check_data, read_json_object
 
@@ -73,8 +73,7 @@ class SUAScorer:
             raise SUAInputError(f"k (perturbations per input) must be an integer >= 1, got {k!r}")
         if lam < 0:
             raise SUAInputError(f"lam must be >= 0, got {lam}")
-        if perturb_field not in PERTURB_FIELDS:
-            raise SUAInputError(f"perturb_field must be one of {PERTURB_FIELDS}, got {perturb_field!r}")
+        check_perturb_field(perturb_field)
         if chunk_size < 1:
             raise SUAInputError(f"chunk_size must be >= 1, got {chunk_size}")
         get_divergence(divergence)  # fail now, not after the first model pass

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sua.errors import SUAInputError
-from sua.scoring.scorer import PERTURB_FIELDS
+from sua.scoring.rewrites import PERTURB_FIELDS
 from sua.train.adversarial import NORMS
 from sua.train.loss import STOP_GRAD_SIDES
 
