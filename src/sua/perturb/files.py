@@ -15,6 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 import sua
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
 from sua.inputs import Example
@@ -73,7 +74,7 @@ def perturb_file(
     field: str = "text",
     id_field: str = "id",
     context_field: str | None = None,
-    k: int = 8,
+    k: int = defaults.K,
     family: str = "mixture",
     seed: int = 0,
     model: PredictiveModel | None = None,

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.inputs import TASK_FIELDS, Example
 from sua.io import JsonlAppender, count_records, iter_examples
@@ -120,8 +121,9 @@ class GenerativeSUAScorer:
     >>> # for rec in scorer.score(examples): print(rec.answer, rec.sua, rec.entropy, rec.max_prob)
     """
 
-    def __init__(self, sampler: AnswerSampler, perturber: Perturber, *, k: int = 8, m: int = 10,
-                 clusterer: Clusterer | None = None, divergence: str = "jsd", lam: float = 1.0, seed: int = 0,
+    def __init__(self, sampler: AnswerSampler, perturber: Perturber, *, k: int = defaults.K, m: int = 10,
+                 clusterer: Clusterer | None = None, divergence: str = defaults.DIVERGENCE,
+                 lam: float = defaults.LAM, seed: int = 0,
                  perturb_field: str = "auto", gold_field: str = "answers", f1_threshold: float = 0.5,
                  chunk_size: int = 16, thresholds: Mapping[str, float] | None = None) -> None:
         for name, value in (("k", k), ("m", m), ("chunk_size", chunk_size)):
@@ -244,8 +246,9 @@ LM_TASK_FIELDS: dict[str, tuple[str, str | None, str | None]] = {
 
 def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, backend: str,
                   model: str | None = None, task: str = "classification", template: str | None = None,
-                  perturber: str = "token", k: int = 8, m: int = 10, divergence: str = "jsd",
-                  lam: float = 1.0, seed: int = 0, normalize: str = "none",
+                  perturber: str = "token", k: int = defaults.K, m: int = 10,
+                  divergence: str = defaults.DIVERGENCE,
+                  lam: float = defaults.LAM, seed: int = 0, normalize: str = "none",
                   sampling: SamplingConfig | None = None, base_url: str | None = None,
                   api_key: str | None = None, http_cache: str | os.PathLike[str] | None = None,
                   max_concurrency: int = 4, scoring: str = "echo", dtype: str | None = None,

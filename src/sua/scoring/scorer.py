@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
 from sua.inputs import Example, ModelInput
@@ -61,9 +62,9 @@ class SUAScorer:
         model: PredictiveModel,
         perturber: Perturber,
         *,
-        k: int = 8,
-        divergence: str = "jsd",
-        lam: float = 1.0,
+        k: int = defaults.K,
+        divergence: str = defaults.DIVERGENCE,
+        lam: float = defaults.LAM,
         seed: int = 0,
         perturb_field: str = "auto",
         chunk_size: int = 512,
