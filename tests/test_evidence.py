@@ -157,7 +157,7 @@ def test_temperature_scaled_ece_against_scipy(tmp_path) -> None:
     from scipy.optimize import minimize_scalar
     from scipy.special import log_softmax, softmax
 
-    from sua.eval.metrics import calibration_error
+    from sua.measures.metrics import calibration_error
 
     root = _results(tmp_path, seeds=(0,))
     for split, n, salt in (("validation", 200, 0), ("test", 300, 1)):

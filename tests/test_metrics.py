@@ -1,5 +1,6 @@
-"""sua.eval.metrics against independent implementations (torchmetrics, netcal, sklearn, an
-LM-Polygraph-style PRR written here) and hand-computed cases; stateful == functional."""
+"""sua.measures.metrics (and sua.eval.metrics over records) against independent implementations
+(torchmetrics, netcal, sklearn, an LM-Polygraph-style PRR written here) and hand-computed cases;
+stateful == functional."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from sua.errors import SUAInputError
-from sua.eval.metrics import (
-    FAILURE_SCORES,
+from sua.eval.metrics import metrics_from_records
+from sua.measures.failure_scores import FAILURE_SCORES, failure_score
+from sua.measures.metrics import (
     CalibrationError,
     FailureAUROC,
     RobustAccuracy,
@@ -23,10 +25,12 @@ from sua.eval.metrics import (
     brier_score,
     calibration_bins,
     calibration_error,
+    coverage_count,
+    coverage_threshold,
     excess_aurc,
     expected_calibration_error,
     failure_auroc,
-    metrics_from_records,
+    kept_order,
     negative_log_likelihood,
     prediction_rejection_ratio,
     risk_coverage_curve,
@@ -402,7 +406,7 @@ def test_metrics_from_records_without_class_labels_uses_max_prob():
     for r in recs:  # QA-like: gold answers are spans, not classes
         r["label"] = "span " + r["label"]
     out = metrics_from_records(recs, labels=["neg", "pos", "neutral"],
-                               scores={"sua": lambda r: r["sua"]}, coverage=0.5)
+                               scores=["sua"], coverage=0.5)
     conf, ok = [r["max_prob"] for r in recs], [r["correct"] for r in recs]
     assert out["calibration_from"] == "max_prob" and out["brier"] is None and out["nll"] is None
     assert out["ece"]["uniform"] == calibration_error(conf, ok)
@@ -422,8 +426,8 @@ def test_metrics_from_records_bad_input():
         metrics_from_records([recs[0], {**recs[1], "perturbations": recs[1]["perturbations"][:1]}])
     with pytest.raises(SUAInputError, match="has no field 'max_prob'"):
         metrics_from_records([{k: v for k, v in recs[0].items() if k != "max_prob"}])
-    with pytest.raises(SUAInputError, match="failure score 'x' reads field 'nope'"):
-        metrics_from_records(recs, scores={"x": lambda r: r["nope"]})
+    with pytest.raises(SUAInputError, match="unknown failure score 'x'"):
+        metrics_from_records(recs, scores=["x"])
     with pytest.raises(SUAInputError, match="rows have different lengths"):
         brier_score([[0.5, 0.5], [1.0]], [0, 0])
 
@@ -444,3 +448,39 @@ def test_metrics_from_records_accepts_score_record_objects():
                                 ambiguity=0.0, signature="ok", label=r["label"], correct=r["correct"],
                                 perturbations=perts))
     assert metrics_from_records(objs, labels=labels) == metrics_from_records(recs[:10], labels=labels)
+
+
+def test_metrics_from_records_generative_rewrites_have_no_robust_accuracy():
+    """Generative rewrites carry samples, not a graded answer: robust accuracy is unknown, not
+    1.0 (comparing a missing prediction with a missing label used to count as correct)."""
+    recs, _ = _records()
+    for r in recs:
+        r["perturbations"] = [{"text": "x", "samples": ["a"], "probs": [1.0], "divergence": 0.0}] * 2
+        r.pop("label")
+    out = metrics_from_records(recs)
+    assert out["accuracy"] < 1.0 and out["robust_accuracy"] is None
+
+
+def test_one_coverage_cut_for_metrics_and_thresholds():
+    """selective_accuracy keeps the k = coverage_count lowest scores in kept_order; the
+    threshold a policy applies is the k-th of them, and it covers every tie of that score."""
+    s = np.array([0.5, 0.2, 0.2, 0.9, 0.2, 0.1, 0.7, 0.3, 0.2, 0.4])
+    ok = np.array([1, 0, 1, 0, 1, 1, 0, 1, 1, 0], dtype=bool)
+    for coverage in (0.1, 0.3, 0.35, 0.7, 1.0):
+        k = coverage_count(coverage, len(s))
+        assert k == max(1, math.ceil(round(coverage * len(s), 9)))
+        kept = kept_order(s)[:k]
+        assert selective_accuracy(s, ok, coverage) == ok[kept].mean()
+        tau = coverage_threshold(s, coverage)
+        assert tau == s[kept].max() and (s <= tau).sum() >= k
+    assert coverage_count(0.7, 10) == 7  # 0.7 * 10 = 7.000000000000001
+
+
+def test_failure_score_registry_reads_record_columns():
+    cols = {"sua": [0.1, -0.2], "sensitivity": [0.3, 0.0], "entropy": [0.2, 0.2], "max_prob": [0.9, 0.5]}
+    assert failure_score("1-max_prob", cols).tolist() == pytest.approx([0.1, 0.5])
+    assert failure_score("sua", cols).tolist() == [0.1, -0.2]
+    with pytest.raises(SUAInputError, match="needs the column"):
+        failure_score("entropy", {"sua": [0.1]})
+    with pytest.raises(SUAInputError, match="unknown failure score"):
+        failure_score("nope", cols)

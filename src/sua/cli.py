@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import sua
+from sua import defaults
 from sua.errors import SUAInputError, SUAServiceError
 
-# Defaults shared by the commands that score (SPEC.md "Defaults").
-DEFAULT_K, DEFAULT_DIVERGENCE, DEFAULT_LAM = 8, "jsd", 1.0
 #: --num-workers of the commands that run experiment units.
 UNITS_AT_ONCE = "experiment units run at once, a Ray task each (default: one per GPU, else one per 4 CPUs)"
 
@@ -416,14 +415,14 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--label-field", help="gold label field; '' to score without labels")
     score.add_argument("--id-field", default="id")
     score.add_argument("--perturber", default="token", choices=sorted(PERTURBERS), help="perturbation family")
-    score.add_argument("--k", type=int, default=DEFAULT_K, help="perturbations per input")
-    score.add_argument("--divergence", default=DEFAULT_DIVERGENCE, choices=available_divergences(),
+    score.add_argument("--k", type=int, default=defaults.K, help="perturbations per input")
+    score.add_argument("--divergence", default=defaults.DIVERGENCE, choices=available_divergences(),
                        help="D in S(x) = E D(p(.|x) || p(.|x'))")
     score.add_argument("--revision", help="hub model branch, tag or commit (--backend hf)")
     score.add_argument("--allow-untrained-head", action="store_true",
                        help="score a model whose classification head is newly initialised (refused "
                             "otherwise: its predictions are noise)")
-    score.add_argument("--lam", type=float, default=DEFAULT_LAM, help="alignment coefficient λ")
+    score.add_argument("--lam", type=float, default=defaults.LAM, help="alignment coefficient λ")
     score.add_argument("--seed", type=int, default=0)
     score.add_argument("--limit", type=int, help="score only the first N inputs")
     score.add_argument("--batch-size", type=int, help="default 64; hf-causal: 4 prompt groups")
@@ -462,8 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="training arithmetic (bf16 autocast: faster, within seed noise of fp32)")
     demo.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate")
     demo.add_argument("--max-length", type=int, default=64, help="tokens per training pair")
-    demo.add_argument("--k", type=int, default=DEFAULT_K)
-    demo.add_argument("--lam", type=float, default=DEFAULT_LAM)
+    demo.add_argument("--k", type=int, default=defaults.K)
+    demo.add_argument("--lam", type=float, default=defaults.LAM)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")
     _add_runtime_options(demo)
@@ -475,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     perturb.add_argument("--id-field", default="id")
     perturb.add_argument("--context-field",
                          help="first segment the model sees with the text (NLI premise); adversarial family")
-    perturb.add_argument("--k", type=int, default=DEFAULT_K)
+    perturb.add_argument("--k", type=int, default=defaults.K)
     perturb.add_argument("--out", required=True)
     perturb.add_argument("--family", default="mixture", choices=sorted(PERTURBERS),
                          help="perturbation family")

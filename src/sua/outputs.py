@@ -1,8 +1,8 @@
 """Safe outputs: never over an input, whole files replaced atomically, one writer at a time.
 
 - :func:`check_not_an_input`: an output that is one of the command's inputs is refused;
-- :func:`write_text_atomic`: write a temporary file in the same folder and rename it into place,
-  so a reader (or a crash) never sees half a file;
+- :func:`write_atomic` (and :func:`write_text_atomic`): write a temporary file in the same
+  folder and rename it into place, so a reader (or a crash) never sees half a file;
 - :func:`output_lock`: an exclusive, non-blocking lock on an output (a ``.<name>.lock`` file
   beside it holding the writer's PID); a second writer fails at once naming that PID.
 - :func:`guarded_output` combines the three checks every command runs before writing.
@@ -13,9 +13,10 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from sua.errors import SUAInputError
 
@@ -89,15 +90,16 @@ def guarded_output(out: PathLike, *inputs: PathLike | None) -> Iterator[Path]:
         yield Path(out)
 
 
-def write_text_atomic(path: PathLike, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
+def write_atomic(path: PathLike, write: Callable[[IO[Any]], object], *, binary: bool = False) -> Path:
+    """Call ``write(fh)`` on a temporary file beside ``path`` (text UTF-8, or bytes when
+    ``binary``) and rename it into place: the one atomic write of the package."""
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
+                write(fh)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -105,3 +107,8 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
     except OSError as exc:
         raise SUAInputError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
+
+
+def write_text_atomic(path: PathLike, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
+    return write_atomic(path, lambda fh: fh.write(text))

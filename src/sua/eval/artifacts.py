@@ -20,7 +20,6 @@ Columns (N inputs, K rewrites, C classes):
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from sua.errors import SUAInputError
+from sua.outputs import write_atomic
 
 
 def _tri(values: Sequence[bool | None]) -> np.ndarray:
@@ -77,14 +77,7 @@ def pack_records(records: Sequence[dict[str, Any]], labels: Sequence[str] | None
 
 def write_columns(path: str | os.PathLike[str], columns: dict[str, np.ndarray]) -> Path:
     """``columns`` as a compressed ``.npz``, written to a temporary name and renamed into place."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **columns)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, target)
-    return target
+    return write_atomic(path, lambda fh: np.savez_compressed(fh, **columns), binary=True)
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,11 @@ from sua.errors import SUAInputError
 from sua.eval.artifacts import Columns, pack_records, read_columns, write_columns
 from sua.eval.intervals import Draws, bootstrap, draw, seed_mean
 from sua.eval.json_values import finite_or_none
-from sua.eval.metrics import calibration_error, selective_accuracy
 from sua.eval.runner import ExperimentRun
 from sua.eval.tasks import load_task
 from sua.io import read_jsonl
 from sua.measures import ambiguity_proxy, divergence, entropy, signature, sua_score
+from sua.measures.metrics import calibration_error, selective_accuracy
 from sua.measures.ranking import failure_auroc
 
 #: A runner score file: ``<split>-k<K>-s0[-q<setting>].jsonl``.

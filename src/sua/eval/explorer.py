@@ -26,7 +26,7 @@ from sua.errors import SUAInputError
 from sua.eval.json_values import finite_or_none
 from sua.eval.summary import summarize_records
 from sua.io import check_source, iter_examples, read_jsonl
-from sua.scoring.scorer import meta_path_for
+from sua.manifest import meta_path_for
 
 #: A rewrite as the page receives it: [kind, text, prediction, divergence, correct].
 Rewrite = list[Any]

@@ -1,6 +1,8 @@
 """Every failure-prediction score the experiments compare, from cached score records.
 
-Higher = more likely wrong. Scores that need fitting (λ selection, the Appendix C combined
+Higher = more likely wrong. The unfitted ones are the registry's
+(:data:`sua.measures.failure_scores.FAILURE_SCORES`, with ``max_prob`` the answer's probability
+of :func:`answer_confidence`). Scores that need fitting (λ selection, the Appendix C combined
 rule's scales, the logistic (S, H) score, temperature scaling) are fitted on validation
 records and applied unchanged to every test subset.
 """
@@ -14,11 +16,15 @@ from typing import Any
 import numpy as np
 
 from sua.errors import SUAInputError
+from sua.measures import sua_score
+from sua.measures.failure_scores import failure_score
 from sua.selective import TemperatureScaler, select_lambda
 
 #: Display names, in table order.
 SCORE_NAMES = ("SUA (λ=1)", "SUA (λ from val.)", "S", "combined (App. C)", "logistic (S, H)",
                "entropy", "1 − max prob", "1 − max prob (TS)", "1 − self-consistency")
+#: The paper's name for the scores its figures show.
+PAPER_NAMES = {"SUA (λ=1)": "SUA", "entropy": "Entropy", "1 − self-consistency": "Self-Consist."}
 
 
 @dataclass
@@ -75,7 +81,8 @@ def fit_scores(val: Sequence[dict[str, Any]], labels: Sequence[str] | None = Non
         y = np.asarray([index[r["label"]] for r in val])
         temperature = float(TemperatureScaler().fit(logits, y).temperature_)
     lam = select_lambda(val).lam if both else 1.0
-    return FittedScores(lam=lam, sua_val=s - h, h_val=h, logistic=logistic, temperature=temperature)
+    return FittedScores(lam=lam, sua_val=np.asarray(sua_score(s, h, 1.0)), h_val=h, logistic=logistic,
+                        temperature=temperature)
 
 
 def failure_scores(records: Sequence[dict[str, Any]], fitted: FittedScores,
@@ -83,14 +90,15 @@ def failure_scores(records: Sequence[dict[str, Any]], fitted: FittedScores,
     """Each score of :data:`SCORE_NAMES` for ``records`` (left out where it cannot be computed:
     no temperature, no self-consistency votes, a single-class validation set)."""
     s, h = _column(records, "sensitivity"), _column(records, "entropy")
-    sua1 = s - h
+    columns = {"sensitivity": s, "entropy": h, "max_prob": answer_confidence(records)}
+    sua1 = np.asarray(sua_score(s, h, 1.0))
     out = {
         "SUA (λ=1)": sua1,
-        "SUA (λ from val.)": s - fitted.lam * h,
-        "S": s,
+        "SUA (λ from val.)": np.asarray(sua_score(s, h, fitted.lam)),
+        "S": failure_score("sensitivity", columns),
         "combined (App. C)": np.maximum(_ecdf(fitted.sua_val, sua1), _ecdf(fitted.h_val, h)),
-        "entropy": h,
-        "1 − max prob": 1.0 - answer_confidence(records),
+        "entropy": failure_score("entropy", columns),
+        "1 − max prob": failure_score("1-max_prob", columns),
     }
     if fitted.logistic is not None:
         out["logistic (S, H)"] = fitted.logistic.predict_proba(np.column_stack([s, h]))[:, 1]

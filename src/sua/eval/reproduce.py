@@ -21,13 +21,18 @@ import numpy as np
 
 from sua.errors import SUAInputError
 from sua.eval.failure_scores import (
+    PAPER_NAMES,
     FittedScores,
     answer_confidence,
     failure_scores,
     fit_scores,
     temperature_scaled,
 )
-from sua.eval.metrics import (
+from sua.eval.report import paper_values, write_report
+from sua.eval.runner import ExperimentRun, Unit, compute_unit, load_profile, pin_profile
+from sua.manifest import versions
+from sua.measures import sua_score
+from sua.measures.metrics import (
     aurc,
     calibration_bins,
     calibration_error,
@@ -37,8 +42,6 @@ from sua.eval.metrics import (
     robust_accuracy,
     selective_accuracy,
 )
-from sua.eval.report import paper_values, write_report
-from sua.eval.runner import ExperimentRun, Unit, compute_unit, load_profile, pin_profile
 from sua.models.precision import check_precision, resolve_device
 
 EXPERIMENTS = ("table2", "table3", "appendix-b", "figure2")
@@ -49,8 +52,6 @@ PRESET_TITLES = {"sua-tr": "SUA-TR (full)", "sua-tr-no-align": "w/o L_align (β=
                  "sua-tr-no-cons": "w/o L_cons (α=0)", "standard": "Standard (α=β=0)",
                  "sua-tr-adv-only": "Adv-only", "sua-tr-para-only": "Para-only", "sua-tr-k4": "K=4",
                  "sua-tr-k8": "K=8", "sua-tr-k16": "K=16", "sua-tr-mixture": "mixture (0.4/0.4/0.2)"}
-#: Our score names → the paper's names where it reports that score.
-PAPER_SCORES = {"SUA (λ=1)": "SUA", "entropy": "Entropy", "1 − self-consistency": "Self-Consist."}
 ROW_COLUMNS = ("Acc", "Rob. Acc", "Rob. Acc (worst-of-K)", "ECE", "AUROC", "Sel. Acc (80%)",
                "mean S (×10⁻³)", "mean H")
 
@@ -327,9 +328,10 @@ def appendix_b(run: ExperimentRun, results: dict[str, Any]) -> None:
                 s, h = (np.asarray([r[key] for r in test]) for key in ("sensitivity", "entropy"))
                 model = {"standard": "Standard", "sua-tr": "SUA-TR"}[method]
                 for lam in cfg["lam_grid"]:
+                    sua = np.asarray(sua_score(s, h, lam))
                     b3.add({"Task": title, "Model": model, "λ": lam}, {
-                        "AUROC": failure_auroc(s - lam * h, ~correct),
-                        "Sel. Acc (80%)": selective_accuracy(s - lam * h, correct, 0.8)})
+                        "AUROC": failure_auroc(sua, ~correct),
+                        "Sel. Acc (80%)": selective_accuracy(sua, correct, 0.8)})
                 for name, values in scores.items():
                     b4.add({"Task": title, "Model": model, "Score": name},
                            {f"Sel. Acc @{round(c * 100)}%": selective_accuracy(values, correct, c)
@@ -380,7 +382,7 @@ def figure2(run: ExperimentRun, results: dict[str, Any]) -> None:
                             cells["error rate"] = float(1 - correct.mean())
                         f2.add({"Task": title, "Subset": subset, "Score": name}, cells,
                                {"Task": title, "Subset": spec.split(split).role,
-                                "Score": PAPER_SCORES.get(name, name)})
+                                "Score": PAPER_NAMES.get(name, name)})
     f2.notes.append(
         "First seed of each task. Error rate is that of the Standard model; n: labelled inputs. Scores "
         "fitted on each model's validation split. Adversarial subsets: BIG-bench epistemic_reasoning (2-way; "
@@ -504,8 +506,6 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
     for name in names:
         log(f"== {name}")
         EXPERIMENT_FUNCS[name](run, results)
-    from sua.scoring.scorer import versions
-
     results["meta"] = {
         "profile": config["name"], "seeds": config["seeds"],
         "command": "sua " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("sua")

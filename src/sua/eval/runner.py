@@ -39,7 +39,9 @@ from sua.eval.tasks import (
 )
 from sua.inputs import Example
 from sua.io import read_jsonl
-from sua.outputs import write_text_atomic
+from sua.manifest import require_same_config, write_manifest
+from sua.outputs import write_atomic
+from sua.scoring.rewrites import input_builder
 
 _PROFILE_KEYS = {"name", "seeds", "k", "k_sweep", "k_reference", "mc_passes", "coverage", "perturber",
                  "methods", "train", "tasks", "table3", "appendix_b"}
@@ -80,11 +82,9 @@ def pin_profile(run_dir: str | os.PathLike[str], profile: dict[str, Any]) -> Pat
         previous = json.loads(profile_file.read_text(encoding="utf-8"))
         # run folders from before --precision existed scored in fp32
         previous = {**{k: v for k, v in LEGACY_PROFILE.items() if k in profile}, **previous}
-        if previous != json.loads(json.dumps(profile)):
-            changed = sorted(k for k in set(previous) | set(profile) if previous.get(k) != profile.get(k))
-            raise SUAInputError(f"{out} holds a run with another profile (differs in: {', '.join(changed)}); "
-                                "choose another run folder")
-    profile_file.write_text(json.dumps(profile, indent=2), encoding="utf-8")
+        require_same_config(previous, json.loads(json.dumps(profile)),
+                            f"{out} holds a run with another profile", "choose another run folder")
+    write_manifest(profile_file, profile)
     return out
 
 
@@ -193,7 +193,7 @@ class ExperimentRun:
         path = self.dir / "data" / task / (f"{split}-n{n}.jsonl" if n else f"{split}.jsonl")
         if not path.exists():
             rows = training_records(spec, load_split(spec, split, self.data_dir, limit=n))
-            write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
+            write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in rows))
         return path
 
     # -- models ----------------------------------------------------------------------------
@@ -245,10 +245,8 @@ class ExperimentRun:
         draws cached in the run folder and shared by every model, adversarial ones per model."""
         from sua.perturb.qx import model_qx
 
-        contexts = ({ex.id: ex.text for ex in examples}
-                    if task.pair_field and task.perturb_field in ("pair", "auto") else None)
-        return model_qx(setting, model, cache_dir=self.dir / "cache",
-                        to_model_input=None if contexts is None else (lambda i, text: (contexts[i], text)))
+        to_model_input = input_builder(examples, task.perturb_field) if task.pair_field else None
+        return model_qx(setting, model, cache_dir=self.dir / "cache", to_model_input=to_model_input)
 
     # -- scores ----------------------------------------------------------------------------
 
@@ -295,7 +293,7 @@ class ExperimentRun:
                 rec["correct"] = rec["prediction"] in gold if gold else None
                 for pert in rec["perturbations"]:
                     pert["correct"] = pert["prediction"] in gold if gold else None
-        write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
+        write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in records))
         self._records[path] = records
         return records
 
@@ -317,7 +315,7 @@ class ExperimentRun:
             votes = mc_dropout_votes(model.model if grouped else model, inputs, passes=passes, seed=seed)
             # with label groups, the votes for the grouped labels are summed
             agreement = model.group(votes.votes).max(-1) if grouped else votes.agreement
-            write_text_atomic(path, json.dumps([float(a) for a in agreement]))
+            write_atomic(path, lambda fh: json.dump([float(a) for a in agreement], fh))
         return np.asarray(json.loads(path.read_text(encoding="utf-8")), dtype=np.float64)
 
 

@@ -13,16 +13,11 @@ from sua.errors import SUAInputError
 from sua.eval.intervals import bootstrap, paired_difference
 from sua.io import read_jsonl
 from sua.measures import SIGNATURES, failure_auroc
+from sua.measures.failure_scores import FAILURE_SCORES, failure_score
 from sua.validate import check_score_records
 
-#: Failure scores read from a record (higher = more likely wrong).
-FAILURE_SCORES = {
-    "sua": lambda r: r["sua"],
-    "sensitivity": lambda r: r["sensitivity"],
-    "entropy": lambda r: r["entropy"],
-    "1-max_prob": lambda r: 1.0 - r["max_prob"],
-}
 _NEEDED = ("sensitivity", "entropy", "sua", "signature", "max_prob")
+_COLUMNS = ("sensitivity", "entropy", "sua", "max_prob")
 #: Above this many labelled records the intervals are left out: they are then narrower than any
 #: difference worth reading, and 1,000 resamples of each AUROC would take minutes.
 MAX_BOOTSTRAP_ITEMS = 100_000
@@ -32,13 +27,13 @@ def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Mean S, H, SUA, share of each signature, accuracy and failure AUROCs.
 
     One pass, memory O(N) floats. AUROCs (wrong vs right, higher score = more likely
-    wrong) only when gold labels are present, each with its 95 % bootstrap interval over the
-    records (``*_ci``, :func:`~sua.eval.intervals.bootstrap`, 1,000 resamples; up to
-    ``MAX_BOOTSTRAP_ITEMS`` records), and ``lead``: the
-    best score's paired AUROC difference to the runner-up, with its interval
-    (:func:`~sua.eval.intervals.paired_difference`).
+    wrong) of every score of :data:`~sua.measures.failure_scores.FAILURE_SCORES`, only when
+    gold labels are present, each with its 95 % bootstrap interval over the records (``*_ci``,
+    :func:`~sua.eval.intervals.bootstrap`, 1,000 resamples; up to ``MAX_BOOTSTRAP_ITEMS``
+    records), and ``lead``: the best score's paired AUROC difference to the runner-up, with its
+    interval (:func:`~sua.eval.intervals.paired_difference`).
     """
-    cols: dict[str, list[float]] = {k: [] for k in FAILURE_SCORES}
+    cols: dict[str, list[float]] = {k: [] for k in _COLUMNS}
     correct: list[bool] = []
     signatures: Counter[str] = Counter()
     n = 0
@@ -48,8 +43,8 @@ def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             raise SUAInputError(f"record {rec.get('id', n)!r} is not a score record "
                                 f"(missing {', '.join(missing)}); summarize reads `sua score` output")
         n += 1
-        for name, get in FAILURE_SCORES.items():
-            cols[name].append(float(get(rec)))
+        for name in _COLUMNS:
+            cols[name].append(float(rec[name]))
         signatures[rec["signature"]] += 1
         if rec.get("correct") is not None:
             correct.append(bool(rec["correct"]))
@@ -66,20 +61,22 @@ def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     if len(correct) == n:
         wrong = ~np.asarray(correct)
         out["accuracy"] = float(1.0 - wrong.mean())
-        out["failure_auroc"] = {name: failure_auroc(np.asarray(v), wrong) for name, v in cols.items()}
+        scores = {name: failure_score(name, cols) for name in FAILURE_SCORES}
+        out["failure_auroc"] = {name: failure_auroc(values, wrong) for name, values in scores.items()}
         if n <= MAX_BOOTSTRAP_ITEMS:
-            out.update(_intervals(cols, wrong, out["failure_auroc"]))
+            out.update(_intervals(scores, wrong, out["failure_auroc"]))
     return out
 
 
-def _intervals(cols: dict[str, list[float]], wrong: np.ndarray, aurocs: dict[str, float]) -> dict[str, Any]:
+def _intervals(scores: dict[str, np.ndarray], wrong: np.ndarray, aurocs: dict[str, float]) -> dict[str, Any]:
     """95 % bootstrap intervals of the accuracy and of each failure AUROC, and the paired
     difference of the best AUROC over the runner-up (:mod:`sua.eval.intervals`)."""
     n = wrong.size
+
     def auroc_of(values: np.ndarray) -> Callable[[np.ndarray], float]:
         return lambda idx: failure_auroc(values[idx], wrong[idx])
 
-    statistic = {name: auroc_of(np.asarray(v)) for name, v in cols.items()}
+    statistic = {name: auroc_of(values) for name, values in scores.items()}
     acc = bootstrap(lambda idx: float(1.0 - wrong[idx].mean()), n)
     out: dict[str, Any] = {"accuracy_ci": [acc.ci_low, acc.ci_high], "failure_auroc_ci": {}}
     for name, auroc in statistic.items():

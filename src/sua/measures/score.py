@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import numbers
 
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.measures._tensor import ArrayLike, reals, restore
 
 
-def sua_score(S: ArrayLike, H: ArrayLike, lam: float = 1.0) -> ArrayLike:
+def sua_score(S: ArrayLike, H: ArrayLike, lam: float = defaults.LAM) -> ArrayLike:
     """SUA score (eq. 8): ``SUA(x) = S(x) - lam * H(x)``.
 
     ``S`` is the sensitivity and ``H`` the predictive entropy of each input (same shape);

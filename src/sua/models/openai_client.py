@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 import urllib.error
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from sua.errors import SUAInputError, SUAServiceError
+from sua.outputs import write_text_atomic
 
 Json = dict[str, Any]
 
@@ -100,7 +100,7 @@ class OpenAIClient:
             return json.loads(cached.read_text(encoding="utf-8"))
         answer = self._send_with_retries(url, body)
         if cached is not None:
-            _write_atomic(cached, json.dumps(answer))
+            write_text_atomic(cached, json.dumps(answer))
         return answer
 
     def post_many(self, path: str, bodies: Sequence[Json]) -> list[Json]:
@@ -173,12 +173,3 @@ def _retry_after(headers: Any) -> float:
         return max(float(headers.get("Retry-After", 0)), 0.0)
     except (TypeError, ValueError):
         return 0.0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary sibling and rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.inputs import ModelInput
 from sua.measures import divergence
@@ -67,7 +68,7 @@ class AdversarialPerturber:
         budget: int = 64,
         max_swaps: int = 2,
         constraints: Sequence[Constraint] | None = None,
-        divergence: str = "jsd",
+        divergence: str = defaults.DIVERGENCE,
         protect: Protector | None = None,
         to_model_input: Callable[[str, str], ModelInput] | None = None,
     ) -> None:

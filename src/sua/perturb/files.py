@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import json
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,12 +17,14 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 import sua
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
 from sua.inputs import Example
 from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
+from sua.manifest import require_same_config, write_manifest
 from sua.models.base import PredictiveModel
-from sua.outputs import guarded_output, write_text_atomic
+from sua.outputs import guarded_output
 from sua.perturb.base import Perturber
 from sua.perturb.cache import CachedPerturber
 from sua.perturb.mixture import acceptance_rates
@@ -112,7 +113,7 @@ def perturb_file(
     field: str = "text",
     id_field: str = "id",
     context_field: str | None = None,
-    k: int = 8,
+    k: int = defaults.K,
     family: str = "mixture",
     seed: int = 0,
     model: PredictiveModel | None = None,
@@ -157,7 +158,7 @@ def perturb_file(
               "model_fingerprint": model_fingerprint(model_source)}
     with guarded_output(out, data):
         _check_resume(out, config_path, config)
-        write_text_atomic(config_path, json.dumps(config, indent=2) + "\n")
+        write_manifest(config_path, config)
         cached = CachedPerturber(perturber, cache_dir) if cache else None
         runner = cached or perturber
         done = finished_ids(out)
@@ -184,7 +185,7 @@ def perturb_file(
         config.update(cache=str(cached.path) if cached else None,
                       acceptance_rates={f: None if math.isnan(r) else r
                                         for f, r in acceptance_rates(counts).items()})
-        write_text_atomic(config_path, json.dumps(config, indent=2) + "\n")
+        write_manifest(config_path, config)
     return out
 
 
@@ -212,7 +213,5 @@ def _check_resume(out: Path, config_path: Path, config: dict[str, Any]) -> None:
         raise SUAInputError(f"{out} exists but has no {config_path.name}; it was not written by sua "
                             "perturb. Remove it or choose another --out")
     previous = read_json_object(config_path, "perturbation config")
-    changed = [key for key in _RESUME_KEYS if previous.get(key) != config[key]]
-    if changed:
-        raise SUAInputError(f"{out} was written with a different config (differs in: {', '.join(changed)}); "
-                            "remove it or choose another --out")
+    require_same_config(previous, config, f"{out} was written with a different config",
+                        "remove it or choose another --out", keys=_RESUME_KEYS)

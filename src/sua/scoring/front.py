@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from sua import defaults
 from sua.models.base import PredictiveModel
 from sua.perturb.base import Perturber
 from sua.scoring.records import ScoreRecord
@@ -13,7 +14,8 @@ from sua.tables import as_examples
 
 
 def score(model: PredictiveModel | str | os.PathLike[str], inputs: Any, *,
-          perturber: Perturber | str = "token", k: int = 8, divergence: str = "jsd", lam: float = 1.0,
+          perturber: Perturber | str = "token", k: int = defaults.K,
+          divergence: str = defaults.DIVERGENCE, lam: float = defaults.LAM,
           seed: int = 0, text_field: str = "text", pair_field: str | None = None,
           label_field: str | None = "label", id_field: str = "id", **options: Any) -> list[ScoreRecord]:
     """Score ``inputs`` with SUA(x) = Ŝ(x) − λ·H(x), Ŝ(x) = (1/K) Σ_k D(p(·|x) ‖ p(·|x'_k)).

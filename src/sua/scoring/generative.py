@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.inputs import TASK_FIELDS, Example
 from sua.io import JsonlAppender, count_records, iter_examples
@@ -42,7 +43,7 @@ from sua.measures import ambiguity_proxy, entropy, get_divergence, sensitivity, 
 from sua.models.clustering import Clusterer, ExactMatchClusterer, cluster_distribution, exact_match, token_f1
 from sua.models.generation import AnswerSampler, SamplingConfig
 from sua.perturb.base import Perturber
-from sua.scoring.rewrites import PERTURB_FIELDS, rewritten_inputs
+from sua.scoring.rewrites import check_perturb_field, prepare_rewrites, rewritten_inputs
 from sua.scoring.scorer import SUAScorer, resumable_output
 
 
@@ -120,15 +121,15 @@ class GenerativeSUAScorer:
     >>> # for rec in scorer.score(examples): print(rec.answer, rec.sua, rec.entropy, rec.max_prob)
     """
 
-    def __init__(self, sampler: AnswerSampler, perturber: Perturber, *, k: int = 8, m: int = 10,
-                 clusterer: Clusterer | None = None, divergence: str = "jsd", lam: float = 1.0, seed: int = 0,
+    def __init__(self, sampler: AnswerSampler, perturber: Perturber, *, k: int = defaults.K, m: int = 10,
+                 clusterer: Clusterer | None = None, divergence: str = defaults.DIVERGENCE,
+                 lam: float = defaults.LAM, seed: int = 0,
                  perturb_field: str = "auto", gold_field: str = "answers", f1_threshold: float = 0.5,
                  chunk_size: int = 16, thresholds: Mapping[str, float] | None = None) -> None:
         for name, value in (("k", k), ("m", m), ("chunk_size", chunk_size)):
             if not isinstance(value, int) or value < 1:
                 raise SUAInputError(f"{name} must be an integer >= 1, got {value!r}")
-        if perturb_field not in PERTURB_FIELDS:
-            raise SUAInputError(f"perturb_field must be one of {PERTURB_FIELDS}, got {perturb_field!r}")
+        check_perturb_field(perturb_field)
         if not 0 <= lam < math.inf:
             raise SUAInputError(f"lam must be a finite number >= 0, got {lam!r}")
         get_divergence(divergence)
@@ -194,12 +195,10 @@ class GenerativeSUAScorer:
               total: int | None = None) -> Iterator[GenerativeRecord]:
         """Stream records; the perturber may ``prepare`` each chunk of ``chunk_size`` sources at once."""
         it = iter(examples)
-        prepare = getattr(self.perturber, "prepare", None)
         with tqdm(total=total, disable=not progress, unit="input", desc="scoring") as bar:
             while chunk := list(itertools.islice(it, self.chunk_size)):
-                if prepare is not None:
-                    prepare([ex.text if ex.pair is None or self.perturb_field == "text" else ex.pair
-                             for ex in chunk])
+                prepare_rewrites(chunk, self.perturber, k=self.k, seed=self.seed,
+                                 perturb_field=self.perturb_field)
                 for ex in chunk:
                     yield self.score_example(ex)
                     bar.update(1)
@@ -247,8 +246,9 @@ LM_TASK_FIELDS: dict[str, tuple[str, str | None, str | None]] = {
 
 def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, backend: str,
                   model: str | None = None, task: str = "classification", template: str | None = None,
-                  perturber: str = "token", k: int = 8, m: int = 10, divergence: str = "jsd",
-                  lam: float = 1.0, seed: int = 0, normalize: str = "none",
+                  perturber: str = "token", k: int = defaults.K, m: int = 10,
+                  divergence: str = defaults.DIVERGENCE,
+                  lam: float = defaults.LAM, seed: int = 0, normalize: str = "none",
                   sampling: SamplingConfig | None = None, base_url: str | None = None,
                   api_key: str | None = None, http_cache: str | os.PathLike[str] | None = None,
                   max_concurrency: int = 4, scoring: str = "echo", dtype: str | None = None,

@@ -29,14 +29,16 @@ from typing import Any
 
 import numpy as np
 
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
 from sua.io import JsonlAppender, read_records
+from sua.manifest import meta_path_for, versions, write_manifest
 from sua.measures import check_probabilities
 from sua.models._checks import validate_labels
 from sua.perturb.base import Perturbation
 from sua.scoring.records import ScoreRecord
-from sua.scoring.scorer import SUAScorer, meta_path_for, versions
+from sua.scoring.scorer import SUAScorer
 
 #: ``kind`` and ``family`` of a rewrite whose prediction record does not say how it was made.
 UNKNOWN_KIND = "precomputed"
@@ -83,8 +85,9 @@ class PrecomputedScorer(SUAScorer):
     (0.0, 0.6931)
     """
 
-    def __init__(self, labels: Sequence[str], *, logits: bool = False, divergence: str = "jsd",
-                 lam: float = 1.0, chunk_size: int = 512, thresholds: Mapping[str, float] | None = None,
+    def __init__(self, labels: Sequence[str], *, logits: bool = False,
+                 divergence: str = defaults.DIVERGENCE, lam: float = defaults.LAM, chunk_size: int = 512,
+                 thresholds: Mapping[str, float] | None = None,
                  label_field: str = "label", id_field: str = "id") -> None:
         super().__init__(StoredLabels(labels), _NoRewrites(), k=1, divergence=divergence, lam=lam,
                          chunk_size=chunk_size, thresholds=thresholds)
@@ -171,7 +174,8 @@ def run_labels(path: str | os.PathLike[str]) -> list[str] | None:
 
 def score_predictions_file(predictions: str | os.PathLike[str], out: str | os.PathLike[str], *,
                            labels: Sequence[str] | None = None, logits: bool = False,
-                           divergence: str = "jsd", lam: float = 1.0, label_field: str = "label",
+                           divergence: str = defaults.DIVERGENCE, lam: float = defaults.LAM,
+                           label_field: str = "label",
                            id_field: str = "id", overwrite: bool = False) -> Path:
     """``sua score --from-predictions``: score a JSONL/CSV/Parquet file of prediction records
     (module doc) into ``out`` (JSONL) with its ``.meta.json``; no model is called.
@@ -199,13 +203,12 @@ def score_predictions_file(predictions: str | os.PathLike[str], out: str | os.Pa
             sink.write(record.to_dict())
     os.replace(tmp, out_path)
     config = {**scorer.config(), "data": str(src)}
-    meta_path_for(out_path).write_text(json.dumps({"config": config, "versions": versions()}, indent=2),
-                                       encoding="utf-8")
+    write_manifest(meta_path_for(out_path), {"config": config, "versions": versions()})
     return out_path
 
 
 def score_predictions(predictions: Iterable[Mapping[str, Any]], labels: Sequence[str], *,
-                      logits: bool = False, divergence: str = "jsd", lam: float = 1.0,
+                      logits: bool = False, divergence: str = defaults.DIVERGENCE, lam: float = defaults.LAM,
                       **options: Any) -> list[ScoreRecord]:
     """The Python twin of ``sua score --from-predictions``: one record per prediction record
     (module doc), from any model's or API's outputs, without a model call. ``options`` go to

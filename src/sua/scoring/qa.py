@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.inputs import Example
 from sua.measures import check_probabilities, exact_match, f1_score
@@ -50,8 +51,9 @@ class QAScorer(SUAScorer):
 
     answers_field = "answers"
 
-    def __init__(self, model: HFExtractiveQA, perturber: Perturber, *, k: int = 8,
-                 divergence: str = "jsd", lam: float = 1.0, seed: int = 0, chunk_size: int = 64,
+    def __init__(self, model: HFExtractiveQA, perturber: Perturber, *, k: int = defaults.K,
+                 divergence: str = defaults.DIVERGENCE, lam: float = defaults.LAM, seed: int = 0,
+                 chunk_size: int = 64,
                  thresholds: Mapping[str, float] | None = None) -> None:
         if not callable(getattr(model, "span_distributions", None)):
             raise SUAInputError(f"QAScorer needs a span model such as HFExtractiveQA (with "

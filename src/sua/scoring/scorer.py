@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import platform
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,11 +14,12 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-import sua
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
 from sua.inputs import Example, ModelInput
 from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
+from sua.manifest import meta_path_for, require_same_config, versions, write_manifest
 from sua.measures import (
     ambiguity_proxy,
     check_probabilities,
@@ -32,10 +32,10 @@ from sua.measures import (
     sua_score,
 )
 from sua.models.base import PredictiveModel
-from sua.outputs import guarded_output, write_text_atomic
+from sua.outputs import guarded_output
 from sua.perturb.base import Perturbation, Perturber
 from sua.scoring.records import PerturbationResult, ScoreRecord
-from sua.scoring.rewrites import PERTURB_FIELDS, prepare_rewrites, rewritten_inputs
+from sua.scoring.rewrites import check_perturb_field, prepare_rewrites, rewritten_inputs
 from sua.tables import as_examples
 from sua.validate import check_data, read_json_object
 
@@ -62,9 +62,9 @@ class SUAScorer:
         model: PredictiveModel,
         perturber: Perturber,
         *,
-        k: int = 8,
-        divergence: str = "jsd",
-        lam: float = 1.0,
+        k: int = defaults.K,
+        divergence: str = defaults.DIVERGENCE,
+        lam: float = defaults.LAM,
         seed: int = 0,
         perturb_field: str = "auto",
         chunk_size: int = 512,
@@ -74,8 +74,7 @@ class SUAScorer:
             raise SUAInputError(f"k (perturbations per input) must be an integer >= 1, got {k!r}")
         if lam < 0:
             raise SUAInputError(f"lam must be >= 0, got {lam}")
-        if perturb_field not in PERTURB_FIELDS:
-            raise SUAInputError(f"perturb_field must be one of {PERTURB_FIELDS}, got {perturb_field!r}")
+        check_perturb_field(perturb_field)
         if chunk_size < 1:
             raise SUAInputError(f"chunk_size must be >= 1, got {chunk_size}")
         get_divergence(divergence)  # fail now, not after the first model pass
@@ -298,17 +297,12 @@ def resumable_output(data: str | os.PathLike[str], out: str | os.PathLike[str], 
             meta_path.unlink(missing_ok=True)
         if out_path.exists() and meta_path.exists():
             previous = read_json_object(meta_path, "run metadata").get("config")
-            if previous != config:
-                changed = sorted(k for k in set(config) | set(previous or {})
-                                 if (previous or {}).get(k) != config.get(k))
-                raise SUAInputError(f"{out_path} was written with a different config "
-                                    f"(differs in: {', '.join(changed)}); pass --overwrite or "
-                                    "choose another --out")
+            require_same_config(previous or {}, config, f"{out_path} was written with a different config",
+                                "pass --overwrite or choose another --out")
         elif out_path.exists():
             raise SUAInputError(f"{out_path} exists but has no {meta_path.name}; it was not written "
                                 "by sua score. Remove it or choose another --out")
-        write_text_atomic(meta_path, json.dumps({"config": config, "versions": versions()}, indent=2,
-                                                allow_nan=False))
+        write_manifest(meta_path, {"config": config, "versions": versions()})
         finished = finished_ids(out_path)
         stale = sorted(finished - data_ids) if limit is None else []
         if stale:
@@ -316,19 +310,3 @@ def resumable_output(data: str | os.PathLike[str], out: str | os.PathLike[str], 
                                 f"(e.g. {', '.join(map(repr, stale[:3]))}): it was written from other "
                                 "data; pass --overwrite or choose another --out")
         yield out_path, finished
-
-
-def meta_path_for(out: str | os.PathLike[str]) -> Path:
-    """``scores.jsonl`` → ``scores.meta.json`` (config, versions, seed of the run)."""
-    p = Path(out)
-    return p.with_name(p.stem + ".meta.json")
-
-
-def versions() -> dict[str, str]:
-    """Versions of the software that produced a result."""
-    import torch
-    import transformers
-
-    return {"sua": sua.__version__, "python": platform.python_version(),
-            "numpy": np.__version__, "torch": torch.__version__,
-            "transformers": transformers.__version__}

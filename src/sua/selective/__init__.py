@@ -1,6 +1,7 @@
 """Post-hoc objects fitted on cached score records (no model pass): the abstention policy
 with a target coverage or a certified target risk, λ selection, and the Section 4 checks."""
 
+from sua.measures.metrics import coverage_threshold
 from sua.selective.bounds import (
     AmbiguityGapCheck,
     ConfidenceBin,
@@ -19,12 +20,7 @@ from sua.selective.bounds_report import BoundsReport, bounds_report, check_bound
 from sua.selective.files import apply_policy_file, fit_policy_file
 from sua.selective.lam import DEFAULT_LAMBDA_GRID, LambdaSelection, select_lambda
 from sua.selective.policy import SCORES, SIGNATURE_MEANINGS, AbstentionPolicy
-from sua.selective.risk_control import (
-    RiskCertificate,
-    certify_fixed_sequence,
-    clopper_pearson_upper,
-    coverage_threshold,
-)
+from sua.selective.risk_control import RiskCertificate, certify_fixed_sequence, clopper_pearson_upper
 from sua.selective.temperature import TemperatureScaler
 
 __all__ = [

@@ -12,8 +12,9 @@ import numpy as np
 
 from sua.errors import SUAInputError
 from sua.io import read_jsonl
+from sua.manifest import meta_path_for
 from sua.measures import check_probabilities
-from sua.scoring import ScoreRecord, meta_path_for
+from sua.scoring import ScoreRecord
 from sua.validate import check_score_records, read_json_object
 
 #: A record as written by ``sua score``: the dataclass or its JSON dict.

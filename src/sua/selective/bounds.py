@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.measures import (
     Sensitivity,
@@ -27,7 +28,7 @@ from sua.measures import (
     sua_risk,
     sua_score,
 )
-from sua.selective.risk_control import coverage_threshold
+from sua.measures.metrics import coverage_threshold
 
 #: Rounding tolerance when deciding whether ``lhs <= rhs`` holds.
 TOL = 1e-9
@@ -93,7 +94,7 @@ class RiskBound:
 
 
 def corollary_4_4(p_clean: np.ndarray, p_perturbed: np.ndarray, y: np.ndarray,
-                  lam: float = 1.0) -> RiskBound:
+                  lam: float = defaults.LAM) -> RiskBound:
     """Perturbed risk bounded by clean risk plus SUA risk (Theorem 4.3, Corollary 4.4).
 
     With ``S_TV(x) = mean_k TV(p(.|x), p(.|x'_k))`` and ``SUA_TV = S_TV - λH``:
@@ -125,7 +126,7 @@ class CoveredBound:
 
 
 def proposition_4_8(p_clean: np.ndarray, p_perturbed: np.ndarray, y: np.ndarray,
-                    lam: float = 1.0, taus: Sequence[float] | None = None) -> list[CoveredBound]:
+                    lam: float = defaults.LAM, taus: Sequence[float] | None = None) -> list[CoveredBound]:
     """Selective risk under perturbation when abstaining on ``SUA_TV > τ`` (Prop. 4.8).
 
     On the covered set ``C_τ = {x: SUA_TV(x) <= τ}`` every input has ``S_TV <= τ + λH``, so
@@ -236,7 +237,7 @@ class SmoothingRow:
 
 def lemma_4_7(p_clean: np.ndarray, p_perturbed: np.ndarray, y: np.ndarray,
               gammas: Sequence[float] = DEFAULT_GAMMAS,
-              divergence: str = "jsd") -> list[SmoothingRow]:
+              divergence: str = defaults.DIVERGENCE) -> list[SmoothingRow]:
     """Label smoothing ``q = (1-γ)p + γu`` on clean and perturbed predictions (Lemma 4.7).
 
     Divergence: every f-divergence (JSD, TV, KL, Hellinger) is jointly convex and

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from sua.manifest import meta_path_for, versions, write_manifest
 from sua.outputs import guarded_output, write_text_atomic
-from sua.scoring import meta_path_for, versions
 from sua.selective._records import load_scores, scores_path
 from sua.selective.policy import DEFAULT_SCORE, AbstentionPolicy, Lam, _jsonable
 from sua.validate import POLICY_SCORE_SETTINGS, check_policy_matches_scores
@@ -57,8 +57,8 @@ def apply_policy_file(policy: str | os.PathLike[str], scores: str | os.PathLike[
     with guarded_output(out_path, *inputs), guarded_output(meta_path_for(out_path), *inputs):
         lines = (json.dumps(_jsonable(d), ensure_ascii=False, allow_nan=False) + "\n" for d in decisions)
         write_text_atomic(out_path, "".join(lines))
-        write_text_atomic(meta_path_for(out_path), json.dumps(
-            {"policy": str(policy), "scores": str(scores_path(scores)), "versions": versions()}, indent=2))
+        write_manifest(meta_path_for(out_path),
+                       {"policy": str(policy), "scores": str(scores_path(scores)), "versions": versions()})
     answered = np.array([not d["abstain"] for d in decisions])
     summary: dict[str, Any] = {"n": len(decisions), "abstained": int((~answered).sum()),
                                "coverage": float(answered.mean())}

@@ -9,14 +9,14 @@ from typing import NamedTuple
 import numpy as np
 
 from sua.errors import SUAInputError
-from sua.measures import failure_auroc
+from sua.measures import failure_auroc, sua_score
+from sua.measures.metrics import check_level, coverage_count, selective_accuracy
 from sua.selective._records import RecordLike, as_list, column, correct
-from sua.selective.risk_control import check_level, coverage_threshold
 
 #: The λ values tried by default (SPEC.md's default λ = 1 is among them).
 DEFAULT_LAMBDA_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
-#: Criteria: the failure AUROC of SUA_λ (higher is better) or the selective risk of the
-#: policy "answer when SUA_λ <= tau" at a coverage (lower is better).
+#: Criteria: the failure AUROC of SUA_λ (higher is better) or the selective risk
+#: ``1 − selective accuracy`` of SUA_λ at a coverage (lower is better).
 CRITERIA = ("auroc", "selective_risk")
 
 
@@ -24,9 +24,9 @@ class LambdaSelection(NamedTuple):
     """The chosen λ and the whole sweep.
 
     ``table`` has one row per λ of the grid, in grid order, with ``lam``, ``auroc`` (failure
-    AUROC of ``SUA_λ = S - λH``), ``selective_risk`` (error rate on the inputs with
-    ``SUA_λ <= tau``, ``tau`` the empirical quantile for ``coverage``) and ``coverage``
-    (achieved; ties can push it above the target).
+    AUROC of ``SUA_λ = S - λH``), ``selective_risk`` (``1 −`` :func:`selective_accuracy`
+    of SUA_λ at ``coverage``: the error rate on the ``k`` = :func:`coverage_count` inputs with
+    the lowest SUA_λ, the tables' definition) and ``coverage`` (``k / N``).
     """
 
     lam: float
@@ -67,13 +67,13 @@ def select_lambda(records: Iterable[RecordLike], grid: Sequence[float] = DEFAULT
     if criterion == "auroc" and (wrong.all() or not wrong.any()):
         raise SUAInputError("λ selection by AUROC needs both right and wrong predictions in the "
                             f"records; all {wrong.size} are {'wrong' if wrong.all() else 'right'}")
+    achieved = coverage_count(coverage, len(recs)) / len(recs)
     table = []
     for lam in lams:
-        sua = s - lam * h
-        covered = sua <= coverage_threshold(sua, coverage)
+        sua = np.asarray(sua_score(s, h, float(lam)))
         table.append({"lam": float(lam), "auroc": failure_auroc(sua, wrong),
-                      "selective_risk": float(wrong[covered].mean()),
-                      "coverage": float(covered.mean())})
+                      "selective_risk": 1.0 - selective_accuracy(sua, ~wrong, coverage),
+                      "coverage": achieved})
     values = np.array([row[criterion] for row in table])
     best = int(np.argmax(values) if criterion == "auroc" else np.argmin(values))
     return LambdaSelection(float(lams[best]), criterion, coverage, table)

@@ -14,7 +14,9 @@ from typing import Any, Literal
 import numpy as np
 
 from sua.errors import SUAInputError
-from sua.measures import failure_auroc
+from sua.measures import failure_auroc, sua_score
+from sua.measures.failure_scores import failure_score
+from sua.measures.metrics import check_level, coverage_threshold
 from sua.outputs import write_text_atomic
 from sua.selective._records import (
     RecordLike,
@@ -26,7 +28,7 @@ from sua.selective._records import (
     record_id,
 )
 from sua.selective.lam import CRITERIA, DEFAULT_LAMBDA_GRID, select_lambda
-from sua.selective.risk_control import certify_fixed_sequence, check_level, coverage_threshold
+from sua.selective.risk_control import certify_fixed_sequence
 from sua.validate import check_policy, read_json_object
 
 #: The score an abstention policy thresholds (higher = abstain sooner).
@@ -34,7 +36,8 @@ SCORES = ("sua", "entropy", "combined")
 #: The default score: entropy, the best failure ranker measured in docs/results (AUROC 0.64 NLI,
 #: 0.76 topic), where SUA at λ = 1 ranks failures backwards (0.37, 0.24).
 DEFAULT_SCORE = "entropy"
-#: The per-input values each score thresholds: combined = "SUA > τ₁ or H > τ₂" (Appendix C).
+#: The failure scores (:data:`sua.measures.failure_scores.FAILURE_SCORES`) each policy score
+#: thresholds: combined = "SUA > τ₁ or H > τ₂" (Appendix C).
 _AXES = {"sua": ("sua",), "entropy": ("entropy",), "combined": ("sua", "entropy")}
 #: What each Appendix C signature says about an input, for the explanations.
 SIGNATURE_MEANINGS = {
@@ -60,10 +63,11 @@ class AbstentionPolicy:
     - ``"entropy"``: abstain if ``H(x) > τ`` (the usual baseline).
     - ``"combined"``: abstain if ``SUA_λ(x) > τ₁`` or ``H(x) > τ₂`` (Appendix C).
 
-    ``fit(records, target_coverage=c)`` sets τ to the empirical quantile so that the coverage
-    ``c(τ) = P(score <= τ) >= c`` on the fit records; for ``"combined"`` it searches an
-    ``n_grid`` × ``n_grid`` grid of (τ₁, τ₂) at score quantiles in ``[c, 1]`` and keeps the
-    pair with the highest selective accuracy among those covering at least ``c``.
+    ``fit(records, target_coverage=c)`` sets τ with :func:`sua.measures.metrics.coverage_threshold`
+    (the package's one coverage cut) so that ``c(τ) = P(score <= τ) >= c`` on the fit records;
+    for ``"combined"`` it searches an ``n_grid`` × ``n_grid`` grid of (τ₁, τ₂) at score
+    quantiles in ``[c, 1]`` and keeps the pair with the highest selective accuracy among those
+    covering at least ``c``.
 
     ``fit(records, target_risk=r, delta=δ)`` takes candidate thresholds at the score
     quantiles of ``n_grid`` coverage levels from ``min_coverage`` to 1 (``"combined"``: both
@@ -142,8 +146,10 @@ class AbstentionPolicy:
     # -- fitting -------------------------------------------------------------------------
 
     def _values(self, records: Sequence[RecordLike], lam: float) -> dict[str, np.ndarray]:
+        """The registry's ``sua`` (recomputed at ``lam``) and ``entropy`` failure scores."""
         s, h = column(records, "sensitivity"), column(records, "entropy")
-        return {"sua": s - lam * h, "entropy": h}
+        columns = {"sensitivity": s, "entropy": h, "sua": sua_score(s, h, lam)}
+        return {name: failure_score(name, columns) for name in ("sua", "entropy")}
 
     def fit(self, records: Iterable[RecordLike], *, target_coverage: float | None = None,
             target_risk: float | None = None, delta: float = 0.05) -> AbstentionPolicy:

@@ -1,5 +1,5 @@
-"""Thresholds from held-out scores: an empirical quantile for a target coverage, and a
-distribution-free certificate for a target selective risk.
+"""A distribution-free certificate for a target selective risk (the threshold for a target
+coverage is :func:`sua.measures.metrics.coverage_threshold`, the package's one coverage cut).
 
 Conventions: a higher score means "more likely to fail"; an input is *covered* (answered)
 when its score is ``<= tau``; coverage ``c(tau) = P(score <= tau)``; selective risk
@@ -8,35 +8,12 @@ when its score is ``<= tau``; coverage ``c(tau) = P(score <= tau)``; selective r
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 
 from sua.errors import SUAInputError
-
-
-def check_level(value: float, name: str) -> float:
-    """``value`` as a float in ``(0, 1]``, else a :class:`SUAInputError` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise SUAInputError(f"{name} must be a number in (0, 1], got {value!r}")
-    return float(value)
-
-
-def coverage_threshold(scores: np.ndarray, coverage: float) -> float:
-    """The smallest observed score ``tau`` with empirical coverage ``c(tau) >= coverage``.
-
-    ``tau = s_(j)``, the j-th smallest score with ``j = ceil(coverage * n)``; ties can make
-    the achieved coverage larger than asked.
-
-    >>> coverage_threshold(np.array([0.4, 0.1, 0.3, 0.2, 0.5]), 0.6)
-    0.3
-    """
-    s = np.sort(np.asarray(scores, dtype=np.float64))
-    if s.size == 0:
-        raise SUAInputError("no scores to choose a threshold from")
-    j = max(math.ceil(check_level(coverage, "coverage") * s.size - 1e-9), 1)
-    return float(s[j - 1])
+from sua.measures.metrics import check_level
 
 
 def clopper_pearson_upper(errors: np.ndarray | int, n: np.ndarray | int,

@@ -15,10 +15,10 @@ from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
 from sua.inputs import TASK_FIELDS, Example
 from sua.io import iter_examples
+from sua.manifest import require_same_config, versions, write_manifest
 from sua.models import default_backbone_path
 from sua.models.precision import resolve_device
-from sua.outputs import guarded_output, write_text_atomic
-from sua.scoring import versions
+from sua.outputs import guarded_output
 from sua.train.config import TrainConfig, complete_saved, make_config
 from sua.train.parallel import check_nproc, is_main, run_processes
 from sua.train.trainer import SUATrainer
@@ -117,15 +117,12 @@ def train_model(
             previous.pop("device", None)
             if isinstance(previous.get("train"), dict):
                 previous["train"] = complete_saved(previous["train"])
-            if previous != run:
-                changed = sorted(k for k in run if previous.get(k) != run[k])
-                raise SUAInputError(f"{out} holds a run with other settings (differs in: "
-                                    f"{', '.join(changed)}); choose another output folder")
+            require_same_config(previous, run, f"{out} holds a run with other settings",
+                                "choose another output folder")
             if (model_dir / "config.json").exists():
                 return model_dir
         dev = resolve_device(device)
-        write_text_atomic(config_file,
-                          json.dumps({**run, "device": str(dev), "versions": versions()}, indent=2))
+        write_manifest(config_file, {**run, "device": str(dev), "versions": versions()})
 
         held_out = load(eval_data, eval_limit) if eval_data is not None else None
         fit = (backbone or default_backbone_path(), names, spec.head, config, examples, held_out, out,

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from sua.errors import SUAInputError
+from sua.outputs import write_atomic
 
 _NAME = re.compile(r"step-(\d+)\.pt")
 
@@ -43,10 +44,7 @@ def save_checkpoint(folder: str | os.PathLike[str], step: int, state: dict[str, 
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"step-{step:07d}.pt"
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    path = write_atomic(out / f"step-{step:07d}.pt", lambda fh: torch.save(state, fh), binary=True)
     for old in checkpoints(out)[:-keep]:
         old.unlink()
     return path

@@ -7,8 +7,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from sua import defaults
 from sua.errors import SUAInputError
-from sua.scoring.scorer import PERTURB_FIELDS
+from sua.scoring.rewrites import PERTURB_FIELDS
 from sua.train.adversarial import NORMS
 from sua.train.loss import STOP_GRAD_SIDES
 
@@ -47,8 +48,8 @@ class TrainConfig:
     method: str = "sua-tr"
     alpha: float = 1.0
     beta: float = 1.0
-    lam: float = 1.0
-    divergence: str = "jsd"
+    lam: float = defaults.LAM
+    divergence: str = defaults.DIVERGENCE
     stop_grad: str = "perturbed"
     k_train: int = 2
     perturber: str = "token"
@@ -70,7 +71,7 @@ class TrainConfig:
     adv_clean_loss: bool = True
     log_every: int = 10
     eval_every: int | None = None
-    eval_k: int = 8
+    eval_k: int = defaults.K
     save_every: int | None = None
     keep_checkpoints: int = 1
     precision: str = "fp32"

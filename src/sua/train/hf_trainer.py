@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
 from sua.io import example_from_record
@@ -157,7 +158,8 @@ class SUAMetricsCallback(TrainerCallback):
     """
 
     def __init__(self, trainer: Trainer, examples: Any, *, perturber: Perturber | str = "token", k: int = 4,
-                 lam: float = 1.0, divergence: str = "jsd", seed: int = 0, prefix: str = "eval_sua",
+                 lam: float = defaults.LAM, divergence: str = defaults.DIVERGENCE, seed: int = 0,
+                 prefix: str = "eval_sua",
                  **fields: Any) -> None:
         from sua.tables import as_examples
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sua import defaults
 from sua.errors import SUAInputError
 from sua.measures import entropy, get_divergence, sensitivity, sua_risk, sua_score
 
@@ -76,8 +77,8 @@ class SUATRLoss(torch.nn.Module):
     (1.0986, 0.0, 0.0)
     """
 
-    def __init__(self, alpha: float = 1.0, beta: float = 1.0, lam: float = 1.0,
-                 divergence: str = "jsd", stop_grad: str = "perturbed") -> None:
+    def __init__(self, alpha: float = 1.0, beta: float = 1.0, lam: float = defaults.LAM,
+                 divergence: str = defaults.DIVERGENCE, stop_grad: str = "perturbed") -> None:
         super().__init__()
         for name, value in (("alpha", alpha), ("beta", beta), ("lam", lam)):
             if not isinstance(value, (int, float)) or not 0 <= value < math.inf:
