@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from sua.distributed.runtime import cluster_cpus, connect, objects
+from sua.distributed.runtime import check_workers, cluster_cpus, connect, objects
 from sua.errors import SUAInputError
 from sua.inputs import Example
 from sua.perturb.base import Perturber
@@ -53,10 +53,7 @@ class RayPerturbEngine:
 
     def __init__(self, *, num_workers: int | None = None, address: str | None = None, batch_size: int = 64,
                  cpus_per_worker: float = 1.0) -> None:
-        if num_workers is not None and num_workers < 1:
-            raise SUAInputError(f"num_workers must be >= 1, got {num_workers}")
-        if batch_size < 1:
-            raise SUAInputError(f"batch_size must be >= 1, got {batch_size}")
+        check_workers(num_workers, batch_size)
         self.num_workers = num_workers
         self.address = address
         self.batch_size = batch_size

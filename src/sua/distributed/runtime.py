@@ -48,6 +48,14 @@ def connect(address: str | None = None) -> ModuleType:
     return ray
 
 
+def check_workers(num_workers: int | None, batch_size: int) -> None:
+    """An engine's ``num_workers`` (None: sized to the cluster) and ``batch_size`` are positive."""
+    if num_workers is not None and num_workers < 1:
+        raise SUAInputError(f"num_workers must be >= 1, got {num_workers}")
+    if batch_size < 1:
+        raise SUAInputError(f"batch_size must be >= 1, got {batch_size}")
+
+
 def cluster_cpus(ray: ModuleType) -> int:
     """CPUs of the connected cluster (at least 1)."""
     return max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from sua.distributed.runtime import cluster_cpus, cluster_gpus, connect, objects
+from sua.distributed.runtime import check_workers, cluster_cpus, cluster_gpus, connect, objects
 from sua.errors import SUAInputError
 from sua.inputs import Example
 from sua.models.base import PredictiveModel
@@ -97,10 +97,7 @@ class RayScoringEngine:
     def __init__(self, make_model: Callable[[], PredictiveModel], *, num_workers: int | None = None,
                  address: str | None = None, batch_size: int = 64, gpus_per_worker: float | None = None,
                  cpus_per_worker: float = 1.0) -> None:
-        if num_workers is not None and num_workers < 1:
-            raise SUAInputError(f"num_workers must be >= 1, got {num_workers}")
-        if batch_size < 1:
-            raise SUAInputError(f"batch_size must be >= 1, got {batch_size}")
+        check_workers(num_workers, batch_size)
         self.make_model = make_model
         self.num_workers = num_workers
         self.address = address
