@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from sua.errors import SUAInputError
-from sua.eval.intervals import bootstrap, paired_difference
+from sua.eval.intervals import bootstrap, draw
 from sua.io import read_jsonl
 from sua.measures import SIGNATURES, failure_auroc
 from sua.measures.failure_scores import FAILURE_SCORES, failure_score
@@ -31,7 +31,7 @@ def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     gold labels are present, each with its 95 % bootstrap interval over the records (``*_ci``,
     :func:`~sua.eval.intervals.bootstrap`, 1,000 resamples; up to ``MAX_BOOTSTRAP_ITEMS``
     records), and ``lead``: the best score's paired AUROC difference to the runner-up, with its
-    interval (:func:`~sua.eval.intervals.paired_difference`).
+    interval (the two AUROCs' draws on the same resamples, :class:`~sua.eval.intervals.Draws`).
     """
     cols: dict[str, list[float]] = {k: [] for k in _COLUMNS}
     correct: list[bool] = []
@@ -76,16 +76,16 @@ def _intervals(scores: dict[str, np.ndarray], wrong: np.ndarray, aurocs: dict[st
     def auroc_of(values: np.ndarray) -> Callable[[np.ndarray], float]:
         return lambda idx: failure_auroc(values[idx], wrong[idx])
 
-    statistic = {name: auroc_of(values) for name, values in scores.items()}
+    draws = {name: draw(auroc_of(values), n) for name, values in scores.items()}
     acc = bootstrap(lambda idx: float(1.0 - wrong[idx].mean()), n)
     out: dict[str, Any] = {"accuracy_ci": [acc.ci_low, acc.ci_high], "failure_auroc_ci": {}}
-    for name, auroc in statistic.items():
-        interval = bootstrap(auroc, n)
+    for name, auroc in draws.items():
+        interval = auroc.interval()
         out["failure_auroc_ci"][name] = [interval.ci_low, interval.ci_high]
     ranked = sorted((name for name, v in aurocs.items() if np.isfinite(v)), key=lambda name: -aurocs[name])
     if len(ranked) >= 2:
         best, second = ranked[:2]
-        lead = paired_difference(statistic[best], statistic[second], n)
+        lead = (draws[best] - draws[second]).interval()  # the same resamples: paired
         out["lead"] = {"best": best, "second": second, "value": lead.value, "ci": [lead.ci_low, lead.ci_high]}
     return out
 
