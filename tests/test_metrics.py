@@ -277,6 +277,26 @@ def test_failure_auroc_matches_sklearn(seed):
     assert failure_auroc(scores, wrong) == pytest.approx(roc_auc_score(wrong, scores), abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_ranks_of_a_resample_match_sklearn_and_scipy(seed):
+    """The counted ranks the bootstrap uses (no sort per resample) give sklearn's AUROC and
+    scipy's Spearman ρ on resamples with repeated items and tied scores."""
+    from scipy.stats import spearmanr
+
+    from sua.measures.ranking import TiedRanks, failure_auroc_ranked, spearman_ranked
+
+    rng = np.random.default_rng(seed)
+    scores, signal = rng.integers(0, 8, 150).astype(float), rng.integers(0, 5, 150).astype(float)
+    wrong = rng.random(150) < 0.4
+    ranked, signal_ranked = TiedRanks.of(scores), TiedRanks.of(signal)
+    for idx in rng.integers(0, 150, size=(5, 150)):
+        auroc = failure_auroc_ranked(ranked.average_ranks(idx), wrong[idx])
+        assert auroc == pytest.approx(roc_auc_score(wrong[idx], scores[idx]), abs=1e-12)
+        rho = spearman_ranked(ranked, signal_ranked, idx)
+        assert rho == pytest.approx(spearmanr(scores[idx], signal[idx]).statistic, abs=1e-12)
+    assert math.isnan(spearman_ranked(ranked, TiedRanks.of(np.ones(150)), np.arange(150)))
+
+
 # ------------------------------------------------------------------ stateful == functional
 
 def test_stateful_metrics_equal_functional_over_batches():

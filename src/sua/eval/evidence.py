@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ from sua.eval.tasks import load_task
 from sua.io import read_jsonl
 from sua.measures import ambiguity_proxy, divergence, entropy, signature, sua_score
 from sua.measures.metrics import calibration_error, selective_accuracy
-from sua.measures.ranking import failure_auroc
+from sua.measures.ranking import TiedRanks, failure_auroc, failure_auroc_ranked, spearman_ranked
 
 #: A runner score file: ``<split>-k<K>-s0[-q<setting>].jsonl``.
 SCORE_FILE = re.compile(r"(?P<split>[\w-]+?)-k\d+-s0(?:-q(?P<qx>\w+))?\.jsonl")
@@ -198,8 +197,8 @@ def fit_on_validation(val: Scored, test: Scored) -> None:
 
 
 def _auroc(unit: Scored, score: str) -> Callable[[np.ndarray], float]:
-    s, wrong = unit.scores[score], ~unit.correct
-    return lambda idx: failure_auroc(s[idx], wrong[idx])
+    ranks, wrong = TiedRanks.of(unit.scores[score]), ~unit.correct
+    return lambda idx: failure_auroc_ranked(ranks.average_ranks(idx), wrong[idx])
 
 
 def _selective(unit: Scored, score: str, coverage: float = 0.8) -> Callable[[np.ndarray], float]:
@@ -509,8 +508,6 @@ def human_uncertainty(results: Results, data_dir: str | os.PathLike[str]) -> lis
     (:data:`HUMAN_SIGNALS`), seeds pooled, with bootstrap intervals; the mean signal on the items
     flagged *ambiguity collapse* against the others; and, on AmbiEnt, Lemma 4.6 with the crowd
     label entropy as H*."""
-    from scipy.stats import ConstantInputWarning, spearmanr
-
     from sua.selective import lemma_4_6
 
     rows = []
@@ -523,19 +520,16 @@ def human_uncertainty(results: Results, data_dir: str | os.PathLike[str]) -> lis
         units = [results.unit("nli", "standard", seed, split) for seed in seeds]
         known = np.array([signal_of.get(str(i)) is not None for i in units[0].ids])
         signal = np.array([signal_of[str(i)] for i in units[0].ids[known]], dtype=np.float64)
-        n = int(known.sum())
+        n, signal_ranks = int(known.sum()), TiedRanks.of(signal)
         entry: dict[str, Any] = {"split": split, "signal": meaning, "n_items": n,
                                  "seeds": [int(s.removeprefix("seed")) for s in seeds], "spearman": {}}
         named = {"S": lambda u: u.scores["S"], "H": lambda u: u.scores["entropy"],
                  "SUA (λ=1)": lambda u: u.scores["SUA (λ=1)"], "1 − max p": lambda u: u.scores["1 − max p"],
                  "ambiguity proxy": lambda u: u.ambiguity}
         for name, get in named.items():
-            values = [get(u)[known] for u in units]
-            rho = seed_mean([lambda idx, v=v, y=signal: float(spearmanr(v[idx], y[idx]).statistic)
-                             for v in values])
-            with warnings.catch_warnings():  # a constant resample has no ρ: counted as undefined
-                warnings.simplefilter("ignore", ConstantInputWarning)
-                entry["spearman"][name] = bootstrap(rho, n, n_resamples=N_RESAMPLES).to_dict()
+            ranked = [TiedRanks.of(get(u)[known]) for u in units]
+            rho = seed_mean([lambda idx, v=v: spearman_ranked(v, signal_ranks, idx) for v in ranked])
+            entry["spearman"][name] = bootstrap(rho, n, n_resamples=N_RESAMPLES).to_dict()
         flagged = np.mean([signature(u.scores["S"], u.scores["entropy"], u.ambiguity)[known]
                            == "ambiguity_collapse" for u in units], axis=0) >= 0.5
         entry["ambiguity_collapse"] = {

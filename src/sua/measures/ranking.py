@@ -27,12 +27,60 @@ def failure_auroc(scores: np.ndarray, failures: np.ndarray) -> float:
     n_ok = y.size - n_fail
     if n_fail == 0 or n_ok == 0:
         return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    sorted_s = s[order]
-    ranks = np.empty_like(s)
-    # average 1-based rank within each run of tied scores
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_s)) + 1]
-    ends = np.r_[starts[1:], s.size]
-    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return failure_auroc_ranked(TiedRanks.of(s).average_ranks(), y)
+
+
+def failure_auroc_ranked(ranks: np.ndarray, failures: np.ndarray) -> float:
+    """:func:`failure_auroc` from the scores' 1-based average ranks among themselves:
+    AUROC = (Σ_{failures} rank − n_fail·(n_fail + 1)/2) / (n_fail · n_ok); NaN with one class.
+
+    >>> failure_auroc_ranked(np.array([3.0, 1.0, 2.0]), np.array([True, False, False]))
+    1.0
+    """
+    y = np.asarray(failures, dtype=bool)
+    n_fail = int(y.sum())
+    n_ok = y.size - n_fail
+    if n_fail == 0 or n_ok == 0:
+        return float("nan")
     u = ranks[y].sum() - n_fail * (n_fail + 1) / 2.0
     return float(u / (n_fail * n_ok))
+
+
+class TiedRanks:
+    """Values coded by their place among the distinct values, so that the average ranks of any
+    resample ``values[idx]`` come from counting (no sort per resample): a value with ``b`` smaller
+    and ``c`` equal values in the resample has rank ``b + (c + 1)/2`` (ties share their mean rank).
+
+    >>> TiedRanks.of(np.array([0.5, 0.1, 0.5, 0.9])).average_ranks()
+    array([2.5, 1. , 2.5, 4. ])
+    >>> TiedRanks.of(np.array([0.5, 0.1, 0.9])).average_ranks(np.array([2, 0, 0]))
+    array([3. , 1.5, 1.5])
+    """
+
+    def __init__(self, codes: np.ndarray, n_distinct: int) -> None:
+        self.codes, self.n_distinct = codes, n_distinct
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> TiedRanks:
+        distinct, codes = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
+        return cls(codes.reshape(-1), distinct.size)
+
+    def average_ranks(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """The 1-based average ranks of ``values[idx]`` (all values when ``idx`` is None)."""
+        codes = self.codes if idx is None else self.codes[idx]
+        counts = np.bincount(codes, minlength=self.n_distinct)
+        below = np.cumsum(counts) - counts
+        return (below + (counts + 1) / 2.0)[codes]
+
+
+def spearman_ranked(x: TiedRanks, y: TiedRanks, idx: np.ndarray) -> float:
+    """Spearman's ρ of ``x[idx]`` and ``y[idx]``: the Pearson correlation of their average ranks
+    (as ``scipy.stats.spearmanr``); NaN when either side is constant on ``idx``.
+
+    >>> spearman_ranked(TiedRanks.of(np.array([1., 2, 3])), TiedRanks.of(np.array([3., 1, 2])), np.arange(3))
+    -0.5
+    """
+    rx, ry = x.average_ranks(idx), y.average_ranks(idx)
+    dx, dy = rx - rx.mean(), ry - ry.mean()
+    denominator = np.sqrt((dx * dx).sum() * (dy * dy).sum())
+    return float((dx * dy).sum() / denominator) if denominator > 0 else float("nan")
