@@ -28,7 +28,7 @@ from sua.eval.json_values import finite_or_none
 from sua.eval.summary import summarize_records
 from sua.io import check_source, iter_examples, read_jsonl
 from sua.manifest import meta_path_for
-from sua.records import PerturbationResult, ScoreTable, read_scores
+from sua.records import PerturbationResult, Records, ScoreTable, read_scores
 
 #: A rewrite as the page receives it: [kind, text, prediction, divergence, correct].
 Rewrite = list[Any]
@@ -67,7 +67,7 @@ def _rewrite(pert: PerturbationResult) -> Rewrite:
     return [pert.kind, pert.text, prediction, divergence, pert.correct]
 
 
-def explorer_rows(table: ScoreTable,
+def explorer_rows(records: Records,
                   originals: dict[str, tuple[str, str | None]] | None = None,
                   decisions: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The page's rows: one compact dict per score record (short keys keep 10,000 inputs small).
@@ -76,8 +76,9 @@ def explorer_rows(table: ScoreTable,
     ``p``: the prediction (a generative record's greedy answer); ``y``: the gold label, or a
     generative record's distinct gold answers joined by `` | ``; ``r``: its rewrites
     (:func:`_rewrite`); ``a``/``why``: the abstain decision and its reason, when ``decisions``
-    holds the record's id.
+    holds the record's id. ``records``: a :class:`~sua.records.ScoreTable` or the records to read.
     """
+    table = ScoreTable.of(records)
     originals, decisions = originals or {}, decisions or {}
     numbers = {name: [None if math.isnan(v) else float(v) for v in table.numbers[name]]
                for name in ("sensitivity", "sensitivity_worst", "entropy", "sua", "max_prob")}
