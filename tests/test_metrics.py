@@ -453,8 +453,8 @@ def test_metrics_from_records_bad_input():
 
 
 def test_metrics_from_records_accepts_score_record_objects():
+    from sua.records import PerturbationResult
     from sua.scoring import ScoreRecord
-    from sua.scoring.records import PerturbationResult
 
     recs, labels = _records()
     objs = []

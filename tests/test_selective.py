@@ -287,7 +287,7 @@ def test_bad_records_and_parameters():
         AbstentionPolicy().fit([], target_coverage=0.8)
     with pytest.raises(SUAInputError, match="record 'a' has no field 'sensitivity'"):
         AbstentionPolicy().fit([{"id": "a", "entropy": 0.1}], target_coverage=0.8)
-    with pytest.raises(SUAInputError, match="entropy = nan is not a finite number"):
+    with pytest.raises(SUAInputError, match="entropy must be a finite number, got nan"):
         AbstentionPolicy().fit([{"id": "a", "sensitivity": 0.1, "entropy": float("nan")}],
                                target_coverage=0.8)
     unlabelled = [{"id": "a", "sensitivity": 0.1, "entropy": 0.1, "correct": None}]

@@ -44,7 +44,7 @@ def test_summary_by_hand():
     assert "accuracy" in format_summary(s)
     with pytest.raises(SUAInputError, match="not a score record"):
         summarize_records([{"id": "x"}])
-    with pytest.raises(SUAInputError, match="no score records"):
+    with pytest.raises(SUAInputError, match="no records"):
         summarize_records([])
 
 

@@ -10,7 +10,7 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -128,46 +128,6 @@ def check_data(source: str | os.PathLike[str], *, id_field: str = "id", limit: i
         raise SUAInputError(f"{source} has no records{' (--limit 0)' if limit == 0 else ''}; pass "
                             "a file with at least one input")
     return set(counts)
-
-
-# -- score records ----------------------------------------------------------------------------
-
-#: Numeric fields of a score record: when present they must be finite numbers.
-_NUMBER_FIELDS = ("entropy", "max_prob", "confidence", "sensitivity", "sensitivity_worst", "sua",
-                  "ambiguity")
-
-
-def check_score_records(records: Iterable[Mapping[str, Any]], source: str | os.PathLike[str]) -> list[
-        dict[str, Any]]:
-    """The records of a ``sua score`` file, each checked field by field.
-
-    ``correct`` must be true, false or null (a string "false" would count as right), ``label``
-    and ``prediction`` strings or null, the numeric fields finite numbers, ``probs`` a list of
-    finite numbers. The first bad record is one :class:`SUAInputError` naming it.
-    """
-    out = []
-    for i, rec in enumerate(records):
-        where = f"{source}: record {rec.get('id', i)!r}"
-        if rec.get("correct") is not None and not isinstance(rec["correct"], bool):
-            raise SUAInputError(f"{where}: correct must be true, false or null, got {rec['correct']!r}")
-        for name in ("label", "prediction", "signature"):
-            if rec.get(name) is not None and not isinstance(rec[name], str):
-                raise SUAInputError(f"{where}: {name} must be a string or null, got {rec[name]!r}")
-        for name in _NUMBER_FIELDS:
-            if name in rec:
-                finite_number(rec[name], f"{where}: {name}")
-        for name in ("probs",):
-            if name in rec and not (isinstance(rec[name], list)
-                                    and all(_is_finite(v) for v in rec[name])):
-                raise SUAInputError(f"{where}: {name} must be a list of finite numbers")
-        if "perturbations" in rec and not isinstance(rec["perturbations"], list):
-            raise SUAInputError(f"{where}: perturbations must be a list")
-        out.append(dict(rec))
-    return out
-
-
-def _is_finite(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
 
 
 # -- policies ---------------------------------------------------------------------------------

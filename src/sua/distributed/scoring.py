@@ -17,7 +17,7 @@ from sua.inputs import Example
 from sua.models.base import PredictiveModel
 from sua.perturb.adversarial import AdversarialPerturber
 from sua.perturb.base import Perturber
-from sua.scoring.records import ScoreRecord
+from sua.records import ScoreRecord
 from sua.scoring.scorer import SUAScorer
 
 

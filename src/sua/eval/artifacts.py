@@ -24,12 +24,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from sua.errors import SUAInputError
 from sua.outputs import write_atomic
+from sua.records import Records, ScoreTable
 
 
 def _tri(values: Sequence[bool | None]) -> np.ndarray:
@@ -42,34 +42,32 @@ def _codes(rows: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([[index[v] for v in row] for row in rows], dtype=np.int16), np.array(names)
 
 
-def pack_records(records: Sequence[dict[str, Any]], labels: Sequence[str] | None,
+def pack_records(records: Records, labels: Sequence[str] | None,
                  agreement: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The columns (module doc) of a unit's score records; ``labels`` for classifiers, ``None``
-    for extractive QA."""
-    if not records:
-        raise SUAInputError("no records to pack")
-    perts = [r["perturbations"] for r in records]
+    """The columns (module doc) of a unit's score records (a :class:`~sua.records.ScoreTable` or
+    the records to read into one); ``labels`` for classifiers, ``None`` for extractive QA."""
+    table = ScoreTable.of(records)
+    perts = table.perturbations
     if len({len(p) for p in perts}) != 1:
         raise SUAInputError("records hold different numbers of rewrites")
-    family, families = _codes([[p["family"] for p in row] for row in perts])
-    kind, kinds = _codes([[p["kind"] for p in row] for row in perts])
+    family, families = _codes([[p.family for p in row] for row in perts])
+    kind, kinds = _codes([[p.kind for p in row] for row in perts])
     out: dict[str, np.ndarray] = {
-        "ids": np.array([str(r["id"]) for r in records]),
-        "correct": _tri([r["correct"] for r in records]),
-        "pert_correct": np.stack([_tri([p["correct"] for p in row]) for row in perts]),
+        "ids": np.array(table.ids),
+        "correct": table.correct.copy(),
+        "pert_correct": np.stack([_tri([p.correct for p in row]) for row in perts]),
         "pert_family": family, "families": families, "pert_kind": kind, "kinds": kinds,
     }
     if labels is not None:
         out["labels"] = np.array(list(labels))
         index = {name: i for i, name in enumerate(labels)}
-        out["label"] = np.array([index.get(r.get("label"), -1) for r in records], dtype=np.int16)
-        out["probs"] = np.array([r["probs"] for r in records], dtype=np.float32)
-        out["pert_probs"] = np.array([[p["probs"] for p in row] for row in perts], dtype=np.float32)
+        out["label"] = np.array([index.get(label, -1) for label in table.label], dtype=np.int16)
+        out["probs"] = np.array(table.probs, dtype=np.float32)
+        out["pert_probs"] = np.array([[p.probs for p in row] for row in perts], dtype=np.float32)
     else:
-        out["divergence"] = np.array([[p["divergence"] for p in row] for row in perts], dtype=np.float32)
-        for key in ("entropy", "max_prob"):
-            out[key] = np.array([r[key] for r in records], dtype=np.float32)
-        out["f1"] = np.array([r["extra"].get("f1", np.nan) for r in records], dtype=np.float32)
+        out["divergence"] = np.array([[p.divergence for p in row] for row in perts], dtype=np.float32)
+        for key in ("entropy", "max_prob", "f1"):
+            out[key] = table.numbers[key].astype(np.float32)
     if agreement is not None:
         out["agreement"] = np.asarray(agreement, dtype=np.float32)
     return out

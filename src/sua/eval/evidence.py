@@ -44,6 +44,7 @@ from sua.io import read_jsonl
 from sua.measures import ambiguity_proxy, divergence, entropy, signature, sua_score
 from sua.measures.metrics import calibration_error, selective_accuracy
 from sua.measures.ranking import TiedRanks, failure_auroc, failure_auroc_ranked, spearman_ranked
+from sua.records import read_scores
 
 #: A runner score file: ``<split>-k<K>-s0[-q<setting>].jsonl``.
 SCORE_FILE = re.compile(r"(?P<split>[\w-]+?)-k\d+-s0(?:-q(?P<qx>\w+))?\.jsonl")
@@ -88,7 +89,7 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str])
                 continue
             split, qx = found["split"], found["qx"]
             sp = spec.split(split)
-            records = [rec for _, rec in read_jsonl(scores)]
+            records = read_scores(scores)
             labels = None if spec.kind == "qa" else list(sp.label_groups or spec.labels or [])
             votes = unit / "votes" / f"{split}-m{profile['mc_passes']}.json"
             agreement = np.asarray(json.loads(votes.read_text(encoding="utf-8"))) if votes.exists() else None

@@ -7,15 +7,16 @@ edit marked word by word against the original, the prediction and D(p(·|x) ‖ 
 scatter with a symlog S axis whose points select rows; and badges with the accuracy and the
 failure AUROC of each score (:func:`sua.eval.summary.summarize_records`).
 
-It reads the three record formats the scorers write: classifier/NLI and extractive QA
-(:class:`~sua.scoring.records.ScoreRecord`) and generative answers
-(:class:`~sua.scoring.generative.GenerativeRecord`). Records do not carry the clean input, so the
-original text is read back from the data file named in ``<scores stem>.meta.json`` (or ``data``).
+It reads the records every scorer writes (:class:`~sua.records.ScoreRecord`: classifier/NLI,
+extractive QA and generative answers) through :func:`~sua.records.read_scores`, files written
+before the record was shared included. Records do not carry the clean input, so the original text
+is read back from the data file named in ``<scores stem>.meta.json`` (or ``data``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from importlib import resources
@@ -27,6 +28,7 @@ from sua.eval.json_values import finite_or_none
 from sua.eval.summary import summarize_records
 from sua.io import check_source, iter_examples, read_jsonl
 from sua.manifest import meta_path_for
+from sua.records import PerturbationResult, Records, ScoreTable, read_scores
 
 #: A rewrite as the page receives it: [kind, text, prediction, divergence, correct].
 Rewrite = list[Any]
@@ -55,43 +57,46 @@ def _original_inputs(scores: Path, data: str | os.PathLike[str] | None) -> dict[
     return out
 
 
-def _rewrite(pert: dict[str, Any]) -> Rewrite:
+def _rewrite(pert: PerturbationResult) -> Rewrite:
     """One perturbation as [kind, text, prediction, divergence, correct]; a generative rewrite's
     prediction is its most frequent sampled answer."""
-    prediction = pert.get("prediction")
-    if prediction is None and pert.get("samples"):
-        prediction = Counter(pert["samples"]).most_common(1)[0][0]
-    return [pert.get("kind", ""), pert.get("text", ""), prediction, float(pert.get("divergence", 0.0)),
-            pert.get("correct")]
+    prediction = pert.prediction
+    if prediction is None and pert.samples:
+        prediction = Counter(pert.samples).most_common(1)[0][0]
+    divergence = 0.0 if math.isnan(pert.divergence) else pert.divergence
+    return [pert.kind, pert.text, prediction, divergence, pert.correct]
 
 
-def explorer_rows(records: list[dict[str, Any]],
+def explorer_rows(records: Records,
                   originals: dict[str, tuple[str, str | None]] | None = None,
                   decisions: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The page's rows: one compact dict per score record (short keys keep 10,000 inputs small).
 
     ``o``/``c``: the rewritten side of the clean input and the kept side (``None`` when unknown);
-    ``p``: the prediction (a generative record's greedy ``answer``); ``y``: the gold label, or a
+    ``p``: the prediction (a generative record's greedy answer); ``y``: the gold label, or a
     generative record's distinct gold answers joined by `` | ``; ``r``: its rewrites
     (:func:`_rewrite`); ``a``/``why``: the abstain decision and its reason, when ``decisions``
-    holds the record's id.
+    holds the record's id. ``records``: a :class:`~sua.records.ScoreTable` or the records to read.
     """
+    table = ScoreTable.of(records)
     originals, decisions = originals or {}, decisions or {}
+    numbers = {name: [None if math.isnan(v) else float(v) for v in table.numbers[name]]
+               for name in ("sensitivity", "sensitivity_worst", "entropy", "sua", "max_prob")}
     rows = []
-    for rec in records:
-        original, kept = originals.get(rec["id"], (None, None))
-        decision = decisions.get(rec["id"])
-        gold = rec.get("label", rec.get("gold"))
-        if isinstance(gold, list):
-            gold = " | ".join(dict.fromkeys(gold))
+    for i, rid in enumerate(table.ids):
+        original, kept = originals.get(rid, (None, None))
+        decision = decisions.get(rid)
+        gold = table.gold[i]
         rows.append({
-            "id": rec["id"], "o": original, "c": kept,
-            "p": rec.get("prediction", rec.get("answer")), "y": gold,
-            "ok": rec.get("correct"), "S": rec["sensitivity"], "Sw": rec.get("sensitivity_worst"),
-            "H": rec["entropy"], "SUA": rec["sua"], "mp": rec["max_prob"], "sig": rec["signature"],
+            "id": rid, "o": original, "c": kept, "p": table.prediction[i],
+            "y": table.label[i] if gold is None else " | ".join(dict.fromkeys(gold)),
+            "ok": None if table.correct[i] < 0 else bool(table.correct[i]),
+            "S": numbers["sensitivity"][i], "Sw": numbers["sensitivity_worst"][i],
+            "H": numbers["entropy"][i], "SUA": numbers["sua"][i], "mp": numbers["max_prob"][i],
+            "sig": table.signature[i],
             "a": None if decision is None else bool(decision["abstain"]),
             "why": None if decision is None else decision.get("reason"),
-            "r": [_rewrite(p) for p in rec.get("perturbations", [])],
+            "r": [_rewrite(p) for p in table.perturbations[i]],
         })
     return rows
 
@@ -129,9 +134,9 @@ def write_explorer(scores: str | os.PathLike[str], out: str | os.PathLike[str] |
     out_path = Path(out) if out is not None else scores_path.with_name(scores_path.stem + ".explorer.html")
     if out_path.resolve() == scores_path.resolve():
         raise SUAInputError(f"--out {out_path} is the scores file itself; choose another name")
-    records = [rec for _, rec in read_jsonl(scores_path)]
-    summary = summarize_records(records)
-    rows = explorer_rows(records, _original_inputs(scores_path, data),
+    table = read_scores(scores_path)
+    summary = summarize_records(table)
+    rows = explorer_rows(table, _original_inputs(scores_path, data),
                          _read_decisions(decisions) if decisions is not None else None)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(explorer_html(rows, summary, scores_path.name), encoding="utf-8")

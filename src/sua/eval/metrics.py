@@ -6,7 +6,7 @@ registry :data:`sua.measures.failure_scores.FAILURE_SCORES`. This module reads t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,80 +25,65 @@ from sua.measures.metrics import (
     robust_accuracy,
     selective_accuracy,
 )
+from sua.records import Records, ScoreTable
 
 __all__ = ["metrics_from_records"]
 
 
-def _field(record: Any, name: str, position: int) -> Any:
-    if name not in record:
-        raise SUAInputError(f"record {record.get('id', position)!r} has no field {name!r}; pass "
-                            "score records written by `sua score`")
-    return record[name]
+def _robust(table: ScoreTable, ok: np.ndarray) -> dict[str, float] | None:
+    """Robust accuracy, or None when there are no rewrites or a rewrite's correctness is unknown.
 
-
-def _perturbation_correct(pert: Mapping[str, Any], label: Any) -> bool | None:
-    """The rewrite's ``correct``, else ``prediction == label``; None when neither is known
-    (generative rewrites carry samples, not a graded answer)."""
-    ok = pert.get("correct")
-    if ok is not None:
-        return bool(ok)
-    if pert.get("prediction") is None or label is None:
+    A rewrite's correctness is its ``correct``, else ``prediction == label``; neither is known
+    for a generated rewrite (sampled answers, no graded one), nor when a label is missing."""
+    if not any(table.perturbations):
         return None
-    return bool(pert["prediction"] == label)
-
-
-def _robust(rows: Sequence[Mapping[str, Any]], ok: np.ndarray) -> dict[str, float] | None:
-    """Robust accuracy, or None when there are no rewrites or a rewrite's correctness is unknown."""
-    perts = [_field(r, "perturbations", i) for i, r in enumerate(rows)]
-    ks = {len(p) for p in perts}
-    if ks == {0}:
-        return None
-    if len(ks) != 1:
-        raise SUAInputError(f"robust accuracy needs the same number K of perturbations in every "
-                            f"record; found K in {sorted(ks)}")
-    cp = [[_perturbation_correct(p, r.get("label")) for p in ps] for r, ps in zip(rows, perts, strict=True)]
+    table.k()
+    cp = [[p.correct if p.correct is not None
+           else None if p.prediction is None or label is None else p.prediction == label
+           for p in perts] for perts, label in zip(table.perturbations, table.label, strict=True)]
     if any(c is None for row in cp for c in row):
         return None
     return robust_accuracy(np.array(cp, dtype=bool), ok)
 
 
-def _calibration(rows: Sequence[Mapping[str, Any]], ok: np.ndarray,
+def _calibration(table: ScoreTable, ok: np.ndarray,
                  labels: Sequence[str] | None) -> tuple[Any, Any, dict[str, Any]]:
     """Confidence and correctness to bin, and ``calibration_from`` / ``brier`` / ``nll``."""
     index = {str(name): j for j, name in enumerate(labels)} if labels is not None else {}
-    if labels is None or not all(str(r.get("label")) in index for r in rows):
-        conf = [_field(r, "max_prob", i) for i, r in enumerate(rows)]
-        return conf, ok, {"calibration_from": "max_prob", "brier": None, "nll": None}
-    probs = np.array([_field(r, "probs", i) for i, r in enumerate(rows)], dtype=np.float64)
+    if labels is None or not all(str(label) in index for label in table.label):
+        return table.column("max_prob"), ok, {"calibration_from": "max_prob", "brier": None, "nll": None}
+    try:
+        probs = np.array(table.probs, dtype=np.float64)
+    except ValueError:
+        probs = np.empty((len(table), 0))
     if probs.ndim != 2 or probs.shape[1] != len(index):
         raise SUAInputError(f"records' probs have shape {probs.shape} but labels has "
                             f"{len(index)} names ({list(labels)})")
-    y = np.array([index[str(r["label"])] for r in rows])
+    y = np.array([index[str(label)] for label in table.label])
     brier = brier_score(probs, y)  # validates probs first
     return probs.max(axis=1), probs.argmax(axis=1) == y, {"calibration_from": "probs", "brier": brier,
                           "nll": negative_log_likelihood(probs, y)}
 
 
-def _failure(rows: Sequence[Mapping[str, Any]], ok: np.ndarray, name: str,
-             coverage: float) -> dict[str, float]:
+def _failure(table: ScoreTable, ok: np.ndarray, name: str, coverage: float) -> dict[str, float]:
     needed = FAILURE_SCORES[name].columns if name in FAILURE_SCORES else ()
-    columns = {c: [_field(r, c, i) for i, r in enumerate(rows)] for c in needed}
-    s = _floats(failure_score(name, columns), f"failure score {name!r}")
+    s = _floats(failure_score(name, {c: table.column(c) for c in needed}), f"failure score {name!r}")
     return {"auroc": failure_auroc(s, ~ok), "aurc": aurc(s, ok),
             "selective_accuracy": selective_accuracy(s, ok, coverage),
             "prr": prediction_rejection_ratio(s, ~ok)}
 
 
-def metrics_from_records(records: Iterable[Any], scores: Sequence[str] | None = None,
-                         coverage: float = 0.8, labels: Sequence[str] | None = None,
-                         n_bins: int = 15) -> dict[str, Any]:
+def metrics_from_records(records: Records,
+                         scores: Sequence[str] | None = None, coverage: float = 0.8,
+                         labels: Sequence[str] | None = None, n_bins: int = 15) -> dict[str, Any]:
     """Every metric of the paper's tables from score records (``sua score`` output).
 
-    ``records`` are ``ScoreRecord`` objects or their dicts; unlabelled ones (``correct`` null)
-    are skipped and counted in ``n_unlabelled``. ``labels`` is the model's label list, the order
-    of each record's ``probs`` (the run config's ``labels``). When it is given and every gold
-    label is in it, ECE, Brier and NLL use the cached probabilities; otherwise (no list, or QA
-    spans whose gold answer is not a class) calibration uses ``max_prob`` vs ``correct`` and
+    ``records`` are ``ScoreRecord`` objects or their dicts (read once into a
+    :class:`~sua.records.ScoreTable`); unlabelled ones (``correct`` null) are skipped and
+    counted in ``n_unlabelled``. ``labels`` is the model's label list, the order of each
+    record's ``probs`` (the run config's ``labels``). When it is given and every gold label is
+    in it, ECE, Brier and NLL use the cached probabilities; otherwise (no list, or QA spans
+    whose gold answer is not a class) calibration uses ``max_prob`` vs ``correct`` and
     ``brier`` / ``nll`` are None. A perturbation's correctness is its ``correct`` field, or
     ``prediction == label`` when it has none; when neither is known (generative records) robust
     accuracy is None. ``scores`` names the failure scores to evaluate (default: every entry of
@@ -115,20 +100,19 @@ def metrics_from_records(records: Iterable[Any], scores: Sequence[str] | None = 
     (0.5, None, 1.0)
     """
     coverage = check_level(coverage, "coverage")
-    rows = [r.to_dict() if hasattr(r, "to_dict") else r for r in records]
-    if not rows:
-        raise SUAInputError("no records: pass at least one score record")
-    rows_labelled = [r for i, r in enumerate(rows) if _field(r, "correct", i) is not None]
-    if not rows_labelled:
-        raise SUAInputError(f"none of the {len(rows)} records has a gold label (correct is null); "
+    table = ScoreTable.of(records)
+    labelled = table.labelled()
+    if not labelled.any():
+        raise SUAInputError(f"none of the {len(table)} records has a gold label (correct is null); "
                             "metrics need labelled data")
-    ok = np.array([bool(r["correct"]) for r in rows_labelled])
-    out: dict[str, Any] = {"n": len(rows_labelled), "n_unlabelled": len(rows) - len(rows_labelled),
+    table = table.subset(labelled)
+    ok = table.right("metrics")
+    out: dict[str, Any] = {"n": len(table), "n_unlabelled": int((~labelled).sum()),
                            "accuracy": float(ok.mean()), "coverage": coverage, "n_bins": n_bins,
-                           "robust_accuracy": _robust(rows_labelled, ok)}
-    conf, cal_ok, calibration = _calibration(rows_labelled, ok, labels)
+                           "robust_accuracy": _robust(table, ok)}
+    conf, cal_ok, calibration = _calibration(table, ok, labels)
     out.update(calibration)
     out["ece"] = {st: calibration_error(conf, cal_ok, n_bins, st) for st in ("uniform", "quantile")}
-    out["failure"] = {name: _failure(rows_labelled, ok, name, coverage)
+    out["failure"] = {name: _failure(table, ok, name, coverage)
                       for name in (FAILURE_SCORES if scores is None else scores)}
     return out

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from sua.errors import SUAInputError
 from sua.eval.intervals import bootstrap, draw
-from sua.io import read_jsonl
 from sua.measures import SIGNATURES, failure_auroc
 from sua.measures.failure_scores import FAILURE_SCORES, failure_score
-from sua.validate import check_score_records
+from sua.records import Records, ScoreTable, read_scores
 
 _NEEDED = ("sensitivity", "entropy", "sua", "signature", "max_prob")
 _COLUMNS = ("sensitivity", "entropy", "sua", "max_prob")
@@ -23,33 +21,22 @@ _COLUMNS = ("sensitivity", "entropy", "sua", "max_prob")
 MAX_BOOTSTRAP_ITEMS = 100_000
 
 
-def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def summarize_records(records: Records) -> dict[str, Any]:
     """Mean S, H, SUA, share of each signature, accuracy and failure AUROCs.
 
-    One pass, memory O(N) floats. AUROCs (wrong vs right, higher score = more likely
-    wrong) of every score of :data:`~sua.measures.failure_scores.FAILURE_SCORES`, only when
-    gold labels are present, each with its 95 % bootstrap interval over the records (``*_ci``,
+    ``records``: a :class:`~sua.records.ScoreTable` or the records to read into one. AUROCs
+    (wrong vs right, higher score = more likely wrong) of every score of
+    :data:`~sua.measures.failure_scores.FAILURE_SCORES`, only when gold labels are present, each
+    with its 95 % bootstrap interval over the records (``*_ci``,
     :func:`~sua.eval.intervals.bootstrap`, 1,000 resamples; up to ``MAX_BOOTSTRAP_ITEMS``
     records), and ``lead``: the best score's paired AUROC difference to the runner-up, with its
     interval (the two AUROCs' draws on the same resamples, :class:`~sua.eval.intervals.Draws`).
     """
-    cols: dict[str, list[float]] = {k: [] for k in _COLUMNS}
-    correct: list[bool] = []
-    signatures: Counter[str] = Counter()
-    n = 0
-    for rec in records:
-        missing = [k for k in _NEEDED if k not in rec]
-        if missing:
-            raise SUAInputError(f"record {rec.get('id', n)!r} is not a score record "
-                                f"(missing {', '.join(missing)}); summarize reads `sua score` output")
-        n += 1
-        for name in _COLUMNS:
-            cols[name].append(float(rec[name]))
-        signatures[rec["signature"]] += 1
-        if rec.get("correct") is not None:
-            correct.append(bool(rec["correct"]))
-    if n == 0:
-        raise SUAInputError("no score records to summarize")
+    table = ScoreTable.of(records)
+    table.require(_NEEDED, "summarize reads `sua score` output")
+    n = len(table)
+    cols = {name: table.column(name) for name in _COLUMNS}
+    signatures = Counter(table.signature)
     out: dict[str, Any] = {
         "n": n,
         "mean_sensitivity": float(np.mean(cols["sensitivity"])),
@@ -58,8 +45,8 @@ def summarize_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "sua_risk": float(np.mean(np.maximum(cols["sua"], 0.0))),
         "signatures": {s: signatures.get(s, 0) / n for s in SIGNATURES},
     }
-    if len(correct) == n:
-        wrong = ~np.asarray(correct)
+    if table.labelled().all():
+        wrong = ~table.right("accuracy")
         out["accuracy"] = float(1.0 - wrong.mean())
         scores = {name: failure_score(name, cols) for name in FAILURE_SCORES}
         out["failure_auroc"] = {name: failure_auroc(values, wrong) for name, values in scores.items()}
@@ -92,7 +79,7 @@ def _intervals(scores: dict[str, np.ndarray], wrong: np.ndarray, aurocs: dict[st
 
 def summarize_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """:func:`summarize_records` over a JSONL file written by ``sua score``."""
-    return summarize_records(check_score_records((rec for _, rec in read_jsonl(path)), path))
+    return summarize_records(read_scores(path))
 
 
 def reading(summary: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from sua import defaults
 from sua.models.base import PredictiveModel
 from sua.perturb.base import Perturber
-from sua.scoring.records import ScoreRecord
+from sua.records import ScoreRecord
 from sua.scoring.scorer import SUAScorer
 from sua.tables import as_examples
 

@@ -14,8 +14,9 @@ entropy is that of the greedy answer (the answer whose correctness is judged). A
 x, or to another rewrite, reuses its samples (an identity draw adds 0 to S). Model calls per
 input: ``n_generations = 1 + M · (distinct inputs)``.
 
-Records carry the fields ``sua summarize`` reads (sensitivity, entropy, sua, signature, max_prob,
-correct), so the classifier tooling works on them too.
+Each input gives the :class:`~sua.records.ScoreRecord` every scorer writes: ``prediction`` is the
+greedy answer, the rewrites carry their ``samples`` and no graded answer, so every reader (summary,
+metrics, abstention, explorer) works on them as on a classifier's.
 
 :func:`score_lm_file` is ``sua score --backend hf-causal|openai``: a language model scores a
 file, as a verbalised-label classifier (``LMClassifier`` with :class:`~sua.scoring.SUAScorer`)
@@ -28,7 +29,6 @@ import itertools
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,60 +38,14 @@ from tqdm.auto import tqdm
 from sua import defaults
 from sua.errors import SUAInputError
 from sua.inputs import TASK_FIELDS, Example
-from sua.io import JsonlAppender, count_records, iter_examples
 from sua.measures import ambiguity_proxy, entropy, get_divergence, sensitivity, signature, sua_score
 from sua.models.clustering import Clusterer, ExactMatchClusterer, cluster_distribution, exact_match, token_f1
 from sua.models.generation import AnswerSampler, SamplingConfig
 from sua.perturb.base import Perturber
+from sua.records import PerturbationResult, ScoreRecord
+from sua.scoring.resumable import write_scores
 from sua.scoring.rewrites import check_perturb_field, prepare_rewrites, rewritten_inputs
-from sua.scoring.scorer import SUAScorer, resumable_output
-
-
-@dataclass
-class GeneratedPerturbation:
-    """One rewrite x'_k: how it was made, its sampled answers, p(·|x'_k) and D(p(·|x) ‖ p(·|x'_k))."""
-
-    text: str
-    kind: str
-    family: str
-    params: dict[str, Any]
-    samples: list[str]
-    probs: list[float]
-    divergence: float
-
-
-@dataclass
-class GenerativeRecord:
-    """Everything the generative scorer knows about one input (module doc for the formulas).
-
-    ``answer``: the greedy answer; ``clusters``: a representative answer per cluster (the label
-    space shared with the rewrites); ``probs``: p(·|x) over them; ``entropy``: semantic entropy;
-    ``max_prob``: self-consistency; ``f1``/``exact_match``/``correct`` (``f1 >= f1_threshold``)
-    when gold answers are known.
-    """
-
-    id: str
-    answer: str
-    samples: list[str]
-    clusters: list[str]
-    probs: list[float]
-    entropy: float
-    max_prob: float
-    sensitivity: float
-    sensitivity_worst: float
-    sua: float
-    ambiguity: float
-    mean_token_entropy: float | None
-    signature: str
-    n_generations: int
-    gold: list[str] | None = None
-    f1: float | None = None
-    exact_match: bool | None = None
-    correct: bool | None = None
-    perturbations: list[GeneratedPerturbation] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from sua.scoring.scorer import SUAScorer
 
 
 def gold_answers(value: Any) -> list[str] | None:
@@ -118,7 +72,7 @@ class GenerativeSUAScorer:
     are read from ``Example.meta[gold_field]`` (or the example's label).
 
     >>> # scorer = GenerativeSUAScorer(AnswerSampler(HFCausalLM()), TokenPerturber(), k=4, m=8)
-    >>> # for rec in scorer.score(examples): print(rec.answer, rec.sua, rec.entropy, rec.max_prob)
+    >>> # for rec in scorer.score(examples): print(rec.prediction, rec.sua, rec.entropy, rec.max_prob)
     """
 
     def __init__(self, sampler: AnswerSampler, perturber: Perturber, *, k: int = defaults.K, m: int = 10,
@@ -154,7 +108,7 @@ class GenerativeSUAScorer:
                 "gold_field": self.gold_field, "f1_threshold": self.f1_threshold,
                 "thresholds": self.thresholds}
 
-    def score_example(self, ex: Example) -> GenerativeRecord:
+    def score_example(self, ex: Example) -> ScoreRecord:
         """Sample, cluster and score one example."""
         draws, rewritten = rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
                                             perturb_field=self.perturb_field)
@@ -176,8 +130,8 @@ class GenerativeSUAScorer:
         ambiguity = ambiguity_proxy([[c for ids in dist.assignments for c in ids]])
         gold = gold_answers(ex.meta.get(self.gold_field, ex.label))
         f1 = None if gold is None else token_f1(answer.text, gold)
-        return GenerativeRecord(
-            id=ex.id, answer=answer.text, samples=texts[0], clusters=dist.labels,
+        return ScoreRecord(
+            id=ex.id, prediction=answer.text, samples=texts[0], clusters=dist.labels,
             probs=dist.probs[0].tolist(),
             entropy=float(h[0]), max_prob=float(p_clean.max()), sensitivity=float(sens.expected[0]),
             sensitivity_worst=float(sens.worst[0]), sua=float(sua_score(sens.expected, h, self.lam)[0]),
@@ -186,13 +140,13 @@ class GenerativeSUAScorer:
             n_generations=1 + self.m * len(slots), gold=gold, f1=f1,
             exact_match=None if gold is None else exact_match(answer.text, gold),
             correct=None if f1 is None else f1 >= self.f1_threshold,
-            perturbations=[GeneratedPerturbation(d.text, d.kind, d.family, d.params, texts[slots[x]],
-                                                 dist.probs[slots[x]].tolist(),
-                                                 float(sens.per_perturbation[0, j]))
+            perturbations=[PerturbationResult(text=d.text, kind=d.kind, family=d.family, params=d.params,
+                                              divergence=float(sens.per_perturbation[0, j]),
+                                              probs=dist.probs[slots[x]].tolist(), samples=texts[slots[x]])
                            for j, (d, x) in enumerate(zip(draws, rewritten, strict=True))])
 
     def score(self, examples: Iterable[Example], *, progress: bool = False,
-              total: int | None = None) -> Iterator[GenerativeRecord]:
+              total: int | None = None) -> Iterator[ScoreRecord]:
         """Stream records; the perturber may ``prepare`` each chunk of ``chunk_size`` sources at once."""
         it = iter(examples)
         with tqdm(total=total, disable=not progress, unit="input", desc="scoring") as bar:
@@ -207,24 +161,20 @@ class GenerativeSUAScorer:
                    text_field: str = "context", pair_field: str | None = "question", id_field: str = "id",
                    limit: int | None = None, overwrite: bool = False, progress: bool = True,
                    metadata: Mapping[str, Any] | None = None, allow_empty: bool = False) -> Path:
-        """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably: one
-        flushed line per input, finished inputs skipped on a rerun with the same config
-        (``<out stem>.meta.json``), a different config refused unless ``overwrite``. As for
-        :meth:`SUAScorer.score_file`, through :func:`~sua.scoring.scorer.resumable_output`."""
+        """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably,
+        through the one writer of every scorer, :func:`~sua.scoring.resumable.write_scores`:
+        finished inputs skipped on a rerun with the same config (``<out stem>.meta.json``), a
+        different config refused unless ``overwrite``."""
         config = {**self.config(), "data": str(data), "text_field": text_field, "pair_field": pair_field,
                   "id_field": id_field, "limit": limit, **dict(metadata or {})}
-        with resumable_output(data, out, config, id_field=id_field, limit=limit, overwrite=overwrite,
-                              allow_empty=allow_empty) as (out_path, done):
-            examples = (ex for ex in iter_examples(data, text_field=text_field, pair_field=pair_field,
-                                                   label_field=None, id_field=id_field, limit=limit)
-                        if ex.id not in done)
-            total = count_records(data) if limit is None else limit
-            with JsonlAppender(out_path) as sink:
-                for record in self.score(examples, progress=progress,
-                                         total=None if total is None else max(total - len(done), 0)):
-                    sink.write(record.to_dict())
-                    sink.flush()
-        return out_path
+        reader = {"text_field": text_field, "pair_field": pair_field, "label_field": None,
+                  "id_field": id_field}
+
+        def score(examples: Iterator[Example], remaining: int | None) -> Iterator[ScoreRecord]:
+            return self.score(examples, progress=progress, total=remaining)
+
+        return write_scores(data, out, config, reader, score, limit=limit, overwrite=overwrite,
+                            allow_empty=allow_empty)
 
 
 def _finite(value: float) -> float | None:

@@ -37,7 +37,7 @@ from sua.manifest import meta_path_for, versions, write_manifest
 from sua.measures import check_probabilities
 from sua.models._checks import validate_labels
 from sua.perturb.base import Perturbation
-from sua.scoring.records import ScoreRecord
+from sua.records import ScoreRecord
 from sua.scoring.scorer import SUAScorer
 
 #: ``kind`` and ``family`` of a rewrite whose prediction record does not say how it was made.

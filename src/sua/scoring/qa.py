@@ -31,8 +31,8 @@ from sua.inputs import Example
 from sua.measures import check_probabilities, exact_match, f1_score
 from sua.models.qa_span import HFExtractiveQA
 from sua.perturb.base import Perturber
+from sua.records import ScoreRecord
 from sua.scoring.generative import gold_answers
-from sua.scoring.records import ScoreRecord
 from sua.scoring.rewrites import rewritten_inputs
 from sua.scoring.scorer import SUAScorer
 

@@ -4,10 +4,8 @@ derived from the same cached predictions."""
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,10 +14,7 @@ from tqdm.auto import tqdm
 
 from sua import defaults
 from sua.errors import SUAInputError
-from sua.fingerprint import model_fingerprint
 from sua.inputs import Example, ModelInput
-from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
-from sua.manifest import meta_path_for, require_same_config, versions, write_manifest
 from sua.measures import (
     ambiguity_proxy,
     check_probabilities,
@@ -32,12 +27,11 @@ from sua.measures import (
     sua_score,
 )
 from sua.models.base import PredictiveModel
-from sua.outputs import guarded_output
 from sua.perturb.base import Perturbation, Perturber
-from sua.scoring.records import PerturbationResult, ScoreRecord
+from sua.records import PerturbationResult, ScoreRecord
+from sua.scoring.resumable import write_scores
 from sua.scoring.rewrites import check_perturb_field, prepare_rewrites, rewritten_inputs
 from sua.tables import as_examples
-from sua.validate import check_data, read_json_object
 
 
 class SUAScorer:
@@ -230,7 +224,7 @@ class SUAScorer:
         already holds records from the same config, only the missing inputs are scored
         and appended; finished records are never rewritten. A different config is an error
         unless ``overwrite=True``. An empty input is an error unless ``allow_empty=True``.
-        unless ``overwrite=True``. ``engine`` says where the records are computed (default:
+        ``engine`` says where the records are computed (default:
         this process, :meth:`score`; e.g. :class:`sua.distributed.RayScoringEngine`); the
         records and the file are the same either way.
         """
@@ -244,22 +238,16 @@ class SUAScorer:
                     metadata: Mapping[str, Any] | None, allow_empty: bool = False,
                     engine: ScoringEngine | None = None) -> Path:
         """:meth:`score_file` for the examples ``iter_examples(data, **reader)`` reads, through
-        :func:`resumable_output` (data checked, output locked, config and model fingerprint
-        compared before any model call)."""
+        the one resumable writer :func:`~sua.scoring.resumable.write_scores`."""
         config = {**self.config(), "data": str(data), **reader, "limit": limit, **dict(metadata or {})}
-        with resumable_output(data, out, config, id_field=reader["id_field"], limit=limit,
-                              overwrite=overwrite, allow_empty=allow_empty) as (out_path, done):
-            total = count_records(data) if limit is None else limit
-            remaining = None if total is None else max(total - len(done), 0)
-            examples = (ex for ex in iter_examples(data, **reader, limit=limit) if ex.id not in done)
-            with JsonlAppender(out_path) as sink:
-                records = (self.score(examples, progress=progress, total=remaining) if engine is None
-                           else engine.score(self, examples, progress=progress, total=remaining))
-                for n, record in enumerate(records, start=1):
-                    sink.write(record.to_dict())
-                    if n % self.chunk_size == 0:
-                        sink.flush()
-        return out_path
+
+        def score(examples: Iterator[Example], remaining: int | None) -> Iterable[ScoreRecord]:
+            if engine is None:
+                return self.score(examples, progress=progress, total=remaining)
+            return engine.score(self, examples, progress=progress, total=remaining)
+
+        return write_scores(data, out, config, reader, score, limit=limit, overwrite=overwrite,
+                            allow_empty=allow_empty)
 
 
 class ScoringEngine(Protocol):
@@ -269,44 +257,3 @@ class ScoringEngine(Protocol):
 
     def score(self, scorer: SUAScorer, examples: Iterable[Example], *, progress: bool = False,
               total: int | None = None) -> Iterator[ScoreRecord]: ...
-
-
-@contextmanager
-def resumable_output(data: str | os.PathLike[str], out: str | os.PathLike[str], config: Mapping[str, Any], *,
-                     id_field: str, limit: int | None, overwrite: bool,
-                     allow_empty: bool) -> Iterator[tuple[Path, set[str]]]:
-    """The resumable JSONL output every scorer writes through: ``(out path, finished ids)``.
-
-    Before any model call: the data is read once (UTF-8 JSON, unique non-null ids, not empty
-    unless ``allow_empty``), ``out`` must not be the data and is locked against a second writer
-    for the whole block. ``config`` gains ``model_fingerprint`` (a content hash of a local
-    ``model_source``) and must equal the one in ``<out stem>.meta.json`` of an existing output
-    (else an error naming what differs; ``overwrite`` starts afresh), which is then rewritten
-    atomically with the versions. An existing output holding ids that are not in the data (when
-    no ``limit`` cuts the data) was written from other data and is refused the same way: resuming
-    it would mix records of two inputs.
-    """
-    data_ids = check_data(data, id_field=id_field, limit=limit, allow_empty=allow_empty)
-    out_path, meta_path = Path(out), meta_path_for(out)
-    config = json.loads(json.dumps(dict(config)))
-    if config.get("model_source") is not None:
-        config["model_fingerprint"] = model_fingerprint(config["model_source"])
-    with guarded_output(out_path, data):
-        if overwrite:
-            out_path.unlink(missing_ok=True)
-            meta_path.unlink(missing_ok=True)
-        if out_path.exists() and meta_path.exists():
-            previous = read_json_object(meta_path, "run metadata").get("config")
-            require_same_config(previous or {}, config, f"{out_path} was written with a different config",
-                                "pass --overwrite or choose another --out")
-        elif out_path.exists():
-            raise SUAInputError(f"{out_path} exists but has no {meta_path.name}; it was not written "
-                                "by sua score. Remove it or choose another --out")
-        write_manifest(meta_path, {"config": config, "versions": versions()})
-        finished = finished_ids(out_path)
-        stale = sorted(finished - data_ids) if limit is None else []
-        if stale:
-            raise SUAInputError(f"{out_path} holds {len(stale)} record(s) whose ids are not in {data} "
-                                f"(e.g. {', '.join(map(repr, stale[:3]))}): it was written from other "
-                                "data; pass --overwrite or choose another --out")
-        yield out_path, finished

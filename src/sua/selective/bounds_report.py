@@ -12,14 +12,8 @@ import numpy as np
 from sua.errors import SUAInputError
 from sua.io import read_jsonl
 from sua.measures import entropy, true_entropy
-from sua.selective._records import (
-    RecordLike,
-    as_list,
-    column,
-    load_scores,
-    probability_arrays,
-    record_id,
-)
+from sua.records import Records, ScoreTable
+from sua.selective._records import load_scores, probability_arrays
 from sua.selective.bounds import (
     DEFAULT_GAMMAS,
     AmbiguityGapCheck,
@@ -72,7 +66,7 @@ def _distribution(dist: Any, labels: Sequence[str], where: str) -> list[float]:
     return [float(dist.get(name, 0.0)) for name in labels]
 
 
-def _ambiguity_check(records: Sequence[RecordLike], p_clean: np.ndarray,
+def _ambiguity_check(table: ScoreTable, p_clean: np.ndarray,
                      reference: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
                      labels: Sequence[str], reference_field: str,
                      interpretations_field: str) -> AmbiguityGapCheck:
@@ -81,7 +75,7 @@ def _ambiguity_check(records: Sequence[RecordLike], p_clean: np.ndarray,
     over valid interpretations (AmbiEnt ``label_dist``, uniform over the gold labels), η = 0."""
     items = (rec for _, rec in read_jsonl(reference)) if isinstance(reference, (str, os.PathLike)) \
         else reference
-    position = {str(record_id(r, i)): i for i, r in enumerate(records)}
+    position = {rid: i for i, rid in enumerate(table.ids)}
     rows, true_dists, interp_dists = [], [], []
     for item in items:
         key = str(item.get("id"))
@@ -99,7 +93,7 @@ def _ambiguity_check(records: Sequence[RecordLike], p_clean: np.ndarray,
 
 
 def check_bounds(
-    source: str | os.PathLike[str] | Iterable[RecordLike],
+    source: str | os.PathLike[str] | Records,
     *,
     labels: Sequence[str] | None = None,
     lam: float | None = None,
@@ -121,7 +115,7 @@ def check_bounds(
     if isinstance(source, (str, os.PathLike)):
         records, config = load_scores(source)
     else:
-        records, config = as_list(source), {}
+        records, config = ScoreTable.of(source), {}
     labels = labels if labels is not None else config.get("labels")
     if not labels:
         raise SUAInputError("the model's label list is unknown: pass labels=[...] (the order of "
@@ -139,7 +133,7 @@ def check_bounds(
         divergence=config.get("divergence"),
         corollary_4_4=corollary_4_4(p, pp, yl, lam),
         proposition_4_8=proposition_4_8(p, pp, yl, lam, taus),
-        theorem_4_5=theorem_4_5_table(p, yl, column(records, "sensitivity")[lab], n_bins),
+        theorem_4_5=theorem_4_5_table(p, yl, records.column("sensitivity")[lab], n_bins),
         lemma_4_7=lemma_4_7(p, pp, yl, gammas),
         lemma_4_6=ambiguity,
     )

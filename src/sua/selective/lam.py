@@ -3,7 +3,7 @@ S and H alone: no model pass."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from sua.errors import SUAInputError
 from sua.measures import failure_auroc, sua_score
 from sua.measures.metrics import check_level, coverage_count, selective_accuracy
-from sua.selective._records import RecordLike, as_list, column, correct
+from sua.records import Records, ScoreTable
 
 #: The λ values tried by default (SPEC.md's default λ = 1 is among them).
 DEFAULT_LAMBDA_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -43,7 +43,7 @@ def _check_grid(grid: Sequence[float]) -> np.ndarray:
     return values
 
 
-def select_lambda(records: Iterable[RecordLike], grid: Sequence[float] = DEFAULT_LAMBDA_GRID,
+def select_lambda(records: Records, grid: Sequence[float] = DEFAULT_LAMBDA_GRID,
                   criterion: str = "auroc", coverage: float = 0.8) -> LambdaSelection:
     """Pick λ from ``grid`` on labelled validation records.
 
@@ -61,13 +61,13 @@ def select_lambda(records: Iterable[RecordLike], grid: Sequence[float] = DEFAULT
         raise SUAInputError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     lams = _check_grid(grid)
     coverage = check_level(coverage, "coverage")
-    recs = as_list(records)
-    s, h = column(recs, "sensitivity"), column(recs, "entropy")
-    wrong = ~correct(recs, "λ selection")
+    table = ScoreTable.of(records)
+    s, h = table.column("sensitivity"), table.column("entropy")
+    wrong = ~table.right("λ selection")
     if criterion == "auroc" and (wrong.all() or not wrong.any()):
         raise SUAInputError("λ selection by AUROC needs both right and wrong predictions in the "
                             f"records; all {wrong.size} are {'wrong' if wrong.all() else 'right'}")
-    achieved = coverage_count(coverage, len(recs)) / len(recs)
+    achieved = coverage_count(coverage, len(table)) / len(table)
     table = []
     for lam in lams:
         sua = np.asarray(sua_score(s, h, float(lam)))

@@ -7,7 +7,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,15 +18,7 @@ from sua.measures import failure_auroc, sua_score
 from sua.measures.failure_scores import failure_score
 from sua.measures.metrics import check_level, coverage_threshold
 from sua.outputs import write_text_atomic
-from sua.selective._records import (
-    RecordLike,
-    as_list,
-    column,
-    correct,
-    get,
-    labelled,
-    record_id,
-)
+from sua.records import Records, ScoreTable
 from sua.selective.lam import CRITERIA, DEFAULT_LAMBDA_GRID, select_lambda
 from sua.selective.risk_control import certify_fixed_sequence
 from sua.validate import check_policy, read_json_object
@@ -145,13 +137,13 @@ class AbstentionPolicy:
 
     # -- fitting -------------------------------------------------------------------------
 
-    def _values(self, records: Sequence[RecordLike], lam: float) -> dict[str, np.ndarray]:
+    def _values(self, table: ScoreTable, lam: float) -> dict[str, np.ndarray]:
         """The registry's ``sua`` (recomputed at ``lam``) and ``entropy`` failure scores."""
-        s, h = column(records, "sensitivity"), column(records, "entropy")
+        s, h = table.column("sensitivity"), table.column("entropy")
         columns = {"sensitivity": s, "entropy": h, "sua": sua_score(s, h, lam)}
         return {name: failure_score(name, columns) for name in ("sua", "entropy")}
 
-    def fit(self, records: Iterable[RecordLike], *, target_coverage: float | None = None,
+    def fit(self, records: Records, *, target_coverage: float | None = None,
             target_risk: float | None = None, delta: float = 0.05) -> AbstentionPolicy:
         """Choose λ (if ``lam="select"``) and the threshold(s) on held-out ``records``.
 
@@ -163,30 +155,30 @@ class AbstentionPolicy:
             raise SUAInputError("give exactly one of target_coverage and target_risk "
                                 f"(got target_coverage={target_coverage!r}, "
                                 f"target_risk={target_risk!r})")
-        recs = as_list(records)
-        report: dict[str, Any] = {"n": len(recs)}
+        table = ScoreTable.of(records)
+        report: dict[str, Any] = {"n": len(table)}
         if target_coverage is not None:
             report["target_coverage"] = check_level(target_coverage, "target_coverage")
         else:
             report["target_risk"] = check_level(target_risk, "target_risk")
         lam = self.lam
         if lam == "select":
-            sel = select_lambda(recs, self.lam_grid, self.lam_criterion,
+            sel = select_lambda(table, self.lam_grid, self.lam_criterion,
                                 coverage=report.get("target_coverage", 0.8))
             lam = sel.lam
             report["lambda_selection"] = {"criterion": sel.criterion, "coverage": sel.coverage,
                                           "table": sel.table}
-        values = self._values(recs, float(lam))
+        values = self._values(table, float(lam))
         if target_coverage is not None:
-            thresholds = self._fit_coverage(values, recs, report["target_coverage"])
+            thresholds = self._fit_coverage(values, table, report["target_coverage"])
         else:
-            thresholds = self._fit_risk(values, recs, delta, report)
+            thresholds = self._fit_risk(values, table, delta, report)
         self.lam_ = float(lam)
         self.thresholds_ = thresholds
         covered = _covered(values, thresholds)
         report["coverage"] = float(covered.mean())
-        if labelled(recs):
-            wrong = ~correct(recs, "the risk")
+        if table.labelled().all():
+            wrong = ~table.right("the risk")
             if covered.any():
                 report["selective_risk"] = float(wrong[covered].mean())
             self._check_ranking(values, wrong, report)
@@ -210,11 +202,11 @@ class AbstentionPolicy:
                           "lam='select' chooses λ on these records)",
                           stacklevel=3)
 
-    def _fit_coverage(self, values: dict[str, np.ndarray], records: Sequence[RecordLike],
+    def _fit_coverage(self, values: dict[str, np.ndarray], table: ScoreTable,
                       target: float) -> dict[str, float]:
         if self.score != "combined":
             return {self.score: coverage_threshold(values[self.score], target)}
-        right = correct(records, "the combined score").astype(np.float64)
+        right = table.right("the combined score").astype(np.float64)
         levels = np.linspace(target, 1.0, self.n_grid)
         grids = {name: np.unique([coverage_threshold(values[name], lv) for lv in levels])
                  for name in _AXES["combined"]}
@@ -222,17 +214,17 @@ class AbstentionPolicy:
         under_h = (values["entropy"][None, :] <= grids["entropy"][:, None]).astype(np.float64)
         n_cov = under_sua @ under_h.T  # (τ₁ candidates, τ₂ candidates)
         n_right = under_sua @ (under_h * right).T
-        feasible = n_cov >= target * len(records) - 1e-9
+        feasible = n_cov >= target * len(table) - 1e-9
         accuracy = np.where(feasible, n_right / np.maximum(n_cov, 1.0), -1.0)
         # the highest selective accuracy, then the highest coverage
         best = np.lexsort((n_cov.ravel(), accuracy.ravel()))[-1]
         i, j = np.unravel_index(best, n_cov.shape)
         return {"sua": float(grids["sua"][i]), "entropy": float(grids["entropy"][j])}
 
-    def _fit_risk(self, values: dict[str, np.ndarray], records: Sequence[RecordLike],
+    def _fit_risk(self, values: dict[str, np.ndarray], table: ScoreTable,
                   delta: float, report: dict[str, Any]) -> dict[str, float]:
         target_risk = report["target_risk"]
-        wrong = ~correct(records, "a target risk")
+        wrong = ~table.right("a target risk")
         names = _AXES[self.score]
         levels = np.linspace(self.min_coverage, 1.0, self.n_grid)
         candidates = _rank_path({n: values[n] for n in names}, levels)
@@ -242,7 +234,7 @@ class AbstentionPolicy:
                       candidates_tested=min(cert.index + 2, len(levels)))
         if cert.index < 0:
             warnings.warn(f"no threshold certifies selective risk <= {target_risk} at "
-                          f"delta={delta} on {len(records)} records (the most conservative "
+                          f"delta={delta} on {len(table)} records (the most conservative "
                           f"candidate's bound is {cert.upper_bounds[0]:.4f}); the policy "
                           "abstains on every input. Raise target_risk or delta, lower "
                           "min_coverage, or fit on more records", stacklevel=3)
@@ -257,42 +249,42 @@ class AbstentionPolicy:
             raise SUAInputError("this AbstentionPolicy is not fitted; call fit(...) or "
                                 "AbstentionPolicy.load(path) first")
 
-    def _fitted_values(self, records: Sequence[RecordLike]) -> dict[str, np.ndarray]:
+    def _fitted_values(self, table: ScoreTable) -> dict[str, np.ndarray]:
         self._check_fitted()
-        return self._values(records, self.lam_)
+        return self._values(table, self.lam_)
 
-    def decision_function(self, records: Iterable[RecordLike]) -> np.ndarray:
+    def decision_function(self, records: Records) -> np.ndarray:
         """Margin ``max_j (score_j(x) - τ_j)`` per record, shape (N,): > 0 means abstain."""
-        recs = as_list(records)
-        values = self._fitted_values(recs)
+        values = self._fitted_values(ScoreTable.of(records))
         return np.max([values[n] - t for n, t in self.thresholds_.items()], axis=0)
 
-    def predict(self, records: Iterable[RecordLike]) -> np.ndarray:
+    def predict(self, records: Records) -> np.ndarray:
         """Boolean array (N,): ``True`` where the policy abstains."""
         return self.decision_function(records) > 0
 
-    def explain(self, records: Iterable[RecordLike]) -> list[dict[str, Any]]:
+    def explain(self, records: Records) -> list[dict[str, Any]]:
         """One decision per record, with its reasons: the decision, the Appendix C signature
         and what it means, and the numbers behind it (S, H, λ, SUA_λ, the thresholds)."""
-        recs = as_list(records)
-        values = self._fitted_values(recs)
+        table = ScoreTable.of(records)
+        table.require(["sensitivity", "signature"], "explain reads `sua score` output")
+        values = self._fitted_values(table)
         out = []
-        for i, rec in enumerate(recs):
+        for i, rid in enumerate(table.ids):
             parts = [f"{'SUA' if n == 'sua' else 'H'} = {values[n][i]:.4g} "
                      f"{'>' if values[n][i] > t else '<='} τ = {t:.4g}"
                      for n, t in self.thresholds_.items()]
-            sig = get(rec, "signature", i)
+            sig = table.signature[i]
             abstain = any(values[n][i] > t for n, t in self.thresholds_.items())
             out.append({
-                "id": record_id(rec, i),
-                "prediction": get(rec, "prediction", i),
-                "label": get(rec, "label", i),
-                "correct": get(rec, "correct", i),
+                "id": rid,
+                "prediction": table.prediction[i],
+                "label": table.label[i],
+                "correct": None if table.correct[i] < 0 else bool(table.correct[i]),
                 "abstain": abstain,
                 "reason": f"{'abstain' if abstain else 'answer'}: {' and '.join(parts)}; "
                           f"{sig}: {SIGNATURE_MEANINGS.get(sig, 'unknown signature')}",
                 "signature": sig,
-                "sensitivity": float(get(rec, "sensitivity", i)),
+                "sensitivity": float(table.numbers["sensitivity"][i]),
                 "entropy": float(values["entropy"][i]),
                 "lam": self.lam_,
                 "sua": float(values["sua"][i]),
