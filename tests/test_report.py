@@ -13,7 +13,10 @@ import pytest
 
 from sua.cli import main
 from sua.errors import SUAInputError
-from sua.eval.report import FIGURE_FILES, load_results, paper_numbers, paper_values, write_report
+from sua.eval.report.figures import FIGURE_FILES
+from sua.eval.report.paper import paper_numbers, paper_values
+from sua.eval.report.schema import load_results
+from sua.eval.report.write import write_report
 
 COLUMNS = ["Acc", "Rob. Acc", "ECE", "AUROC", "Sel. Acc (80%)"]
 
@@ -256,3 +259,4 @@ def test_paper_numbers_match_the_paper():
     assert paper_values("nope", {"Task": "QA"}) is None
     paper_numbers()["tables"].clear()  # a copy: the cache is untouched
     assert paper_numbers()["tables"]
+

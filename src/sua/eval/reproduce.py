@@ -28,7 +28,8 @@ from sua.eval.failure_scores import (
     fit_scores,
     temperature_scaled,
 )
-from sua.eval.report import paper_values, write_report
+from sua.eval.report.paper import paper_values
+from sua.eval.report.write import write_report
 from sua.eval.runner import ExperimentRun, Unit, compute_unit, load_profile, pin_profile
 from sua.manifest import versions
 from sua.measures import sua_score
