@@ -99,7 +99,7 @@ def test_long_files_are_paged(browser, tmp_path):
 def test_report_renders_with_claims_on_top_and_sorts_its_tables(browser, tmp_path):
     from test_report import _results
 
-    from sua.eval.report import write_report
+    from sua.eval.report.write import write_report
 
     (tmp_path / "results.json").write_text(json.dumps(_results()), encoding="utf-8")
     _, page = write_report(tmp_path)

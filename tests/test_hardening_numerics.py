@@ -131,7 +131,8 @@ def test_the_record_writer_refuses_non_finite_values(tmp_path):
 
 def test_report_renders_an_undefined_cell_as_a_dash(tmp_path):
     """results.json cells with NaN mean or std: no "nan ± inf" in the report."""
-    from sua.eval.report import DASH, write_report
+    from sua.eval.report.cells import DASH
+    from sua.eval.report.write import write_report
 
     rows = [{"keys": {"Method": "A"}, "cells": {"AUROC": {"mean": math.nan, "std": math.inf, "n": 2}},
              "paper": None},

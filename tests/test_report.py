@@ -13,7 +13,10 @@ import pytest
 
 from sua.cli import main
 from sua.errors import SUAInputError
-from sua.eval.report import FIGURE_FILES, load_results, paper_numbers, paper_values, write_report
+from sua.eval.report.figures import FIGURE_FILES
+from sua.eval.report.paper import paper_numbers, paper_values
+from sua.eval.report.schema import load_results
+from sua.eval.report.write import write_report
 
 COLUMNS = ["Acc", "Rob. Acc", "ECE", "AUROC", "Sel. Acc (80%)"]
 
@@ -256,3 +259,27 @@ def test_paper_numbers_match_the_paper():
     assert paper_values("nope", {"Task": "QA"}) is None
     paper_numbers()["tables"].clear()  # a copy: the cache is untouched
     assert paper_numbers()["tables"]
+
+
+def test_the_table_builder_writes_the_layout_the_report_reads():
+    """reproduce's TableBuilder and the report's checker share one schema: what one writes the
+    other accepts, cells pool the seeds as mean, sample std and n, and the paper's row rides along."""
+    from sua.eval.report import schema
+    from sua.eval.reproduce import TableBuilder
+
+    builder = TableBuilder("table2", "T2", ["Task", "Method"], ["Acc", "AUROC"], paper_table="table2",
+                           seeds=2)
+    builder.add({"Task": "NLI", "Method": "Standard"}, {"Acc": 0.8, "AUROC": float("nan")},
+                {"Task": "nli", "Method": "standard"})
+    builder.add({"Task": "NLI", "Method": "Standard"}, {"Acc": 0.6})
+    results = schema.new_results()
+    results["tables"].append(builder.to_dict())
+    schema.check_results(results, "built")
+    table = results["tables"][0]
+    assert table["seeds"] == 2 and list(results["figures"]) == list(schema.FIGURE_FIELDS)
+    row = table["rows"][0]
+    assert row["keys"] == {"Task": "NLI", "Method": "Standard"}
+    # pooled over the two seeds: mean, sample std |a − b| / √2 and n
+    assert row["cells"]["Acc"] == pytest.approx({"mean": 0.7, "std": 0.2 / 2 ** 0.5, "n": 2})
+    assert row["cells"]["AUROC"] is None  # NaN is no value: nothing pooled
+    assert row["paper"]["Acc"] == 0.811

@@ -8,8 +8,9 @@ import struct
 import pytest
 from test_report import _results
 
-from sua.eval import report
-from sua.eval.report_glance import TOLERANCE, Claim, cell_claim, claims
+from sua.eval.report import figures
+from sua.eval.report.glance import TOLERANCE, Claim, cell_claim, claims
+from sua.eval.report.write import write_report
 
 
 @pytest.mark.parametrize("cell, paper, delta, within", [
@@ -40,7 +41,7 @@ def test_claims_of_a_run_and_where_the_report_puts_them(tmp_path):
         ("ECE", round(0.1 - 0.109, 4)), ("Sel. Acc (80%)", round(0.85 - 0.841, 4))]
     data["tables"][0]["rows"][0]["cells"]["Acc"] = {"mean": 0.662, "std": 0.018, "n": 3}
     (tmp_path / "results.json").write_text(json.dumps(data), encoding="utf-8")
-    md, page = report.write_report(tmp_path)
+    md, page = write_report(tmp_path)
     text = page.read_text(encoding="utf-8")
     assert text.index('<section id="claims">') < text.index('<section id="run">')
     assert "<b>3 of 4</b>" in text
@@ -55,13 +56,13 @@ def test_claims_of_a_run_and_where_the_report_puts_them(tmp_path):
 
 def test_figures_fit_the_page_and_the_scatter_has_a_symlog_s_axis(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(_results()), encoding="utf-8")
-    report.write_report(tmp_path)
-    for name in report.FIGURE_FILES:
+    write_report(tmp_path)
+    for name in figures.FIGURE_FILES:
         png = (tmp_path / "report" / "figures" / name).read_bytes()
         width, _ = struct.unpack(">II", png[16:24])
-        assert width <= report.PAGE_WIDTH_IN * 100, name
+        assert width <= figures.PAGE_WIDTH_IN * 100, name
     from matplotlib.figure import Figure
 
     ax = Figure().subplots()
-    report._draw_sh(ax, _results()["figures"]["sh_scatter"][0])
+    figures._draw_sh(ax, _results()["figures"]["sh_scatter"][0])
     assert ax.get_xscale() == "symlog"

@@ -288,7 +288,7 @@ def _perturb_engine(args: argparse.Namespace) -> Any:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from sua.eval.report import write_report
+    from sua.eval.report.write import write_report
 
     print(*write_report(args.run_dir), sep="\n")
 

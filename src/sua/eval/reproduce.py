@@ -28,7 +28,9 @@ from sua.eval.failure_scores import (
     fit_scores,
     temperature_scaled,
 )
-from sua.eval.report import paper_values, write_report
+from sua.eval.report import schema
+from sua.eval.report.paper import paper_values
+from sua.eval.report.write import write_report
 from sua.eval.runner import ExperimentRun, Unit, compute_unit, load_profile, pin_profile
 from sua.manifest import versions
 from sua.measures import sua_score
@@ -148,16 +150,13 @@ class TableBuilder:
             cells = {}
             for col in self.columns:
                 v = values.get(col, [])
-                cells[col] = None if not v else {
-                    "mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
-                    "n": len(v)}
+                cells[col] = None if not v else schema.cell(
+                    float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v))
             paper = None
             if self.paper_table and key in self.paper_keys:
                 paper = paper_values(self.paper_table, self.paper_keys[key])
-            rows.append({"keys": dict(zip(self.key_columns, key)), "cells": cells, "paper": paper})
-        table = {"id": self.id, "title": self.title, "key_columns": self.key_columns,
-                 "columns": self.columns, "rows": rows, "notes": self.notes}
-        return table if self.seeds is None else {**table, "seeds": self.seeds}
+            rows.append(schema.row(dict(zip(self.key_columns, key)), cells, paper))
+        return schema.table(self.id, self.title, self.key_columns, self.columns, rows, self.notes, self.seeds)
 
 
 # -- experiments ----------------------------------------------------------------------------
@@ -493,11 +492,11 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
         config["seeds"] = list(range(seeds))
     config["precision"] = check_precision(precision)
     out = pin_profile(run_dir, config)
-    results_file = out / "results.json"
+    results_file = out / schema.RESULTS_FILE
     results = (json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists()
-               else {"meta": {}, "tables": [], "figures": {}})
-    for key in ("reliability", "risk_coverage", "sh_scatter", "k_sweep"):
-        results["figures"].setdefault(key, [])
+               else schema.new_results())
+    for kind in schema.FIGURE_KINDS:  # an earlier run's results may lack a figure kind
+        results["figures"].setdefault(kind, [])
     run = ExperimentRun(out, config, data_dir=data_dir, progress=progress, log=log,
                         device=str(resolve_device(device)))
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

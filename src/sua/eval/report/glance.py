@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sua.eval.report.schema import cell_mean, cell_std
+
 #: The smallest gap to the paper's number still counted as reproduced (absolute, metric units).
 TOLERANCE = 0.02
 
@@ -49,10 +51,10 @@ def _num(x: Any) -> bool:
 def cell_claim(cell: Any, paper: Any, *, table: str = "", row: str = "", column: str = "") -> Claim | None:
     """The :class:`Claim` of one result cell (a number or ``{mean, std, n}``), or None when either
     side is missing."""
-    mean = cell if _num(cell) else (cell or {}).get("mean") if isinstance(cell, Mapping) else None
+    mean = cell_mean(cell)
     if not (_num(mean) and _num(paper)):
         return None
-    std = cell.get("std") if isinstance(cell, Mapping) and cell.get("n") != 1 else None
+    std = cell_std(cell)
     return Claim(table, row, column, float(mean), float(std) if _num(std) else 0.0, float(paper))
 
 
