@@ -35,8 +35,9 @@ from sua.models.base import PredictiveModel
 from sua.outputs import guarded_output
 from sua.perturb.base import Perturbation, Perturber
 from sua.scoring.records import PerturbationResult, ScoreRecord
-from sua.scoring.rewrites import check_perturb_field, prepare_rewrites, rewritten_inputs
+from sua.scoring.rewrites import prepare_rewrites, rewritten_inputs
 from sua.tables import as_examples
+from sua.tasks import check_perturb_field
 from sua.validate import check_data, read_json_object
 
 
