@@ -297,20 +297,26 @@ def test_model_based_families_get_the_live_classifier_and_the_full_inputs(monkey
     """A family taking ``model`` and ``to_model_input`` (the adversarial search, the mixture)
     is built against the classifier being trained, with the premise put back for NLI."""
     from sua.perturb import PERTURBERS
-    from sua.train.rewrites import build_perturber
+    from sua.perturb.registry import CONTEXT
+    from sua.train.rewrites import make_perturber
 
     class Goal:
         def __init__(self, model, *, to_model_input=None, budget=4):
             self.model, self.to_model_input, self.budget = model, to_model_input, budget
 
     monkeypatch.setitem(PERTURBERS, "goal", Goal)
+    monkeypatch.setitem(CONTEXT, "goal", ("model", "to_model_input"))
     ex = Example("nli-1", "A man sleeps .", pair="Somebody sleeps .")
-    built = build_perturber(make_config(perturber="goal", perturber_options={"budget": 9}),
-                            model="the classifier", examples=[ex])
+    built = make_perturber(make_config(perturber="goal", perturber_options={"budget": 9}),
+                           model="the classifier", examples=[ex])
     assert (built.model, built.budget) == ("the classifier", 9)
     assert built.to_model_input("nli-1", "Someone sleeps .") == ("A man sleeps .", "Someone sleeps .")
+    # the side put back is the config's: rewriting the premise keeps the hypothesis second
+    premise_side = make_perturber(make_config(perturber="goal", perturb_field="text"), model="m",
+                                  examples=[ex])
+    assert premise_side.to_model_input("nli-1", "A man naps .") == ("A man naps .", "Somebody sleeps .")
     with pytest.raises(SUAInputError, match="rejected the options"):
-        build_perturber(make_config(perturber="goal", perturber_options={"nope": 1}), model="m")
+        make_perturber(make_config(perturber="goal", perturber_options={"nope": 1}), model="m")
 
 
 def test_train_model_writes_the_folder_and_resumes(tokenizer, snli_dev, tmp_path):

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import sua
 from sua import defaults
 from sua.errors import SUAInputError, SUAServiceError
+from sua.tasks import TaskKind
 
 #: --num-workers of the commands that run experiment units.
 UNITS_AT_ONCE = "experiment units run at once, a Ray task each (default: one per GPU, else one per 4 CPUs)"
@@ -28,11 +29,8 @@ def _quiet_transformers() -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    from sua.inputs import TASK_FIELDS
-    from sua.models import load_model
+    from sua.eval.tasks import resolve_task
     from sua.outputs import check_not_an_input
-    from sua.perturb.qx import qx_for_file
-    from sua.scoring import SUAScorer
     from sua.validate import check_data
 
     _quiet_transformers()
@@ -41,37 +39,49 @@ def _score(args: argparse.Namespace) -> None:
                             "--from-predictions (distributions you already have)")
     if args.from_predictions is not None:
         return _score_predictions(args)
+    kind = resolve_task(args.task)
+    if args.backend not in kind.backends:
+        raise SUAInputError(f"--task {args.task} is scored with --backend {' or '.join(kind.backends)}, "
+                            f"not {args.backend}")
     check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
     check_not_an_input(args.out, [args.data])
     if args.backend != "hf":
         if args.engine != "local":
             raise SUAInputError(f"--engine {args.engine} scores encoder classifiers (--backend hf); for a "
                                 "language model use --backend openai against a vLLM server")
-        return _score_lm(args)
-    _check_encoder_args(args)
-    fields = TASK_FIELDS[args.task]
-    pair_field = args.pair_field if args.pair_field is not None else fields.pair_field
-    label_field = args.label_field if args.label_field is not None else fields.label_field
-    make_model = functools.partial(load_model, args.model, batch_size=args.batch_size or 64,
-                                   max_length=args.max_length or 256, revision=args.revision,
-                                   allow_untrained_head=args.allow_untrained_head,
-                                   precision=args.precision, device=args.device)
+        return _score_lm(args, kind)
+    _check_encoder_args(args, kind)
+    _report_written(_score_encoder(args, kind), args.format)
+
+
+def _score_encoder(args: argparse.Namespace, kind: TaskKind) -> Path:
+    """``sua score --backend hf``: the kind's encoder adapter and scorer, its fields unless given."""
+    from sua.models import load_model
+    from sua.perturb.qx import qx_for_file
+    from sua.scoring import SCORERS
+
+    text_field = args.text_field or kind.text_field
+    pair_field = (args.pair_field if args.pair_field is not None else kind.pair_field) or None
+    gold_field = (args.label_field if args.label_field is not None else kind.gold_field) or None
+    classifier = {"revision": args.revision, "allow_untrained_head": args.allow_untrained_head} \
+        if kind.head == "classification" else {}
+    make_model = functools.partial(load_model, args.model, head=kind.head, batch_size=args.batch_size or 64,
+                                   max_length=args.max_length or 256, precision=args.precision,
+                                   device=args.device, **classifier)
     model = make_model()
-    text_field = args.text_field or fields.text_field
-    perturber = qx_for_file(args.perturber, model, args.data, text_field=text_field,
-                            pair_field=pair_field or None, id_field=args.id_field, limit=args.limit)
-    scorer = SUAScorer(model, perturber, k=args.k, divergence=args.divergence,
-                       lam=args.lam, seed=args.seed, chunk_size=args.chunk_size)
-    out = scorer.score_file(
-        args.data, args.out,
-        text_field=text_field,
-        pair_field=pair_field or None,
-        label_field=label_field or None,
-        id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
-        progress=not args.quiet, metadata={"model_source": args.model, "task": args.task,
-                                           "device": str(model.device)},
-        allow_empty=args.allow_empty, engine=_scoring_engine(args, make_model))
-    _report_written(out, args.format)
+    perturber = qx_for_file(args.perturber, model, args.data, text_field=text_field, pair_field=pair_field,
+                            rewrite=kind.rewrite, id_field=args.id_field, limit=args.limit)
+    scorer = SCORERS[kind.head](model, perturber, k=args.k, divergence=args.divergence, lam=args.lam,
+                                seed=args.seed, chunk_size=args.chunk_size, perturb_field=kind.rewrite)
+    common = {"id_field": args.id_field, "limit": args.limit, "overwrite": args.overwrite,
+              "progress": not args.quiet,
+              "metadata": {"model_source": args.model, "task": kind.name, "device": str(model.device)}}
+    if kind.head == "qa":
+        return scorer.score_file(args.data, args.out, context_field=text_field,
+                                 question_field=str(pair_field), answers_field=gold_field or "", **common)
+    return scorer.score_file(args.data, args.out, text_field=text_field, pair_field=pair_field,
+                             label_field=gold_field, allow_empty=args.allow_empty,
+                             engine=_scoring_engine(args, make_model), **common)
 
 
 def _report_written(out: Path, fmt: str) -> None:
@@ -116,26 +126,27 @@ def _scoring_engine(args: argparse.Namespace, make_model: Callable[[], Any]) -> 
 
 # -- sua score with a language model (--backend hf-causal|openai) ------------------------
 
-#: --task values that only a language model scores.
-LM_ONLY_TASKS = ("qa-generative",)
-
-
-def _check_encoder_args(args: argparse.Namespace) -> None:
+def _check_encoder_args(args: argparse.Namespace, kind: TaskKind) -> None:
     """The encoder path (--backend hf) needs --model and takes none of the LM-only options."""
     if args.model is None:
         raise SUAInputError("--model is required with --backend hf (a classifier folder or hub name)")
-    if args.task in LM_ONLY_TASKS or args.template is not None:
-        raise SUAInputError(f"--task {args.task} and --template need --backend hf-causal or openai")
+    if args.template is not None:
+        raise SUAInputError("--template needs --backend hf-causal or openai")
+    if kind.head != "classification" and (args.revision or args.allow_untrained_head):
+        raise SUAInputError(f"--revision and --allow-untrained-head apply to classifiers, not "
+                            f"--task {args.task}")
+    if kind.head == "qa" and args.engine != "local":
+        raise SUAInputError(f"--engine {args.engine} scores classifiers; extractive QA runs locally")
 
 
-def _score_lm(args: argparse.Namespace) -> None:
+def _score_lm(args: argparse.Namespace, kind: TaskKind) -> None:
     from sua.models.generation import SamplingConfig
     from sua.scoring.generative import score_lm_file
 
     sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p,
                               max_new_tokens=args.max_new_tokens)
     out = score_lm_file(
-        args.data, args.out, backend=args.backend, model=args.model, task=args.task, template=args.template,
+        args.data, args.out, backend=args.backend, model=args.model, task=kind, template=args.template,
         perturber=args.perturber, k=args.k, m=args.m, divergence=args.divergence, lam=args.lam,
         seed=args.seed, normalize=args.normalize, sampling=sampling, base_url=args.base_url,
         api_key=args.api_key, http_cache=args.http_cache, max_concurrency=args.max_concurrency,
@@ -234,6 +245,7 @@ def _bounds(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from sua.eval.tasks import resolve_task
     from sua.train import train_model
 
     _quiet_transformers()
@@ -246,18 +258,23 @@ def _train(args: argparse.Namespace) -> None:
         ("adv_clean_loss", None if args.adv_loss is None else args.adv_loss == "mean"),
         ("precision", args.precision))
         if v is not None}
-    model_dir = train_model(args.task, args.method, args.data, args.out, backbone=args.model,
+    model_dir = train_model(resolve_task(args.task), args.method, args.data, args.out, backbone=args.model,
                             limit=args.limit, eval_data=args.eval_data, device=args.device,
                             progress=not args.quiet, nproc=args.nproc, **options)
     print(f"model written to {model_dir}")
 
 
 def _perturb(args: argparse.Namespace) -> None:
+    from sua.eval.tasks import resolve_task
     from sua.models import load_model
     from sua.perturb import perturb_file
     from sua.validate import check_data
 
     _quiet_transformers()
+    kind = resolve_task(args.task)
+    field = args.field or kind.rewritten_field
+    context_field = args.context_field if args.context_field is not None else \
+        (kind.text_field if kind.rewrite == "pair" else None)
     check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
     options = {name: value for name, value in (("max_edits", args.max_edits), ("budget", args.budget),
                                                ("max_swaps", args.max_swaps)) if value is not None}
@@ -269,9 +286,10 @@ def _perturb(args: argparse.Namespace) -> None:
                                 f"got {args.weights!r}") from None
     if args.kinds:
         options["kinds"] = tuple(args.kinds.split(","))
-    out = perturb_file(args.data, args.out, field=args.field, id_field=args.id_field,
-                       context_field=args.context_field, k=args.k, family=args.family, seed=args.seed,
-                       model=load_model(args.model) if args.model else None, protect=args.protect,
+    out = perturb_file(args.data, args.out, field=field, id_field=args.id_field,
+                       context_field=context_field or None, k=args.k, family=args.family, seed=args.seed,
+                       model=load_model(args.model, head=kind.head) if args.model else None,
+                       protect=args.protect,
                        cache=not args.no_cache, cache_dir=args.cache_dir, limit=args.limit,
                        progress=not args.quiet, model_source=args.model, allow_empty=args.allow_empty,
                        engine=_perturb_engine(args), **options)
@@ -300,7 +318,7 @@ def _reproduce(args: argparse.Namespace) -> None:
     run_dir = args.out or f"runs/reproduce-{Path(args.profile).stem}"
     out = reproduce(args.experiments, run_dir, profile=args.profile, seeds=args.seeds,
                     data_dir=args.data_dir, precision=args.precision, device=args.device,
-                    progress=not args.quiet, engine=_unit_engine(args))
+                    progress=not args.quiet, engine=_unit_engine(args), tasks=args.task)
     print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
 
 
@@ -382,6 +400,19 @@ def _add_runtime_options(parser: argparse.ArgumentParser, *, train: bool = False
                         help="auto (default): CUDA when a GPU is visible, else the CPU")
 
 
+def _add_task_option(parser: argparse.ArgumentParser, *, default: str | None, several: bool = False) -> None:
+    """--task, the same names and help in every command (:func:`sua.eval.tasks.resolve_task`
+    reads the value); ``several``: the option may be given more than once."""
+    from sua.eval.tasks import TASK_HELP, task_choices
+
+    help_text = TASK_HELP.format(names=", ".join(task_choices()))
+    if several:
+        parser.add_argument("--task", action="append", default=default, metavar="TASK",
+                            help=f"{help_text}; repeat for several")
+    else:
+        parser.add_argument("--task", default=default, metavar="TASK", help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sua.measures import available_divergences
     from sua.perturb import PERTURBERS
@@ -395,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score a JSONL file with SUA")
     score.add_argument("--model", help="HF model folder or hub name (--backend hf-causal: default the "
                                        "offline SmolLM2; openai: the server's model name)")
-    score.add_argument("--task", choices=["classification", "nli", *LM_ONLY_TASKS], default="classification")
+    _add_task_option(score, default="classification")
     score.add_argument("--data", help="input JSONL, CSV or Parquet file (by extension), or a hub "
                                       "dataset hf:NAME[@CONFIG]:SPLIT")
     score.add_argument("--from-predictions", metavar="FILE",
@@ -412,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(one row per input) and <out stem>.rewrites.FORMAT (one per rewrite)")
     score.add_argument("--text-field", help="field of the (first) text; default per task")
     score.add_argument("--pair-field", help="field of the second text; '' for none")
-    score.add_argument("--label-field", help="gold label field; '' to score without labels")
+    score.add_argument("--label-field", help="gold label field (qa tasks: the gold answers); '' to score "
+                                             "without them")
     score.add_argument("--id-field", default="id")
     score.add_argument("--perturber", default="token", choices=sorted(PERTURBERS), help="perturbation family")
     score.add_argument("--k", type=int, default=defaults.K, help="perturbations per input")
@@ -470,10 +502,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     perturb = sub.add_parser("perturb", help="write K meaning-preserving perturbations per input (JSONL)")
     perturb.add_argument("--data", required=True, help="input JSONL file")
-    perturb.add_argument("--field", default="text", help="field to perturb")
+    _add_task_option(perturb, default="classification")
+    perturb.add_argument("--field", help="field to perturb (default: the task's rewritten side)")
     perturb.add_argument("--id-field", default="id")
     perturb.add_argument("--context-field",
-                         help="first segment the model sees with the text (NLI premise); adversarial family")
+                         help="first segment the model sees with the text (NLI premise), for the "
+                              "adversarial family (default: the task's first text when it rewrites the "
+                              "pair; '' for none)")
     perturb.add_argument("--k", type=int, default=defaults.K)
     perturb.add_argument("--out", required=True)
     perturb.add_argument("--family", default="mixture", choices=sorted(PERTURBERS),
@@ -496,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     perturb.set_defaults(func=_perturb)
 
     train = sub.add_parser("train", help="fine-tune a classifier: standard, PGD adversarial training, SUA-TR")
-    train.add_argument("--task", choices=["nli", "classification", "qa"], default="nli")
+    _add_task_option(train, default="nli")
     train.add_argument("--method", default="sua-tr",
                        help="standard, at, sua-tr, or a Table 3 preset (sua-tr-no-cons, sua-tr-no-align, "
                             "sua-tr-adv-only, sua-tr-para-only, sua-tr-k4/k8/k16)")
@@ -576,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="table2, table3, appendix-b, figure2 or all")
     reproduce.add_argument("--profile", default="quick",
                            help="quick (minutes), full (hours) or a profile TOML file (default: quick)")
+    _add_task_option(reproduce, default=None, several=True)
     reproduce.add_argument("--seeds", type=int, help="number of seeds (default: the profile's)")
     reproduce.add_argument("--out", default=None, help="run folder (default: runs/reproduce-<profile>)")
     reproduce.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")

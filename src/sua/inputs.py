@@ -41,24 +41,3 @@ class Example:
     def model_input(self) -> ModelInput:
         """The value a model adapter receives: ``text`` or ``(text, pair)``."""
         return self.text if self.pair is None else (self.text, self.pair)
-
-
-@dataclass(frozen=True)
-class TaskFields:
-    """Which fields of a task's JSONL records make an :class:`Example`, the label order
-    (``None``: sorted label names found in the data) and the output head: ``classification``
-    (labels) or ``qa`` (answer spans; gold answers stay in ``meta["answers"]``)."""
-
-    text_field: str
-    pair_field: str | None
-    label_field: str | None = "label"
-    labels: tuple[str, ...] | None = None
-    head: str = "classification"
-
-
-#: The record fields of the built-in tasks (``sua score --task``, ``sua train --task``).
-TASK_FIELDS = {
-    "classification": TaskFields("text", None),
-    "nli": TaskFields("premise", "hypothesis", labels=("entailment", "neutral", "contradiction")),
-    "qa": TaskFields("context", "question", label_field=None, head="qa"),
-}

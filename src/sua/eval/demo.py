@@ -14,11 +14,12 @@ from sua.errors import SUAInputError
 from sua.eval.data import default_data_dir
 from sua.eval.explorer import write_explorer
 from sua.eval.summary import ci_text, reading, summarize_file
-from sua.inputs import TASK_FIELDS, Example
+from sua.inputs import Example
 from sua.io import JsonlAppender, check_source, iter_examples, read_records
 from sua.models import HFSequenceClassifier, default_backbone_path
 from sua.perturb import TokenPerturber
 from sua.scoring import SUAScorer
+from sua.tasks import KINDS
 from sua.train import finetune_classifier
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -95,7 +96,7 @@ def run_demo(
                     "train_precision": train_precision,
                     "train_data": str(train_data)}
     config_file = out / "train_config.json"
-    fields = TASK_FIELDS["nli"]
+    fields = KINDS["nli"]
 
     retrain = not (config_file.exists() and json.loads(config_file.read_text()) == train_config
                    and (model_dir / "config.json").exists())

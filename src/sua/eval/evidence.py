@@ -529,7 +529,7 @@ def human_uncertainty(results: Results, data_dir: str | os.PathLike[str]) -> lis
                  "ambiguity proxy": lambda u: u.ambiguity}
         for name, get in named.items():
             ranked = [TiedRanks.of(get(u)[known]) for u in units]
-            rho = seed_mean([lambda idx, v=v: spearman_ranked(v, signal_ranks, idx) for v in ranked])
+            rho = seed_mean([lambda idx, v=v, y=signal_ranks: spearman_ranked(v, y, idx) for v in ranked])
             entry["spearman"][name] = bootstrap(rho, n, n_resamples=N_RESAMPLES).to_dict()
         flagged = np.mean([signature(u.scores["S"], u.scores["entropy"], u.ambiguity)[known]
                            == "ambiguity_collapse" for u in units], axis=0) >= 0.5

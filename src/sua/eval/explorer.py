@@ -29,6 +29,7 @@ from sua.eval.summary import summarize_records
 from sua.io import check_source, iter_examples, read_jsonl
 from sua.manifest import meta_path_for
 from sua.records import PerturbationResult, Records, ScoreTable, read_scores
+from sua.tasks import rewritten_side, rewritten_source
 
 #: A rewrite as the page receives it: [kind, text, prediction, divergence, correct].
 Rewrite = list[Any]
@@ -47,13 +48,11 @@ def _original_inputs(scores: Path, data: str | os.PathLike[str] | None) -> dict[
         return {}
     check_source(source)
     fields = {k: config[k] for k in ("text_field", "pair_field", "label_field") if config.get(k)}
-    side = config.get("perturb_field", "auto")
+    perturb_field = config.get("perturb_field", "auto")
     out: dict[str, tuple[str, str | None]] = {}
     for ex in iter_examples(source, **fields):
-        if ex.pair is not None and side in ("auto", "pair"):
-            out[ex.id] = (ex.pair, ex.text)
-        else:
-            out[ex.id] = (ex.text, ex.pair)
+        side = "text" if ex.pair is None else rewritten_side(ex, perturb_field)
+        out[ex.id] = (rewritten_source(ex, side), ex.text if side == "pair" else ex.pair)
     return out
 
 

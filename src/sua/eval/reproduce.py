@@ -179,7 +179,7 @@ def table2(run: ExperimentRun, results: dict[str, Any]) -> None:
     figures = results["figures"]
     for key in ("reliability", "risk_coverage", "sh_scatter"):  # this run's first seed replaces them
         figures[key] = []
-    for task in p["tasks"]:
+    for task in run.task_names():
         title = TASK_TITLES.get(task, task)
         for seed in run.seeds(task):
             first = seed == run.seeds(task)[0]
@@ -309,7 +309,7 @@ def appendix_b(run: ExperimentRun, results: dict[str, Any]) -> None:
     b4 = TableBuilder("b4", "Appendix B.4: selective accuracy at 90 / 80 / 70 % coverage (in-domain test)",
                       ["Task", "Model", "Score"], [f"Sel. Acc @{round(c * 100)}%" for c in cfg["coverages"]])
     sweep = defaultdict(lambda: defaultdict(list))  # (task, "SUA" | "S") -> K -> Spearman per seed
-    for task in p["tasks"]:
+    for task in run.task_names():
         title = TASK_TITLES.get(task, task)
         for seed in run.seeds(task):
             ref = run.scores(task, "sua-tr", seed, "test", k=int(p["k_reference"]), score_seed=1000)
@@ -361,11 +361,10 @@ def figure2(run: ExperimentRun, results: dict[str, Any]) -> None:
     """Figure 2: AUROC of every score on the in-domain, shift, ambiguous and adversarial subsets,
     on each task's first seed (scoring every subset with K rewrites and MC dropout for every seed
     triples the cost; Table 2 carries the variation over seeds)."""
-    p = run.profile
     f2 = TableBuilder("figure2", "Figure 2: failure-prediction AUROC by subset",
                       ["Task", "Subset", "Score"], ["AUROC (Standard)", "AUROC (SUA-TR)", "error rate"],
                       paper_table="figure2", seeds=1)
-    for task in p["tasks"]:
+    for task in run.task_names():
         title = TASK_TITLES.get(task, task)
         spec = run.task(task)
         for seed in run.seeds(task)[:1]:
@@ -418,9 +417,9 @@ def _unit_requests(run: ExperimentRun, name: str) -> list[_Request]:
     p, out = run.profile, []
     if name == "table2":
         out += [(task, method, seed, None, [("validation", None, 0), ("test", None, 0)], ["test"])
-                for task in p["tasks"] for seed in run.seeds(task) for method in p["methods"]]
+                for task in run.task_names() for seed in run.seeds(task) for method in p["methods"]]
     elif name == "figure2":
-        for task in p["tasks"]:
+        for task in run.task_names():
             splits = _eval_splits(run, task)
             out += [(task, method, run.seeds(task)[0], None,
                      [("validation", None, 0)] + [(split, None, 0) for split in splits], splits)
@@ -432,7 +431,7 @@ def _unit_requests(run: ExperimentRun, name: str) -> list[_Request]:
                 for seed in cfg["seeds"] for preset in cfg["presets"]]
     elif name == "appendix-b":
         ks = [(int(p["k_reference"]), 1000)] + [(int(k), 0) for k in p["k_sweep"]]
-        for task in p["tasks"]:
+        for task in run.task_names():
             for seed in run.seeds(task):
                 out.append((task, "sua-tr", seed, None, [("test", k, s) for k, s in ks], []))
                 out += [(task, method, seed, None, [("validation", None, 0), ("test", None, 0)], [])
@@ -470,7 +469,8 @@ class UnitEngine(Protocol):
 def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, profile: str = "quick",
               seeds: int | None = None, data_dir: str | os.PathLike[str] | None = None,
               precision: str = "fp32", device: str = "auto", progress: bool = True,
-              log: Callable[[str], None] = print, engine: UnitEngine | None = None) -> Path:
+              log: Callable[[str], None] = print, engine: UnitEngine | None = None,
+              tasks: Sequence[str | os.PathLike[str]] | None = None) -> Path:
     """Run ``experiments`` (names from :data:`EXPERIMENTS`, or ``all``) with a profile into
     ``run_dir``, write ``results.json`` and the report; return the results path.
 
@@ -480,7 +480,9 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
     train and score, written into the results' meta. ``engine`` (e.g.
     :class:`sua.distributed.RayUnitEngine`) first computes the units the experiments read
     (:func:`plan_units`: task × preset × seed with its score files) elsewhere, in the same run
-    folder; the tables are then built here from those files, as a local run builds them."""
+    folder; the tables are then built here from those files, as a local run builds them.
+    ``tasks`` (``--task``): the experiments over tasks run only on these of the profile's tasks
+    (:meth:`ExperimentRun.select_tasks`; Table 3 and Appendix B.2 keep the profile's task)."""
     names = list(EXPERIMENTS) if "all" in experiments else list(experiments)
     unknown = sorted(set(names) - set(EXPERIMENTS))
     if unknown or not names:
@@ -491,14 +493,16 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
             raise SUAInputError(f"--seeds must be >= 1, got {seeds}")
         config["seeds"] = list(range(seeds))
     config["precision"] = check_precision(precision)
+    run = ExperimentRun(run_dir, config, data_dir=data_dir, progress=progress, log=log,
+                        device=str(resolve_device(device)))
+    if tasks:
+        run.select_tasks(tasks)  # a bad --task is refused before the run folder is made
     out = pin_profile(run_dir, config)
     results_file = out / schema.RESULTS_FILE
     results = (json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists()
                else schema.new_results())
     for kind in schema.FIGURE_KINDS:  # an earlier run's results may lack a figure kind
         results["figures"].setdefault(kind, [])
-    run = ExperimentRun(out, config, data_dir=data_dir, progress=progress, log=log,
-                        device=str(resolve_device(device)))
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     if engine is not None:
         engine.run(run, compute_unit, [(unit,) for unit in plan_units(run, names)])

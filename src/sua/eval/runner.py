@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,16 @@ from sua.eval.tasks import (
     load_split,
     load_task,
     read_config,
+    resolve_task,
     shipped_names,
+    task_choices,
+    task_kind,
 )
 from sua.inputs import Example
 from sua.io import read_jsonl
 from sua.manifest import require_same_config, write_manifest
 from sua.outputs import write_atomic
-from sua.scoring.rewrites import input_builder
+from sua.tasks import KINDS, TaskKind, input_builder
 
 _PROFILE_KEYS = {"name", "seeds", "k", "k_sweep", "k_reference", "mc_passes", "coverage", "perturber",
                  "methods", "train", "tasks", "table3", "appendix_b"}
@@ -108,20 +111,29 @@ def split_preset(preset: str) -> tuple[str, dict[str, Any]]:
     return name, overrides
 
 
+def train_kind(task: Task) -> TaskKind:
+    """The built-in kind a task's units train as (``qa``, ``nli`` for pairs, else
+    ``classification``: the name and record fields in their ``config.json`` and ``data/``
+    files), rewriting the task's own side."""
+    base = KINDS["qa" if task.kind == "qa" else "nli" if task.pair_field else "classification"]
+    return replace(base, rewrite=task_kind(task).rewrite)
+
+
 def training_records(task: Task, examples: Sequence[Example]) -> list[dict[str, Any]]:
-    """Examples as records in the field names ``sua train`` reads for the task's kind."""
-    if task.kind == "qa":
-        return [{"id": ex.id, "context": ex.text, "question": ex.pair,
-                 "answers": ex.meta[task.answers_field or "answers"]} for ex in examples]
-    if task.pair_field:
-        return [{"id": ex.id, "premise": ex.text, "hypothesis": ex.pair, "label": ex.label}
-                for ex in examples]
-    return [{"id": ex.id, "text": ex.text, "label": ex.label} for ex in examples]
+    """Examples as records in the field names of the task's :func:`train_kind`."""
+    kind = train_kind(task)
 
+    def record(ex: Example) -> dict[str, Any]:
+        row = {"id": ex.id, kind.text_field: ex.text}
+        if kind.pair_field:
+            row[kind.pair_field] = ex.pair
+        if kind.answers_field:
+            row[kind.answers_field] = ex.meta[task.answers_field or "answers"]
+        else:
+            row[str(kind.label_field)] = ex.label
+        return row
 
-def train_task_name(task: Task) -> str:
-    """The ``sua train --task`` that reads :func:`training_records`."""
-    return "qa" if task.kind == "qa" else ("nli" if task.pair_field else "classification")
+    return [record(ex) for ex in examples]
 
 
 class ExperimentRun:
@@ -137,6 +149,7 @@ class ExperimentRun:
         self.progress = progress
         self.log = log
         self._tasks: dict[str, Task] = {}
+        self._selected: list[str] | None = None
         self._examples: dict[tuple[str, str], list[Example]] = {}
         self._train_sizes: dict[str, int] = {}
         self._records: dict[Path, list[dict[str, Any]]] = {}  # score files read or written this run
@@ -148,6 +161,25 @@ class ExperimentRun:
         if name not in self._tasks:
             self._tasks[name] = load_task(name)
         return self._tasks[name]
+
+    def select_tasks(self, tasks: Sequence[str | os.PathLike[str]]) -> None:
+        """Run the experiments over tasks only on these of the profile's tasks, each a ``--task``
+        value (:func:`~sua.eval.tasks.resolve_task`); a task file's definition is then used for
+        the profile's task of its name."""
+        selected = []
+        for value in tasks:
+            name = resolve_task(value).name
+            if name not in self.profile["tasks"]:
+                raise SUAInputError(f"profile {self.profile['name']!r} has no task {name!r}; its tasks: "
+                                    f"{', '.join(self.profile['tasks'])}")
+            if str(value) not in task_choices():  # a task file: its own definition
+                self._tasks[name] = load_task(value)
+            selected.append(name)
+        self._selected = list(dict.fromkeys(selected))
+
+    def task_names(self) -> list[str]:
+        """The tasks the experiments over tasks run on: the selected ones, else the profile's."""
+        return list(self.profile["tasks"]) if self._selected is None else list(self._selected)
 
     def task_size(self, task: str) -> dict[str, Any]:
         sizes = self.profile["tasks"]
@@ -218,7 +250,7 @@ class ExperimentRun:
         # with eval_every, the whole validation split is scored into train_log.jsonl (the learning curve)
         curve = self._split_file(task, "validation", None) if options.get("eval_every") else None
         self.log(f"train {task} {preset} seed={seed} n={n}")
-        return train_model(train_task_name(spec), name, data, out, labels=spec.labels,
+        return train_model(train_kind(spec), name, data, out, labels=spec.labels,
                            progress=self.progress, eval_data=curve, eval_limit=None, device=self.device,
                            **options)
 
@@ -229,14 +261,13 @@ class ExperimentRun:
     def predictor(self, task: str, model_dir: Path, split: Split) -> Any:
         """The model adapter for scoring ``split`` (label groups applied), reading inputs with
         the ``max_length`` the model was trained with."""
-        from sua.models import GroupedLabels, HFSequenceClassifier
-        from sua.models.qa_span import HFExtractiveQA
+        from sua.models import GroupedLabels, load_model
 
         if self._loaded is None or self._loaded[0] != model_dir:
-            adapter = HFExtractiveQA if self.task(task).kind == "qa" else HFSequenceClassifier
             max_length = int(self.train_options(task).get("max_length", 128))
-            self._loaded = (model_dir, adapter(model_dir, max_length=max_length, device=self.device,
-                                               precision=self.profile.get("precision", "fp32")))
+            self._loaded = (model_dir, load_model(model_dir, head=self.task(task).kind, max_length=max_length,
+                                                  device=self.device,
+                                                  precision=self.profile.get("precision", "fp32")))
         model = self._loaded[1]
         return GroupedLabels(model, split.label_groups) if split.label_groups else model
 
@@ -245,7 +276,7 @@ class ExperimentRun:
         draws cached in the run folder and shared by every model, adversarial ones per model."""
         from sua.perturb.qx import model_qx
 
-        to_model_input = input_builder(examples, task.perturb_field) if task.pair_field else None
+        to_model_input = input_builder(examples, task_kind(task).rewrite) if task.pair_field else None
         return model_qx(setting, model, cache_dir=self.dir / "cache", to_model_input=to_model_input)
 
     # -- scores ----------------------------------------------------------------------------
@@ -274,14 +305,10 @@ class ExperimentRun:
         examples = self.examples(task, split)
         perturber = self.perturber(qx or sp.perturber or self.profile["perturber"], model, examples, spec)
         self.log(f"score {task} {preset} seed={seed} {split} K={k} ({len(examples)} inputs)")
-        if spec.kind == "qa":
-            from sua.scoring.qa import QAScorer
+        from sua.scoring import SCORERS
 
-            scorer: Any = QAScorer(model, perturber, k=k, seed=score_seed)
-        else:
-            from sua.scoring import SUAScorer
-
-            scorer = SUAScorer(model, perturber, k=k, seed=score_seed, perturb_field=spec.perturb_field)
+        kind = task_kind(spec)
+        scorer = SCORERS[kind.head](model, perturber, k=k, seed=score_seed, perturb_field=kind.rewrite)
         records = [r.to_dict() for r in scorer.score(examples, progress=self.progress, total=len(examples))]
         for ex, rec in zip(examples, records):
             rec["split"], rec["role"] = split, sp.role

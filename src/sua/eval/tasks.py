@@ -26,8 +26,10 @@ from typing import Any
 from sua.errors import SUAInputError
 from sua.inputs import Example
 from sua.io import is_hub_source, iter_examples
+from sua.tasks import KINDS, PERTURB_FIELDS, TaskKind
 
-KINDS = ("classification", "qa")
+#: A task file's ``kind``: the output head of its :class:`~sua.tasks.TaskKind`.
+TASK_FILE_KINDS = ("classification", "qa")
 ROLES = ("train", "validation", "in-domain", "shift", "ambiguous", "adversarial")
 _SPLIT_KEYS = {"role", "source", "sources", "partition", "take", "label_map", "gold_labels_field",
                "label_groups", "perturber", "derive"}
@@ -118,8 +120,11 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
         return table[key]
 
     kind = need("kind", raw, "the task")
-    if kind not in KINDS:
-        raise SUAInputError(f"{where}: kind must be one of {KINDS}, got {kind!r}")
+    if kind not in TASK_FILE_KINDS:
+        raise SUAInputError(f"{where}: kind must be one of {TASK_FILE_KINDS}, got {kind!r}")
+    if raw.get("perturb_field", "auto") not in PERTURB_FIELDS:
+        raise SUAInputError(f"{where}: perturb_field must be one of {PERTURB_FIELDS}, "
+                            f"got {raw['perturb_field']!r}")
     partitions = raw.get("partitions", {})
     for pname, part in partitions.items():
         _check_keys(part, _PARTITION_KEYS, f"{where}: partition {pname!r}")
@@ -161,7 +166,55 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
         raise SUAInputError(f"{where}: a classification task needs `labels`")
     if kind == "qa" and (task.answers_field is None or task.pair_field is None):
         raise SUAInputError(f"{where}: a qa task needs `answers_field` and `pair_field` (the question)")
+    task_kind(task)  # the fields, head and rewritten side agree
     return task
+
+
+def task_kind(task: Task) -> TaskKind:
+    """A task file as a :class:`~sua.tasks.TaskKind`: its fields, labels, head (its ``kind``) and
+    rewritten side (its ``perturb_field``; ``auto``: the pair when it has one), scored by the
+    backends of the built-in kind with that head.
+
+    >>> kind = task_kind(load_task("topic"))
+    >>> kind.head, kind.rewrite, kind.labels
+    ('classification', 'text', ('World', 'Sports', 'Business', 'Sci/Tech'))
+    """
+    rewrite = task.perturb_field if task.perturb_field != "auto" else ("pair" if task.pair_field else "text")
+    qa = task.kind == "qa"
+    try:
+        return TaskKind(task.name, task.text_field, task.pair_field, head=task.kind, rewrite=rewrite,
+                        backends=KINDS[task.kind].backends, label_field=None if qa else "label",
+                        labels=task.labels, answers_field=task.answers_field if qa else None)
+    except SUAInputError as err:
+        raise SUAInputError(f"{task.path}: {err}") from None
+
+
+def task_choices() -> list[str]:
+    """What ``--task`` accepts by name: the built-in kinds, then the shipped task files."""
+    return [*KINDS, *(name for name in task_names() if name not in KINDS)]
+
+
+#: The help of every ``--task`` option.
+TASK_HELP = ("a task kind or task name ({names}), or a task TOML file: its record fields, the model's "
+             "output (labels, answer spans or generated answers) and the side that is rewritten")
+
+
+def resolve_task(name_or_path: str | os.PathLike[str]) -> TaskKind:
+    """The :class:`~sua.tasks.TaskKind` a ``--task`` value names: a built-in kind
+    (:data:`sua.tasks.KINDS`), a shipped task file by name (``topic``) or a task TOML file. A
+    shipped file and a built-in kind of the same name (``nli``, ``qa``) agree; the kind is used.
+
+    >>> resolve_task("qa").head, resolve_task("topic").text_field
+    ('qa', 'text')
+    """
+    name = str(name_or_path)
+    if name in KINDS:
+        return KINDS[name]
+    path = Path(name)
+    if path.suffix != ".toml" and not path.exists() and name not in task_names():
+        raise SUAInputError(f"unknown task {name!r}; known: {', '.join(task_choices())}, or a task "
+                            "TOML file")
+    return task_kind(load_task(name_or_path))
 
 
 def _check_keys(table: dict[str, Any], allowed: set[str], ctx: str) -> None:

@@ -23,7 +23,7 @@ from sua.perturb.constraints import (
     is_valid,
     validate,
 )
-from sua.perturb.files import build_perturber, perturb_file
+from sua.perturb.files import perturb_file
 from sua.perturb.mixture import DEFAULT_WEIGHTS, MixturePerturber, default_families
 from sua.perturb.paraphrase import BackTranslator, ParaphrasePerturber
 from sua.perturb.protect import (
@@ -34,7 +34,7 @@ from sua.perturb.protect import (
     protect_numbers,
     protector_from_names,
 )
-from sua.perturb.registry import PERTURBERS, get_perturber
+from sua.perturb.registry import PERTURBERS, build_perturber, get_perturber
 from sua.perturb.synonyms import SynonymSource
 from sua.perturb.token import TokenPerturber
 

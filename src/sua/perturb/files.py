@@ -5,7 +5,6 @@ This is the API behind ``sua perturb --data FILE --field text --k 8 --out pertur
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 import os
@@ -29,34 +28,8 @@ from sua.perturb.base import Perturber
 from sua.perturb.cache import CachedPerturber
 from sua.perturb.mixture import acceptance_rates
 from sua.perturb.protect import Protector, protector_from_names
-from sua.perturb.registry import PERTURBERS, get_perturber
+from sua.perturb.registry import build_perturber
 from sua.validate import check_data, read_json_object
-
-
-def build_perturber(
-    family: str,
-    *,
-    model: PredictiveModel | None = None,
-    protect: Protector | str | None = None,
-    contexts: dict[str, str] | None = None,
-    **options: Any,
-) -> Perturber:
-    """The registered ``family`` built with ``options``, given ``model``, ``protect`` and (when
-    ``contexts`` maps input ids to a first segment, e.g. NLI premises) a model-input builder
-    ``(id, text) -> (contexts[id], text)`` wherever its constructor takes them."""
-    if family not in PERTURBERS:
-        raise SUAInputError(f"unknown perturbation family {family!r}; known: {sorted(PERTURBERS)}")
-    params = inspect.signature(PERTURBERS[family]).parameters
-    if "model" in params and params["model"].default is inspect.Parameter.empty and model is None:
-        raise SUAInputError(f"the {family!r} family searches against a model: pass model= "
-                            "(CLI: --model PATH)")
-    wired: dict[str, Any] = {
-        "model": model,
-        "protect": protector_from_names(protect) if isinstance(protect, str) else protect,
-        "to_model_input": None if contexts is None else (lambda i, text: (contexts[i], text)),
-    }
-    wired = {n: v for n, v in wired.items() if n in params and v is not None}
-    return get_perturber(family, **wired, **options)
 
 
 @dataclass
@@ -151,7 +124,9 @@ def perturb_file(
     out = Path(out)
     check_data(data, id_field=id_field, limit=limit, allow_empty=allow_empty)
     contexts: dict[str, str] | None = {} if context_field else None
-    perturber = build_perturber(family, model=model, protect=protect, contexts=contexts, **options)
+    perturber = build_perturber(
+        family, model=model, protect=protector_from_names(protect) if isinstance(protect, str) else protect,
+        to_model_input=None if contexts is None else (lambda i, text: (contexts[i], text)), **options)
     config_path = out.with_name(out.name + ".config.json")
     config = {"data": str(data), "field": field, "context_field": context_field, "family": family, "k": k,
               "seed": seed, "perturber": repr(perturber), "sua_version": sua.__version__,

@@ -28,6 +28,7 @@ from sua.perturb.cache import CachedPerturber
 from sua.perturb.mixture import DEFAULT_TOKEN_KINDS, DEFAULT_WEIGHTS, MixturePerturber
 from sua.perturb.paraphrase import ParaphrasePerturber
 from sua.perturb.token import TokenPerturber
+from sua.tasks import input_builder
 
 #: The Q_x settings :func:`model_qx` builds.
 SETTINGS = ("mixture", "token", "paraphrase", "adversarial")
@@ -81,20 +82,20 @@ def model_qx(setting: str, model: Any, *, cache_dir: str | os.PathLike[str] | No
 
 
 def qx_for_file(family: str, model: Any, data: str | os.PathLike[str], *, text_field: str,
-                pair_field: str | None, id_field: str = "id", limit: int | None = None) -> Any:
+                pair_field: str | None, rewrite: str = "auto", id_field: str = "id",
+                limit: int | None = None) -> Any:
     """The Q_x ``sua score --perturber FAMILY`` scores a data file under: a setting of
     :data:`SETTINGS` through :func:`model_qx` (for pairs, the adversarial search gets each
-    input's first text, read from ``data``, put back in front of the rewrite), any other
-    registered family as it is."""
+    rewrite put back into its input as the model sees it, the ``rewrite`` side replaced:
+    :func:`sua.tasks.input_builder` over ``data``), any other registered family as it is."""
     from sua.io import iter_examples
     from sua.perturb.registry import get_perturber
 
     if family not in SETTINGS:
         return get_perturber(family)
-    premises: dict[str, str] = {}
+    to_model_input = None
     if pair_field and family in ("mixture", "adversarial"):
-        premises = {ex.id: ex.text for ex in iter_examples(
+        to_model_input = input_builder(list(iter_examples(
             data, text_field=text_field, pair_field=pair_field, label_field=None, id_field=id_field,
-            limit=limit)}
-    return model_qx(family, model,
-                    to_model_input=(lambda i, text: (premises[i], text)) if premises else None)
+            limit=limit)), rewrite)
+    return model_qx(family, model, to_model_input=to_model_input)

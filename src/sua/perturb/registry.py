@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sua.errors import SUAInputError
+from sua.inputs import ModelInput
 from sua.perturb.adversarial import AdversarialPerturber
 from sua.perturb.base import Perturber
 from sua.perturb.constraints import Constraint
@@ -76,6 +77,46 @@ PERTURBERS: dict[str, Callable[..., Perturber]] = {
     "mixture": MixturePerturber,
     "lm_paraphrase": lm_paraphrase,
 }
+
+
+#: What a family's constructor is given from where it runs, besides its own options: ``model``
+#: (the classifier an adversarial search queries), ``to_model_input`` (``(input id, rewritten
+#: text) -> model input``, e.g. the premise put back for NLI) and ``protect`` (spans kept).
+#: A family absent here takes none of them.
+CONTEXT: dict[str, tuple[str, ...]] = {
+    "token": ("protect",),
+    "paraphrase": ("protect",),
+    "adversarial": ("model", "to_model_input", "protect"),
+    "mixture": ("model", "to_model_input", "protect"),
+    "lm_paraphrase": ("protect",),
+}
+
+#: Families that cannot be built without ``model``.
+NEEDS_MODEL = ("adversarial",)
+
+
+def build_perturber(family: str, *, model: Any = None,
+                    to_model_input: Callable[[str, str], ModelInput] | None = None,
+                    protect: Protector | None = None, **options: Any) -> Perturber:
+    """The registered ``family`` built with ``options`` and, of ``model``, ``to_model_input`` and
+    ``protect``, those given that the family takes (:data:`CONTEXT`); ``options`` win over them.
+    The one way the CLI, :func:`~sua.perturb.files.perturb_file` and the trainer build a family.
+
+    >>> build_perturber("token", model="unused: token edits query no model", kinds=("typo",))
+    TokenPerturber(kinds=('typo',), weights=(1.0,), max_edits=1, protect=None)
+    """
+    if family not in PERTURBERS:
+        raise SUAInputError(f"unknown perturbation family {family!r}; known: {sorted(PERTURBERS)}")
+    if family in NEEDS_MODEL and model is None and "model" not in options:
+        raise SUAInputError(f"the {family!r} family searches against a model: pass model= "
+                            "(CLI: --model PATH)")
+    given = {"model": model, "to_model_input": to_model_input, "protect": protect}
+    context = {name: given[name] for name in CONTEXT.get(family, ()) if given[name] is not None}
+    try:
+        return PERTURBERS[family](**{**context, **options})
+    except TypeError as err:
+        raise SUAInputError(f"perturbation family {family!r} rejected the options {sorted(options)}: "
+                            f"{err}") from err
 
 
 def get_perturber(name: str, **kwargs: Any) -> Perturber:

@@ -5,4 +5,8 @@ from sua.records import PerturbationResult, ScoreRecord
 from sua.scoring.qa import QAScorer
 from sua.scoring.scorer import SUAScorer
 
-__all__ = ["PerturbationResult", "QAScorer", "ScoreRecord", "SUAScorer", "meta_path_for"]
+#: The scorer of each encoder task head (:data:`sua.tasks.HEADS`; ``generative`` is
+#: :class:`~sua.scoring.generative.GenerativeSUAScorer`, built from a language model).
+SCORERS: dict[str, type[SUAScorer]] = {"classification": SUAScorer, "qa": QAScorer}
+
+__all__ = ["SCORERS", "PerturbationResult", "QAScorer", "ScoreRecord", "SUAScorer", "meta_path_for"]

@@ -37,15 +37,16 @@ from tqdm.auto import tqdm
 
 from sua import defaults
 from sua.errors import SUAInputError
-from sua.inputs import TASK_FIELDS, Example
+from sua.inputs import Example
 from sua.measures import ambiguity_proxy, entropy, get_divergence, sensitivity, signature, sua_score
 from sua.models.clustering import Clusterer, ExactMatchClusterer, cluster_distribution, exact_match, token_f1
 from sua.models.generation import AnswerSampler, SamplingConfig
 from sua.perturb.base import Perturber
 from sua.records import PerturbationResult, ScoreRecord
 from sua.scoring.resumable import write_scores
-from sua.scoring.rewrites import check_perturb_field, prepare_rewrites, rewritten_inputs
+from sua.scoring.rewrites import prepare_rewrites, rewritten_inputs
 from sua.scoring.scorer import SUAScorer
+from sua.tasks import TaskKind, check_perturb_field, get_kind
 
 
 def gold_answers(value: Any) -> list[str] | None:
@@ -182,20 +183,9 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-#: ``sua score --task`` values a language model can score, and their default prompt template
-#: (``classification`` has none: pass ``template``, e.g. ``sentiment`` or ``ag_news``).
-LM_TASKS: dict[str, str | None] = {"classification": None, "nli": "nli", "qa-generative": "qa-generative"}
-
-#: Default ``(text, pair, label)`` fields per LM task; ``qa-generative`` reads SQuAD records
-#: (its "label" field holds the gold answers).
-LM_TASK_FIELDS: dict[str, tuple[str, str | None, str | None]] = {
-    **{name: (TASK_FIELDS[name].text_field, TASK_FIELDS[name].pair_field, TASK_FIELDS[name].label_field)
-       for name in ("classification", "nli")},
-    "qa-generative": ("context", "question", "answers")}
-
-
 def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, backend: str,
-                  model: str | None = None, task: str = "classification", template: str | None = None,
+                  model: str | None = None, task: str | TaskKind = "classification",
+                  template: str | None = None,
                   perturber: str = "token", k: int = defaults.K, m: int = 10,
                   divergence: str = defaults.DIVERGENCE,
                   lam: float = defaults.LAM, seed: int = 0, normalize: str = "none",
@@ -213,14 +203,16 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     with a hub name or folder, ``None`` for the offline SmolLM2; ``openai`` with the server's
     model name, ``base_url``, ``api_key`` (default ``$OPENAI_API_KEY``), the request cache
     ``http_cache``, ``max_concurrency`` and ``scoring``; ``hf-causal`` also takes ``device``,
-    ``dtype`` and ``precision``). ``template`` (default per ``task``,
-    :data:`LM_TASKS`) is a shipped prompt template name or a JSON file.
+    ``dtype`` and ``precision``). ``task`` is a :class:`~sua.tasks.TaskKind` or a built-in kind's
+    name that a language model scores (its ``backends``); ``template`` (default: the kind's) is a
+    shipped prompt template name or a JSON file.
 
-    Label tasks (``nli``, ``classification``): ``LMClassifier`` (``normalize``: ``none``,
-    ``tokens`` or ``chars``) scored by :class:`~sua.scoring.SUAScorer` with K rewrites from the
-    ``perturber`` family. ``qa-generative``: ``AnswerSampler`` (``sampling``) scored by
-    :class:`GenerativeSUAScorer` with M samples per input; ``label_field`` holds the gold answers.
-    Fields default per task (:data:`LM_TASK_FIELDS`; ``pair_field=""`` for none). Output,
+    Label tasks (head ``classification``: ``nli``, ``classification``): ``LMClassifier``
+    (``normalize``: ``none``, ``tokens`` or ``chars``) scored by :class:`~sua.scoring.SUAScorer`
+    with K rewrites from the ``perturber`` family. Head ``generative`` (``qa-generative``): ``AnswerSampler``
+    (``sampling``) scored by :class:`GenerativeSUAScorer` with M samples per input;
+    ``label_field`` holds the gold answers. Fields default to the kind's (``pair_field=""`` for
+    none); the side rewritten is the kind's ``rewrite``. Output,
     resume and ``<out stem>.meta.json`` work as for ``sua score`` with an encoder: a rerun scores
     only what is missing, a different config is refused unless ``overwrite``.
 
@@ -231,38 +223,40 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     from sua.models.prompts import load_template
     from sua.perturb import get_perturber
 
-    if task not in LM_TASKS:
-        raise SUAInputError(f"a language model scores the tasks {sorted(LM_TASKS)}, not {task!r}")
-    name = template if template is not None else LM_TASKS[task]
+    kind = get_kind(task)
+    if backend not in kind.backends:
+        raise SUAInputError(f"task {kind.name!r} is scored with --backend {' or '.join(kind.backends)}, "
+                            f"not {backend!r}")
+    name = template if template is not None else kind.template
     if name is None:
         from sua.models.prompts import available_templates
 
-        raise SUAInputError(f"task {task!r} needs a prompt template: pass template= (--template), one of "
-                            f"{available_templates()} or a JSON file")
+        raise SUAInputError(f"task {kind.name!r} needs a prompt template: pass template= (--template), one "
+                            f"of {available_templates()} or a JSON file")
     prompt = load_template(name)
-    default_text, default_pair, default_label = LM_TASK_FIELDS[task]
-    fields = {"text_field": text_field or default_text,
-              "pair_field": (pair_field if pair_field is not None else default_pair) or None,
+    fields = {"text_field": text_field or kind.text_field,
+              "pair_field": (pair_field if pair_field is not None else kind.pair_field) or None,
               "id_field": id_field}
-    label = (label_field if label_field is not None else default_label) or None
+    label = (label_field if label_field is not None else kind.gold_field) or None
     lm_options = {name: value for name, value in (("batch_size", batch_size), ("max_length", max_length))
                   if value is not None}
     lm = load_lm(backend, model, base_url=base_url, api_key=api_key, cache_dir=http_cache,
                  max_concurrency=max_concurrency, scoring=scoring, device=device, dtype=dtype,
                  precision=precision, **lm_options)
-    meta = {"backend": backend, "model_source": model, "task": task, "lm": repr(lm),
+    meta = {"backend": backend, "model_source": model, "task": kind.name, "lm": repr(lm),
             "template": prompt.name, "template_version": prompt.version, "dtype": dtype,
             "precision": precision}
     chunk = {"chunk_size": chunk_size} if chunk_size is not None else {}
-    if task == "qa-generative":
+    if kind.head == "generative":
         sampler = AnswerSampler(lm, prompt, sampling or SamplingConfig())
         scorer = GenerativeSUAScorer(sampler, get_perturber(perturber), k=k, m=m, divergence=divergence,
-                                     lam=lam, seed=seed, gold_field=label or "", **chunk)
+                                     lam=lam, seed=seed, perturb_field=kind.rewrite, gold_field=label or "",
+                                     **chunk)
         return scorer.score_file(data, out, **fields, limit=limit, overwrite=overwrite, progress=progress,
                                  metadata=meta, allow_empty=allow_empty)
     classifier = LMClassifier(lm, prompt, normalize=normalize)
     scorer = SUAScorer(classifier, get_perturber(perturber), k=k, divergence=divergence, lam=lam, seed=seed,
-                       **chunk)
+                       perturb_field=kind.rewrite, **chunk)
     return scorer.score_file(data, out, **fields, label_field=label, limit=limit, overwrite=overwrite,
                              progress=progress, metadata={**meta, "normalize": normalize},
                              allow_empty=allow_empty)

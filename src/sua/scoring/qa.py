@@ -53,11 +53,14 @@ class QAScorer(SUAScorer):
 
     def __init__(self, model: HFExtractiveQA, perturber: Perturber, *, k: int = defaults.K,
                  divergence: str = defaults.DIVERGENCE, lam: float = defaults.LAM, seed: int = 0,
-                 chunk_size: int = 64,
-                 thresholds: Mapping[str, float] | None = None) -> None:
+                 chunk_size: int = 64, thresholds: Mapping[str, float] | None = None,
+                 perturb_field: str = "pair") -> None:
         if not callable(getattr(model, "span_distributions", None)):
             raise SUAInputError(f"QAScorer needs a span model such as HFExtractiveQA (with "
                                 f"span_distributions), got {type(model).__name__}")
+        if perturb_field != "pair":
+            raise SUAInputError("extractive QA rewrites only the question (the pair); perturb_field="
+                                f"{perturb_field!r} would change the context the spans live in")
         super().__init__(model, perturber, k=k, divergence=divergence, lam=lam, seed=seed,
                          perturb_field="pair", chunk_size=chunk_size, thresholds=thresholds)
 
@@ -76,7 +79,7 @@ class QAScorer(SUAScorer):
                 raise SUAInputError(f"example {ex.id!r} has no question: QA examples are "
                                     "Example(text=context, pair=question)")
             d, inputs = rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
-                                         perturb_field="pair")
+                                         perturb_field=self.perturb_field)
             draws.append(d)
             items.append((ex.text, [ex.pair] + [question for _, question in inputs]))
         dists = self.model.span_distributions(items)

@@ -30,8 +30,9 @@ from sua.models.base import PredictiveModel
 from sua.perturb.base import Perturbation, Perturber
 from sua.records import PerturbationResult, ScoreRecord
 from sua.scoring.resumable import write_scores
-from sua.scoring.rewrites import check_perturb_field, prepare_rewrites, rewritten_inputs
+from sua.scoring.rewrites import prepare_rewrites, rewritten_inputs
 from sua.tables import as_examples
+from sua.tasks import check_perturb_field
 
 
 class SUAScorer:

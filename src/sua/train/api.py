@@ -13,13 +13,15 @@ import torch
 
 from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
-from sua.inputs import TASK_FIELDS, Example
+from sua.inputs import Example
 from sua.io import iter_examples
 from sua.manifest import require_same_config, versions, write_manifest
 from sua.models import default_backbone_path
 from sua.models.precision import resolve_device
 from sua.outputs import guarded_output
+from sua.tasks import TaskKind, get_kind
 from sua.train.config import TrainConfig, complete_saved, make_config
+from sua.train.heads import HEADS
 from sua.train.parallel import check_nproc, is_main, run_processes
 from sua.train.trainer import SUATrainer
 from sua.validate import read_json_object
@@ -54,7 +56,7 @@ def load_backbone(backbone: str | os.PathLike[str], labels: Sequence[str] | None
 
 
 def train_model(
-    task: str,
+    task: str | TaskKind,
     method: str,
     data: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -69,9 +71,10 @@ def train_model(
     nproc: int = 1,
     **options: Any,
 ) -> Path:
-    """Fine-tune ``backbone`` (default: the offline MiniLM) for ``task`` (a key of
-    :data:`sua.inputs.TASK_FIELDS`: ``nli``, ``classification``, or ``qa`` — extractive QA on
-    SQuAD-style records, whose ``model/`` is an ``AutoModelForQuestionAnswering`` folder) on
+    """Fine-tune ``backbone`` (default: the offline MiniLM) for ``task`` (a
+    :class:`~sua.tasks.TaskKind` with a trainable head, or a built-in kind's name: ``nli``,
+    ``classification``, or ``qa`` — extractive QA on SQuAD-style records, whose ``model/`` is an
+    ``AutoModelForQuestionAnswering`` folder; the rewritten side is the kind's ``rewrite``) on
     ``data`` with a named method or preset (``standard``, ``at``, ``sua-tr``, or a Table 3 ablation of
     :data:`~sua.train.config.PRESETS`); ``options`` override :class:`~sua.train.config.TrainConfig`
     fields (``epochs=2``, ``k_train=4``, ``save_every=50``, ...).
@@ -87,11 +90,12 @@ def train_model(
     data-parallel in that many processes (:mod:`sua.train.parallel`: the same global batch and
     steps; the first process writes the files).
     """
-    if task not in TASK_FIELDS:
-        raise SUAInputError(f"unknown task {task!r}; known: {', '.join(TASK_FIELDS)}")
+    spec = get_kind(task)
+    if spec.head not in HEADS:
+        raise SUAInputError(f"task {spec.name!r} ({spec.head} head) cannot be trained; trainable heads: "
+                            f"{', '.join(HEADS)}")
     check_nproc(nproc)
-    spec = TASK_FIELDS[task]
-    config = make_config(method, **options)
+    config = make_config(method, **{"perturb_field": spec.rewrite, **options})
 
     def load(path: str | os.PathLike[str], n: int | None) -> list:
         return list(iter_examples(path, text_field=spec.text_field, pair_field=spec.pair_field,
@@ -104,7 +108,7 @@ def train_model(
         list(labels or spec.labels or sorted({ex.label for ex in examples if ex.label}))
     out = Path(out_dir)
     run = json.loads(json.dumps({  # as it reads back from config.json
-        "task": task, "method": method, "data": str(data), "limit": limit,
+        "task": spec.name, "method": method, "data": str(data), "limit": limit,
         "backbone": str(backbone or "minilm-offline"),
         "backbone_fingerprint": model_fingerprint(backbone or default_backbone_path()), "labels": names,
         "eval_data": None if eval_data is None else str(eval_data), "eval_limit": eval_limit,
@@ -116,7 +120,7 @@ def train_model(
             previous.pop("versions", None)
             previous.pop("device", None)
             if isinstance(previous.get("train"), dict):
-                previous["train"] = complete_saved(previous["train"])
+                previous["train"] = complete_saved(previous["train"], spec.rewrite)
             require_same_config(previous, run, f"{out} holds a run with other settings",
                                 "choose another output folder")
             if (model_dir / "config.json").exists():

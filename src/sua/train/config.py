@@ -9,7 +9,7 @@ from typing import Any
 
 from sua import defaults
 from sua.errors import SUAInputError
-from sua.scoring.rewrites import PERTURB_FIELDS
+from sua.tasks import PERTURB_FIELDS
 from sua.train.adversarial import NORMS
 from sua.train.loss import STOP_GRAD_SIDES
 
@@ -25,7 +25,8 @@ class TrainConfig:
     Loss (:class:`~sua.train.loss.SUATRLoss`): ``alpha``, ``beta``, ``lam``, ``divergence``,
     ``stop_grad``. Perturbations for SUA-TR: ``k_train`` draws per example and epoch from the
     registered family ``perturber`` (built with ``perturber_options``) on the side of a pair
-    named by ``perturb_field`` (``auto``: the second text of a pair, else the text).
+    named by ``perturb_field`` (a task kind's ``rewrite``; ``auto``: the second text of a pair, else the
+    text; :func:`sua.tasks.rewritten_side`).
     Optimisation: AdamW (``lr``, ``weight_decay``), linear warm-up over ``warmup_ratio`` of the
     steps then linear decay, gradient-norm clipping at ``max_grad_norm``; an optimizer step
     takes ``grad_accum`` micro-batches of ``batch_size`` examples; ``epochs`` may be fractional.
@@ -117,11 +118,16 @@ class TrainConfig:
         return {k: v for k, v in self.to_dict().items() if k not in BOOKKEEPING}
 
 
-def complete_saved(saved: dict[str, Any]) -> dict[str, Any]:
+def complete_saved(saved: dict[str, Any], rewrite: str | None = None) -> dict[str, Any]:
     """A training config as saved by an older version, with the fields added since filled in
     with the values those runs trained with (:data:`ADDED_FIELDS`), so it compares equal to the
-    same config today."""
-    return {**ADDED_FIELDS, **saved}
+    same config today. Runs saved before task kinds named the rewritten side say
+    ``perturb_field="auto"``, which for every built-in kind is its ``rewrite``: given the run's
+    ``rewrite``, such a saved ``auto`` reads as it."""
+    completed = {**ADDED_FIELDS, **saved}
+    if rewrite is not None and completed.get("perturb_field") == "auto":
+        completed["perturb_field"] = rewrite
+    return completed
 
 
 #: Fields added after runs were first saved, and the behaviour a config without them had.

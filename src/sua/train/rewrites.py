@@ -3,14 +3,14 @@ the perturber that draws them."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
-from sua.perturb import PERTURBERS, Perturber, get_perturber
-from sua.scoring.rewrites import input_builder, prepare_rewrites, rewritten_inputs
+from sua.perturb import PERTURBERS, Perturber, build_perturber
+from sua.scoring.rewrites import prepare_rewrites, rewritten_inputs
+from sua.tasks import input_builder
 from sua.train.config import TrainConfig
 
 
@@ -37,24 +37,11 @@ def check_family(name: str) -> None:
             "another perturber, or pass a Perturber instance to SUATrainer(perturber=...)")
 
 
-def build_perturber(config: TrainConfig, *, model: Any = None,
-                    examples: Sequence[Example] = ()) -> Perturber:
-    """``get_perturber(config.perturber, **config.perturber_options)``.
-
-    Families whose constructor takes ``model`` (the adversarial search, the mixture) get
-    ``model`` — the classifier being trained — and those taking ``to_model_input`` get the map
-    from ``(input id, rewritten text)`` to the full input of ``examples`` (the premise put back
-    for NLI), unless the options set them.
-    """
+def make_perturber(config: TrainConfig, *, model: Any = None, examples: Sequence[Example] = ()) -> Perturber:
+    """``config.perturber`` built with ``config.perturber_options`` against ``model`` (the
+    classifier being trained) and the full inputs of ``examples`` (the premise put back for NLI)
+    (:func:`sua.perturb.registry.build_perturber`: each family gets what it takes)."""
     check_family(config.perturber)
-    options = dict(config.perturber_options)
-    accepted = inspect.signature(PERTURBERS[config.perturber]).parameters
-    if "model" in accepted and model is not None:
-        options.setdefault("model", model)
-    if "to_model_input" in accepted and examples:
-        options.setdefault("to_model_input", input_builder(examples, config.perturb_field))
-    try:
-        return get_perturber(config.perturber, **options)
-    except TypeError as err:
-        raise SUAInputError(f"perturber {config.perturber!r} rejected the options "
-                            f"{sorted(options)}: {err}") from err
+    return build_perturber(config.perturber, model=model,
+                           to_model_input=input_builder(examples, config.perturb_field) if examples else None,
+                           **config.perturber_options)

@@ -27,7 +27,7 @@ from sua.train.config import TrainConfig, complete_saved
 from sua.train.heads import make_head
 from sua.train.loss import LossTerms, SUATRLoss
 from sua.train.parallel import gather, is_main, shard, sum_across, sum_gradients, world
-from sua.train.rewrites import build_perturber, check_family, draw_rewrites
+from sua.train.rewrites import check_family, draw_rewrites, make_perturber
 
 LOG_TERMS = ("loss", "task", "cons", "align", "S", "H")
 
@@ -233,7 +233,7 @@ class SUATrainer:
 
     def _perturber(self, examples: Sequence[Example]) -> Perturber:
         """The perturber given to the trainer, else the configured family for ``examples``."""
-        return self.perturber or build_perturber(self.config, model=self.classifier, examples=examples)
+        return self.perturber or make_perturber(self.config, model=self.classifier, examples=examples)
 
     def _scorer(self, examples: Sequence[Example]) -> SUAScorer:
         return self.head.scorer(self._perturber(examples), self.config)
@@ -357,7 +357,8 @@ class SUATrainer:
     def _restore(self, path: Path, optimizer: torch.optim.Optimizer,
                  scheduler: Any) -> tuple[int, _Window]:
         state = load_checkpoint(path)
-        saved, current = complete_saved(json.loads(state["config"])), json.loads(self._config_json())
+        saved = complete_saved(json.loads(state["config"]), self.config.perturb_field)
+        current = json.loads(self._config_json())
         if saved != current:
             changed = sorted(k for k in current if saved.get(k) != current[k])
             raise SUAInputError(f"checkpoint {path} was written with a different training config "
