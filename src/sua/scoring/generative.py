@@ -67,7 +67,11 @@ class GenerativeRecord:
     ``answer``: the greedy answer; ``clusters``: a representative answer per cluster (the label
     space shared with the rewrites); ``probs``: p(·|x) over them; ``entropy``: semantic entropy;
     ``max_prob``: self-consistency; ``f1``/``exact_match``/``correct`` (``f1 >= f1_threshold``)
-    when gold answers are known.
+    when gold answers are known. Token level, so that sequence scores can be computed later
+    from the cache without a second generation pass: ``answer_token_logprobs`` and
+    ``answer_token_entropies`` of the greedy answer, ``sample_token_logprobs`` of each of x's
+    samples (:class:`~sua.models.generation.Generation` for the conventions; empty where the
+    backend returns none).
     """
 
     id: str
@@ -89,6 +93,9 @@ class GenerativeRecord:
     exact_match: bool | None = None
     correct: bool | None = None
     perturbations: list[GeneratedPerturbation] = field(default_factory=list)
+    answer_token_logprobs: list[float] = field(default_factory=list)
+    answer_token_entropies: list[float] = field(default_factory=list)
+    sample_token_logprobs: list[list[float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,7 +196,10 @@ class GenerativeSUAScorer:
             perturbations=[GeneratedPerturbation(d.text, d.kind, d.family, d.params, texts[slots[x]],
                                                  dist.probs[slots[x]].tolist(),
                                                  float(sens.per_perturbation[0, j]))
-                           for j, (d, x) in enumerate(zip(draws, rewritten, strict=True))])
+                           for j, (d, x) in enumerate(zip(draws, rewritten, strict=True))],
+            answer_token_logprobs=list(answer.token_logprobs),
+            answer_token_entropies=list(answer.token_entropies),
+            sample_token_logprobs=[list(g.token_logprobs) for g in samples[0]])
 
     def score(self, examples: Iterable[Example], *, progress: bool = False,
               total: int | None = None) -> Iterator[GenerativeRecord]:
