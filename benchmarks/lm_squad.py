@@ -42,11 +42,12 @@ from sua.perturb import MixturePerturber, default_families
 from sua.scoring.generative import GenerativeSUAScorer
 
 
-def subset(n: int, seed: int, out: Path) -> Path:
-    """The first ``n`` questions of a fixed random order of SQuAD dev, as a JSONL file."""
-    rows = [r for _, r in read_jsonl(default_data_dir() / "qa/squad/dev.jsonl")]
+def subset(n: int, seed: int, out: Path, source: str = "qa/squad/dev.jsonl", name: str = "squad_dev") -> Path:
+    """The first ``n`` questions of a fixed random order of ``source`` (a file of the data folder,
+    SQuAD dev by default), as the JSONL file ``<out>/<name>_seed<seed>.jsonl``."""
+    rows = [r for _, r in read_jsonl(default_data_dir() / source)]
     order = np.random.default_rng(seed).permutation(len(rows))[:n]
-    path = out / f"squad_dev_seed{seed}.jsonl"  # one name for every n: a rerun with another n resumes
+    path = out / f"{name}_seed{seed}.jsonl"  # one name for every n: a rerun with another n resumes
     path.write_text("".join(json.dumps(rows[i], ensure_ascii=False) + "\n" for i in order), encoding="utf-8")
     return path
 

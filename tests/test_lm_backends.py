@@ -277,6 +277,8 @@ def test_generative_scorer_math_and_records(tmp_path):
     np.testing.assert_allclose(rec.probs, [0.75, 0.25])
     assert rec.entropy == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
     assert rec.max_prob == 0.75 and rec.mean_token_entropy == 0.5
+    assert rec.answer_token_logprobs == [-0.1] and rec.answer_token_entropies == [0.5]
+    assert rec.sample_token_logprobs == [[-0.1]] * 4  # x's own M samples, kept for later scores
     expected = [float(divergence(np.array([0.75, 0.25]), np.array(p.probs))) for p in rec.perturbations]
     assert rec.sensitivity == pytest.approx(np.mean(expected))
     assert rec.sua == pytest.approx(rec.sensitivity - rec.entropy)

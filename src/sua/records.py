@@ -60,7 +60,7 @@ class PerturbationResult:
 
 #: Fields a kind of scorer may lack: a record leaves them out of its line when they are ``None``.
 KIND_FIELDS = ("confidence", "samples", "clusters", "gold", "f1", "exact_match", "mean_token_entropy",
-               "n_generations")
+               "n_generations", "answer_token_logprobs", "answer_token_entropies", "sample_token_logprobs")
 
 
 @dataclass(kw_only=True)
@@ -77,7 +77,11 @@ class ScoreRecord:
     ``samples`` the M sampled ones, ``clusters`` a representative answer per meaning cluster
     (the outcomes of ``probs``), ``gold`` the gold answers, ``f1`` / ``exact_match`` the greedy
     answer's scores against them, ``mean_token_entropy`` its mean token entropy and
-    ``n_generations`` the model calls made for the input.
+    ``n_generations`` the model calls made for the input. Token level, so that sequence scores
+    (LM-Polygraph's, :mod:`sua.eval.polygraph`) come from the cache without a second generation
+    pass: ``answer_token_logprobs`` and ``answer_token_entropies`` of the greedy answer,
+    ``sample_token_logprobs`` of each of x's samples (:class:`~sua.models.generation.Generation`
+    for the conventions; empty where the backend returns none).
     """
 
     id: str
@@ -102,6 +106,9 @@ class ScoreRecord:
     exact_match: bool | None = None
     mean_token_entropy: float | None = None
     n_generations: int | None = None
+    answer_token_logprobs: list[float] | None = None
+    answer_token_entropies: list[float] | None = None
+    sample_token_logprobs: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL line of this record: every field, but those of :data:`KIND_FIELDS` only when

@@ -144,7 +144,10 @@ class GenerativeSUAScorer:
             perturbations=[PerturbationResult(text=d.text, kind=d.kind, family=d.family, params=d.params,
                                               divergence=float(sens.per_perturbation[0, j]),
                                               probs=dist.probs[slots[x]].tolist(), samples=texts[slots[x]])
-                           for j, (d, x) in enumerate(zip(draws, rewritten, strict=True))])
+                           for j, (d, x) in enumerate(zip(draws, rewritten, strict=True))],
+            answer_token_logprobs=list(answer.token_logprobs),
+            answer_token_entropies=list(answer.token_entropies),
+            sample_token_logprobs=[list(g.token_logprobs) for g in samples[0]])
 
     def score(self, examples: Iterable[Example], *, progress: bool = False,
               total: int | None = None) -> Iterator[ScoreRecord]:
