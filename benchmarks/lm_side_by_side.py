@@ -2,7 +2,7 @@
 
 Run (generate, then analyse; resumable, a larger ``--n`` extends a smaller one):
 ``HF_HUB_OFFLINE=1 python benchmarks/lm_side_by_side.py --n 40 [--split squad] [--model DIR
---model-name NAME] [--out /work/runs/lm_side]``; ``--analyse-only`` rebuilds the tables and
+--model-name NAME] [--out runs/lm_side]``; ``--analyse-only`` rebuilds the tables and
 ``docs/lm_side_by_side.md`` from the run folders without loading a model. Needs
 ``pip install -c constraints.txt -r benchmarks/requirements-lm-polygraph.txt`` for the analysis.
 
@@ -365,7 +365,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--out", default="/work/runs/lm_side")
+    parser.add_argument("--out", default="runs/lm_side")
     parser.add_argument("--doc", default="docs/lm_side_by_side.md")
     parser.add_argument("--analyse-only", action="store_true",
                         help="no generation: tables from the run folders")
