@@ -452,11 +452,9 @@ def _robust_accuracy(results: Results, task: str, seeds: list[str]) -> dict[str,
                    else "adversarial only" if split == "test_adversarial" else None)
         if setting is None or set(results.seeds(task, "standard", split)) != set(seeds):
             continue
-        units = [results.unit(task, "standard", s, split) for s in seeds]
         out[setting] = {}
-        for kind, worst in (("expected", False), ("worst_of_k", True)):
-            iv = bootstrap(seed_mean([_robust(u, worst) for u in units]), units[0].correct.size,
-                           n_resamples=N_RESAMPLES)
+        for kind, metric in (("expected", "Rob. Acc"), ("worst_of_k", "Rob. Acc (worst-of-K)")):
+            iv = results.draws(task, "standard", split, metric, None, seeds).interval()
             out[setting][kind] = [iv.value, iv.ci_low, iv.ci_high]
     return out
 

@@ -23,10 +23,6 @@ def failure_auroc(scores: np.ndarray, failures: np.ndarray) -> float:
         raise SUAInputError(f"scores {s.shape} and failures {y.shape} must be 1-D of equal length")
     if not np.isfinite(s).all():
         raise SUAInputError("scores contain NaN or inf")
-    n_fail = int(y.sum())
-    n_ok = y.size - n_fail
-    if n_fail == 0 or n_ok == 0:
-        return float("nan")
     return failure_auroc_ranked(TiedRanks.of(s).average_ranks(), y)
 
 
