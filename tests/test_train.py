@@ -251,6 +251,18 @@ def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tokenizer, pa
     with pytest.raises(SUAInputError, match="differs in: seed"):
         SUATrainer(tiny_bert(tokenizer), tokenizer, LABELS, other, out_dir=part,
                    progress=False).fit(pairs, resume=True)
+    # perturb_field "auto" rewrote the hypothesis (the pair): an explicit "pair" is the same run,
+    # "text" (the premise) is not
+    for side, same in (("pair", True), ("text", False)):
+        explicit = SUATrainer(tiny_bert(tokenizer), tokenizer, LABELS,
+                              _config(epochs=2.0, batch_size=8, save_every=3, keep_checkpoints=3,
+                                      k_train=2, log_every=2, seed=5, perturb_field=side),
+                              out_dir=part, progress=False)
+        if same:
+            explicit.fit(pairs, resume=True)
+        else:
+            with pytest.raises(SUAInputError, match="differs in: perturb_field"):
+                explicit.fit(pairs, resume=True)
 
 
 def test_log_has_the_loss_terms_and_the_held_out_trajectory(tokenizer, pairs, tmp_path):

@@ -20,6 +20,7 @@ from sua.models import HFExtractiveQA, HFSequenceClassifier
 from sua.models.precision import autocast
 from sua.perturb import Perturber
 from sua.scoring import SUAScorer
+from sua.tasks import rewritten_side
 from sua.train.adversarial import EmbeddingPGD
 from sua.train.batches import BatchPlan, linear_warmup_decay
 from sua.train.checkpoint import checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -282,7 +283,7 @@ class SUATrainer:
             raise SUAInputError(f"{self.checkpoint_dir} holds checkpoints of an earlier run; pass "
                                 "resume=True to continue it, or remove them to start afresh")
         if found:
-            start, window = self._restore(found[-1], optimizer, scheduler)
+            start, window = self._restore(found[-1], optimizer, scheduler, rewritten_side(examples[0]))
         else:
             start, window = 0, _Window()
             torch.manual_seed(cfg.seed + world()[0])  # data-parallel: each process its own dropout masks
@@ -354,11 +355,13 @@ class SUATrainer:
             state["rng_ranks"] = ranks
         return save_checkpoint(self.checkpoint_dir, step, state, keep=self.config.keep_checkpoints)
 
-    def _restore(self, path: Path, optimizer: torch.optim.Optimizer,
-                 scheduler: Any) -> tuple[int, _Window]:
+    def _restore(self, path: Path, optimizer: torch.optim.Optimizer, scheduler: Any,
+                 auto_side: str) -> tuple[int, _Window]:
+        """``auto_side``: the side ``perturb_field="auto"`` rewrites on this data; ``auto`` on either
+        side (the checkpoint's or this run's) compares as that side."""
         state = load_checkpoint(path)
-        saved = complete_saved(json.loads(state["config"]), self.config.perturb_field)
-        current = json.loads(self._config_json())
+        saved = complete_saved(json.loads(state["config"]), auto_side)
+        current = complete_saved(json.loads(self._config_json()), auto_side)
         if saved != current:
             changed = sorted(k for k in current if saved.get(k) != current[k])
             raise SUAInputError(f"checkpoint {path} was written with a different training config "
