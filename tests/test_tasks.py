@@ -180,6 +180,14 @@ def test_score_task_qa_by_name(tiny_qa_dir, data_dir, tmp_path):
     assert (config["task"], config["perturb_field"]) == ("qa", "pair")
 
 
+def test_score_task_qa_allow_empty_writes_an_empty_output(tiny_qa_dir, tmp_path):
+    empty, out = tmp_path / "empty.jsonl", tmp_path / "qa.jsonl"
+    empty.write_text("")
+    assert main(["score", "--model", str(tiny_qa_dir), "--task", "qa", "--data", str(empty),
+                 "--allow-empty", "--out", str(out), "--quiet"]) == 0
+    assert out.read_text() == ""
+
+
 def test_score_task_topic_by_name(tiny_topic_dir, data_dir, tmp_path):
     data, out = data_dir / "topic" / "ag_news" / "test.jsonl", tmp_path / "topic.jsonl"
     assert main(["score", "--model", str(tiny_topic_dir), "--task", "topic", "--data", str(data),

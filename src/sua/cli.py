@@ -74,14 +74,13 @@ def _score_encoder(args: argparse.Namespace, kind: TaskKind) -> Path:
     scorer = SCORERS[kind.head](model, perturber, k=args.k, divergence=args.divergence, lam=args.lam,
                                 seed=args.seed, chunk_size=args.chunk_size, perturb_field=kind.rewrite)
     common = {"id_field": args.id_field, "limit": args.limit, "overwrite": args.overwrite,
-              "progress": not args.quiet,
+              "progress": not args.quiet, "allow_empty": args.allow_empty,
               "metadata": {"model_source": args.model, "task": kind.name, "device": str(model.device)}}
     if kind.head == "qa":
         return scorer.score_file(args.data, args.out, context_field=text_field,
                                  question_field=str(pair_field), answers_field=gold_field or "", **common)
     return scorer.score_file(args.data, args.out, text_field=text_field, pair_field=pair_field,
-                             label_field=gold_field, allow_empty=args.allow_empty,
-                             engine=_scoring_engine(args, make_model), **common)
+                             label_field=gold_field, engine=_scoring_engine(args, make_model), **common)
 
 
 def _report_written(out: Path, fmt: str) -> None:

@@ -122,6 +122,7 @@ class QAScorer(SUAScorer):
         overwrite: bool = False,
         progress: bool = True,
         metadata: Mapping[str, Any] | None = None,
+        allow_empty: bool = False,
     ) -> Path:
         """Score a QA JSONL file into ``out`` resumably, as :meth:`SUAScorer.score_file` (the
         same ``.meta.json``; finished records are never rewritten). Gold answers are read
@@ -131,4 +132,4 @@ class QAScorer(SUAScorer):
         reader = {"text_field": context_field, "pair_field": question_field, "label_field": None,
                   "id_field": id_field}
         return scorer._score_file(data, out, reader, limit=limit, overwrite=overwrite,
-                                  progress=progress, metadata=metadata)
+                                  progress=progress, metadata=metadata, allow_empty=allow_empty)
