@@ -56,18 +56,17 @@ def _score(args: argparse.Namespace) -> None:
 
 def _score_encoder(args: argparse.Namespace, kind: TaskKind) -> Path:
     """``sua score --backend hf``: the kind's encoder adapter and scorer, its fields unless given."""
-    from sua.models import load_model
+    from sua.models import ModelOptions, load_model
     from sua.perturb.qx import qx_for_file
     from sua.scoring import SCORERS
 
     text_field = args.text_field or kind.text_field
     pair_field = (args.pair_field if args.pair_field is not None else kind.pair_field) or None
     gold_field = (args.label_field if args.label_field is not None else kind.gold_field) or None
-    classifier = {"revision": args.revision, "allow_untrained_head": args.allow_untrained_head} \
-        if kind.head == "classification" else {}
-    make_model = functools.partial(load_model, args.model, head=kind.head, batch_size=args.batch_size or 64,
-                                   max_length=args.max_length or 256, precision=args.precision,
-                                   device=args.device, **classifier)
+    classifier = {"allow_untrained_head": args.allow_untrained_head} if kind.head == "classification" else {}
+    options = ModelOptions(device=args.device, precision=args.precision, batch_size=args.batch_size or 64,
+                           max_length=args.max_length or 256, revision=args.revision)
+    make_model = functools.partial(load_model, args.model, head=kind.head, options=options, **classifier)
     model = make_model()
     perturber = qx_for_file(args.perturber, model, args.data, text_field=text_field, pair_field=pair_field,
                             rewrite=kind.rewrite, id_field=args.id_field, limit=args.limit)
