@@ -26,6 +26,7 @@ import transformers
 
 from sua.eval.data import default_data_dir
 from sua.io import iter_examples
+from sua.models import ModelOptions
 from sua.models.causal_lm import LMClassifier
 from sua.models.hf_causal import HFCausalLM
 
@@ -60,7 +61,7 @@ def main() -> None:
     path, text_field, pair_field = TASKS[args.task]
     inputs = [ex.model_input() for ex in iter_examples(default_data_dir() / path, text_field=text_field,
                                                        pair_field=pair_field, label_field=None, limit=args.n)]
-    lm = HFCausalLM(batch_size=args.batch_size, device="cpu")
+    lm = HFCausalLM(options=ModelOptions(batch_size=args.batch_size, device="cpu"))
     clf = LMClassifier(lm, args.task)
     requests = [(clf.template.render(x), c) for x in inputs for c in clf.template.choices.values()]
     runs = {

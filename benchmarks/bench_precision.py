@@ -40,7 +40,7 @@ import torch
 from sua.eval.data import default_data_dir
 from sua.io import iter_examples
 from sua.measures.ranking import failure_auroc
-from sua.models import HFSequenceClassifier
+from sua.models import HFSequenceClassifier, ModelOptions
 from sua.models.precision import PRECISIONS
 from sua.perturb import CachedPerturber, TokenPerturber, get_perturber
 from sua.scoring import SUAScorer
@@ -100,8 +100,8 @@ def main() -> None:
     modes = [p for p in PRECISIONS if p != "int8" or args.device == "cpu"]
     with tempfile.TemporaryDirectory() as cache:
         perturber = CachedPerturber(TokenPerturber(), cache)
-        scorers = {p: SUAScorer(HFSequenceClassifier(args.model, precision=p, device=args.device,
-                                                     batch_size=args.batch_size),
+        scorers = {p: SUAScorer(HFSequenceClassifier(args.model, options=ModelOptions(
+                                    precision=p, device=args.device, batch_size=args.batch_size)),
                                 perturber, k=args.k) for p in modes}
         list(scorers["fp32"].score(examples[:64]))  # warm-up: threads, allocator
         for ex in examples:  # fill the rewrite cache: every precision reads the same rewrites

@@ -49,7 +49,7 @@ from bench_precision import MAX_DAUROC, MAX_DP, probs_of, summary
 from sua.eval.data import default_data_dir
 from sua.inputs import Example, ModelInput
 from sua.io import iter_examples
-from sua.models import HFSequenceClassifier
+from sua.models import HFSequenceClassifier, ModelOptions
 from sua.perturb import CachedPerturber, TokenPerturber
 from sua.scoring import SUAScorer
 from sua.scoring.rewrites import rewritten_inputs
@@ -128,7 +128,7 @@ def model_inputs(examples: list[Example], perturber: CachedPerturber, k: int) ->
 def layer_errors(path: str, inputs: list[ModelInput], worst: int) -> list[tuple[str, float, float]]:
     """bf16's relative error per encoder layer, pooler and classifier: over every token of the
     64 inputs of the length-sorted batch holding input ``worst``, and at its [CLS] position."""
-    clf = HFSequenceClassifier(path, batch_size=64)
+    clf = HFSequenceClassifier(path, options=ModelOptions(batch_size=64))
     tokenized = clf.tokenize(inputs)
     order = np.argsort([len(t["input_ids"]) for t in tokenized], kind="stable")
     start = 64 * (int(np.flatnonzero(order == worst)[0]) // 64)
@@ -182,7 +182,7 @@ def main() -> None:
         inputs = model_inputs(examples, perturber, args.k)  # fills the cache: same rewrites for all
 
         def scorer(model: torch.nn.Module | None = None) -> SUAScorer:
-            clf = HFSequenceClassifier(args.model, batch_size=args.batch_size)
+            clf = HFSequenceClassifier(args.model, options=ModelOptions(batch_size=args.batch_size))
             if model is not None:
                 clf.model = model(clf.model)
             return SUAScorer(clf, perturber, k=args.k)

@@ -29,7 +29,7 @@ import transformers
 
 from sua.eval.data import default_data_dir
 from sua.io import iter_examples
-from sua.models import CallableModel, HFSequenceClassifier, default_backbone_path
+from sua.models import CallableModel, HFSequenceClassifier, ModelOptions, default_backbone_path
 from sua.perturb import TokenPerturber
 from sua.scoring import SUAScorer
 
@@ -45,7 +45,7 @@ def throughput(n: int, k: int, repeats: int, model_dir: str | None) -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     transformers.utils.logging.set_verbosity_error()
     if model_dir:
-        model = HFSequenceClassifier(model_dir, batch_size=64)
+        model = HFSequenceClassifier(model_dir, options=ModelOptions(batch_size=64))
     else:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -54,7 +54,7 @@ def throughput(n: int, k: int, repeats: int, model_dir: str | None) -> None:
         net = AutoModelForSequenceClassification.from_pretrained(
             path, num_labels=3, attn_implementation="eager")
         model = HFSequenceClassifier(net, AutoTokenizer.from_pretrained(path), labels=list(NLI),
-                                     batch_size=64)
+                                     options=ModelOptions(batch_size=64))
     examples = snli(n)
     scorer = SUAScorer(model, TokenPerturber(), k=k, chunk_size=n)
     perturber = TokenPerturber()

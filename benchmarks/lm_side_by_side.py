@@ -91,6 +91,7 @@ def generate(args: argparse.Namespace, run: Path) -> None:
     import transformers
     from lm_squad import subset  # the same fixed question order as benchmarks/lm_squad.py
 
+    from sua.models import ModelOptions
     from sua.models.generation import SamplingConfig
     from sua.models.lm_backends import load_lm
     from sua.perturb import MixturePerturber, default_families
@@ -99,7 +100,8 @@ def generate(args: argparse.Namespace, run: Path) -> None:
     torch.set_num_threads(args.threads)
     transformers.utils.logging.set_verbosity_error()
     data = subset(args.n, args.seed, run, *SPLITS[args.split])
-    sampler = TimedSampler(load_lm("hf-causal", args.model, dtype=args.dtype, device="cpu"), "qa-generative",
+    sampler = TimedSampler(load_lm("hf-causal", args.model, dtype=args.dtype,
+                                   options=ModelOptions(device="cpu")), "qa-generative",
                            SamplingConfig(temperature=1.0, max_new_tokens=args.max_new_tokens))
     perturber = MixturePerturber(families=default_families(), weights={"paraphrase": 0.5, "token": 0.5})
     scorer = GenerativeSUAScorer(sampler, perturber, k=args.k, m=args.m, seed=args.seed)

@@ -36,6 +36,7 @@ import transformers
 from sua.eval.data import default_data_dir
 from sua.io import read_jsonl
 from sua.measures import failure_auroc
+from sua.models import ModelOptions
 from sua.models.generation import AnswerSampler, SamplingConfig
 from sua.models.hf_causal import HFCausalLM
 from sua.perturb import MixturePerturber, default_families
@@ -94,7 +95,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = subset(args.n, args.seed, out)
-    sampler = AnswerSampler(HFCausalLM(dtype=args.dtype, device="cpu"), "qa-generative",
+    sampler = AnswerSampler(HFCausalLM(dtype=args.dtype, options=ModelOptions(device="cpu")), "qa-generative",
                             SamplingConfig(temperature=1.0, max_new_tokens=args.max_new_tokens))
     perturber = MixturePerturber(families=default_families(), weights={"paraphrase": 0.5, "token": 0.5})
     scorer = GenerativeSUAScorer(sampler, perturber, k=args.k, m=args.m, seed=args.seed)

@@ -28,7 +28,7 @@ import numpy as np
 
 from sua.eval.data import default_data_dir
 from sua.io import JsonlAppender, iter_examples, read_jsonl
-from sua.models import HFSequenceClassifier
+from sua.models import HFSequenceClassifier, ModelOptions
 from sua.perturb import TokenPerturber
 from sua.scoring import SUAScorer
 from sua.train import train_model
@@ -45,8 +45,8 @@ def held_out_sample(src: Path, dst: Path, n: int, seed: int) -> None:
 
 def held_out_metrics(model_dir: Path, data: Path, k: int, lam: float, seed: int) -> dict[str, float]:
     examples = list(iter_examples(data, text_field="premise", pair_field="hypothesis"))
-    scorer = SUAScorer(HFSequenceClassifier(str(model_dir), batch_size=64), TokenPerturber(), k=k,
-                       lam=lam, seed=seed)
+    model = HFSequenceClassifier(str(model_dir), options=ModelOptions(batch_size=64))
+    scorer = SUAScorer(model, TokenPerturber(), k=k, lam=lam, seed=seed)
     records = list(scorer.score(examples))
     perturbed_correct = [p.prediction == r.label for r in records for p in r.perturbations]
     flips = [p.prediction != r.prediction for r in records for p in r.perturbations]

@@ -15,7 +15,7 @@ import pytest
 import sua
 from sua.cli import main
 from sua.measures import available_divergences
-from sua.models import default_backbone_path
+from sua.models import ModelOptions, default_backbone_path
 from sua.perturb import PERTURBERS
 
 
@@ -98,7 +98,7 @@ def test_revision_reaches_the_model_and_the_tokenizer(tokenizer, monkeypatch):
 
     monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", model_loader)
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", tokenizer_loader)
-    clf = load_model("sua-test-org/classifier", revision="v1.2", device="cpu")
+    clf = load_model("sua-test-org/classifier", options=ModelOptions(revision="v1.2", device="cpu"))
     assert seen == {"model": ("sua-test-org/classifier", "v1.2"),
                     "tokenizer": ("sua-test-org/classifier", "v1.2")}
     assert clf.predict_proba(["a test"]).shape == (1, 2)

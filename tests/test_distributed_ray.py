@@ -169,7 +169,7 @@ def test_perturb_engine_ray_writes_the_local_file(snli_dev, tmp_path):
     _perturb(snli_dev, tmp_path / "local.jsonl", tmp_path / "local-cache")
     _perturb(snli_dev, tmp_path / "ray.jsonl", tmp_path / "cache", "--engine", "ray", "--num-workers", "2")
     assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
-    config = {n: json.loads((tmp_path / f"{n}.jsonl.config.json").read_text()) for n in ("local", "ray")}
+    config = {n: json.loads((tmp_path / f"{n}.meta.json").read_text()) for n in ("local", "ray")}
     assert {**config["ray"], "cache": None} == {**config["local"], "cache": None}
     assert _cached_draws(tmp_path / "cache") == 40, "the actors wrote into the shared cache file"
     _perturb(snli_dev, tmp_path / "again.jsonl", tmp_path / "cache", "--engine", "ray")
@@ -182,7 +182,7 @@ def test_perturb_engine_ray_resumes_an_interrupted_file(snli_dev, tmp_path):
     lines = (tmp_path / "full.jsonl").read_text().splitlines(keepends=True)
     out = tmp_path / "out.jsonl"
     out.write_text("".join(lines[:10]) + lines[10][:40])  # 10 lines and a cut one
-    (tmp_path / "out.jsonl.config.json").write_text((tmp_path / "full.jsonl.config.json").read_text())
+    (tmp_path / "out.meta.json").write_text((tmp_path / "full.meta.json").read_text())
     _perturb(snli_dev, out, tmp_path / "cache", "--engine", "ray", "--num-workers", "2")
     assert out.read_bytes() == (tmp_path / "full.jsonl").read_bytes(), "no id twice, none lost"
     assert _cached_draws(tmp_path / "cache") == 30, "only the missing inputs were drawn"

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sua.models.openai_client import OpenAIClient, OpenAIRequestError
+from sua.models.openai_client import OpenAIClient, OpenAIRequestError, OpenAIServer
 
 
 def _serve(host: str, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
@@ -73,7 +73,8 @@ def test_redirect_is_refused_and_the_key_never_leaves_the_host(two_hosts, tmp_pa
     configured = make_configured(code)
     servers.append(configured)
     base = f"http://127.0.0.1:{configured.server_address[1]}/v1"
-    client = OpenAIClient(base, "m", api_key="sk-secret", cache_dir=tmp_path / "cache", max_retries=0)
+    server = OpenAIServer(base, api_key="sk-secret", cache_dir=tmp_path / "cache", max_retries=0)
+    client = OpenAIClient(server, "m")
     with pytest.raises(OpenAIRequestError, match=f"HTTP {code} redirect to .*127.0.0.2.* refused") as err:
         client.post("/completions", {"prompt": "hi"})
     assert err.value.status == code
@@ -89,6 +90,6 @@ def test_redirect_is_refused_and_the_key_never_leaves_the_host(two_hosts, tmp_pa
 def test_the_other_host_is_reachable_directly(two_hosts):
     """Guards the test above: the refusal is the client's doing, not an unreachable host."""
     _, _, seen, target = two_hosts
-    client = OpenAIClient(target.rsplit("/", 1)[0], "m", api_key="sk-secret", max_retries=0)
+    client = OpenAIClient(OpenAIServer(target.rsplit("/", 1)[0], api_key="sk-secret", max_retries=0), "m")
     assert client.post("/completions", {"prompt": "hi"})["choices"][0]["text"] == "from the other host"
     assert seen[0]["headers"]["Authorization"] == "Bearer sk-secret"

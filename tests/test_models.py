@@ -12,6 +12,7 @@ from sua.errors import SUAInputError
 from sua.models import (
     CallableModel,
     HFSequenceClassifier,
+    ModelOptions,
     PredictiveModel,
     SklearnModel,
     default_backbone_path,
@@ -80,7 +81,7 @@ def reference_proba(model, tokenizer, inputs, max_length):
 
 @pytest.mark.parametrize("inputs", [TEXTS, PAIRS], ids=["texts", "pairs"])
 def test_hf_matches_unbatched_forward(tiny_model, tokenizer, inputs):
-    clf = HFSequenceClassifier(tiny_model, tokenizer, batch_size=2, max_length=48)
+    clf = HFSequenceClassifier(tiny_model, tokenizer, options=ModelOptions(batch_size=2, max_length=48))
     p = clf.predict_proba(inputs)
     assert p.shape == (len(inputs), 3) and p.dtype == np.float64
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
@@ -90,7 +91,7 @@ def test_hf_matches_unbatched_forward(tiny_model, tokenizer, inputs):
 
 
 def test_hf_order_and_logits(tiny_model, tokenizer):
-    clf = HFSequenceClassifier(tiny_model, tokenizer, batch_size=3, max_length=48)
+    clf = HFSequenceClassifier(tiny_model, tokenizer, options=ModelOptions(batch_size=3, max_length=48))
     p = clf.predict_proba(TEXTS)
     np.testing.assert_allclose(clf.predict_proba(TEXTS[::-1]), p[::-1], atol=1e-6)
     logits = clf.predict_logits(TEXTS)
@@ -102,7 +103,7 @@ def test_hf_order_and_logits(tiny_model, tokenizer):
 
 
 def test_hf_labels_device_and_mode(tiny_model, tokenizer):
-    clf = HFSequenceClassifier(tiny_model, tokenizer, device="cpu")
+    clf = HFSequenceClassifier(tiny_model, tokenizer, options=ModelOptions(device="cpu"))
     assert isinstance(clf, PredictiveModel)
     assert clf.labels == LABELS and clf.model is tiny_model and clf.tokenizer is tokenizer
     assert clf.device == torch.device("cpu")
@@ -137,7 +138,7 @@ def test_hf_bad_inputs(tiny_model, tokenizer):
     with pytest.raises(SUAInputError, match="input 0 is 3"):
         clf.predict_proba([3])
     with pytest.raises(SUAInputError, match="batch_size"):
-        HFSequenceClassifier(tiny_model, tokenizer, batch_size=0)
+        HFSequenceClassifier(tiny_model, tokenizer, options=ModelOptions(batch_size=0))
 
 
 def test_minilm_backbone_head(tokenizer):
@@ -146,9 +147,29 @@ def test_minilm_backbone_head(tokenizer):
     torch.manual_seed(0)
     net = AutoModelForSequenceClassification.from_pretrained(
         default_backbone_path(), num_labels=3, attn_implementation="eager")
-    clf = HFSequenceClassifier(net, tokenizer, labels=LABELS, batch_size=2)
+    clf = HFSequenceClassifier(net, tokenizer, labels=LABELS, options=ModelOptions(batch_size=2))
     p = clf.predict_proba(PAIRS)
     np.testing.assert_allclose(p, reference_proba(net, tokenizer, PAIRS, 256), atol=1e-5)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ({"batch_size": True}, "batch_size must be a positive integer, got True"),
+    ({"batch_size": 2.0}, "batch_size must be a positive integer"),
+    ({"max_length": 1}, "max_length must be an integer >= 2, got 1"),
+    ({"precision": "fp16"}, "precision must be one of"),
+])
+def test_model_options_refuse_bad_values(options, match):
+    with pytest.raises(SUAInputError, match=match):
+        ModelOptions(**options)
+
+
+def test_model_options_fill_only_unset_sizes(tiny_model, tokenizer):
+    opts = ModelOptions(device="cpu", batch_size=3)
+    filled = opts.sized(batch_size=32, max_length=256)
+    assert filled == ModelOptions(device="cpu", batch_size=3, max_length=256)
+    clf = HFSequenceClassifier(tiny_model, tokenizer, options=ModelOptions(max_length=48))
+    assert (clf.batch_size, clf.max_length, clf.precision) == (32, 48, "fp32")
 
 
 # --- loading -------------------------------------------------------------------------
@@ -156,9 +177,9 @@ def test_minilm_backbone_head(tokenizer):
 def test_load_model_from_saved_folder(tiny_model, tokenizer, tmp_path):
     tiny_model.save_pretrained(tmp_path / "tiny")
     tokenizer.save_pretrained(tmp_path / "tiny")
-    direct = HFSequenceClassifier(tiny_model, tokenizer, max_length=64)
+    direct = HFSequenceClassifier(tiny_model, tokenizer, options=ModelOptions(max_length=64))
     for source in (tmp_path / "tiny", str(tmp_path / "tiny")):
-        loaded = load_model(source, batch_size=4, max_length=64, device="cpu")
+        loaded = load_model(source, options=ModelOptions(batch_size=4, max_length=64, device="cpu"))
         assert isinstance(loaded, HFSequenceClassifier)
         assert loaded.labels == LABELS and not loaded.model.training
         np.testing.assert_allclose(loaded.predict_proba(PAIRS), direct.predict_proba(PAIRS),

@@ -27,6 +27,7 @@ from sua.perturb import (
     MixturePerturber,
     ParaphrasePerturber,
     Perturbation,
+    PerturbConfig,
     SynonymSource,
     TokenPerturber,
     combine_protectors,
@@ -349,20 +350,43 @@ def test_perturb_file_writes_and_resumes(tmp_path: Path) -> None:
     rows = [{"id": f"r{i}", "sentence": f"The big dog number {i} jumped over the cars ."} for i in range(5)]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows[:3]), encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    kwargs = dict(field="sentence", k=4, family="token", cache_dir=tmp_path / "cache", progress=False,
-                  kinds=("typo", "synonym"), protect="numbers")
-    perturb_file(data, out, **kwargs)
+    config = PerturbConfig(field="sentence", k=4, family="token", cache_dir=tmp_path / "cache",
+                           options={"kinds": ("typo", "synonym")}, protect="numbers")
+    perturb_file(data, out, config, progress=False)
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    perturb_file(data, out, **kwargs)
+    perturb_file(data, out, config, progress=False)
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in lines] == [r["id"] for r in rows]
     for row, line in zip(rows, lines, strict=True):
         assert line["text"] == row["sentence"] and len(line["perturbations"]) == 4
         assert all(str(row["id"][1:]) in p["text"] for p in line["perturbations"])
-    config = json.loads((tmp_path / "out.jsonl.config.json").read_text())
-    assert config["k"] == 4 and "TokenPerturber" in config["perturber"]
+    manifest = json.loads((tmp_path / "out.meta.json").read_text())
+    assert manifest["k"] == 4 and "TokenPerturber" in manifest["perturber"]
     with pytest.raises(SUAInputError, match="model"):
-        perturb_file(data, tmp_path / "adv.jsonl", family="adversarial", progress=False)
+        perturb_file(data, tmp_path / "adv.jsonl", PerturbConfig(family="adversarial"), progress=False)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"k": 0}, "k \\(perturbations per input\\) must be an integer >= 1, got 0"),
+    ({"k": True}, "k \\(perturbations per input\\) must be an integer >= 1"),
+    ({"seed": -1}, "seed must be an integer >= 0, got -1"),
+    ({"chunk_size": 0}, "chunk_size must be an integer >= 1, got 0"),
+])
+def test_perturb_config_refuses_bad_values(options, match) -> None:
+    with pytest.raises(SUAInputError, match=match):
+        PerturbConfig(**options)
+
+
+def test_perturb_config_fields_follow_the_task() -> None:
+    from sua.tasks import KINDS
+
+    assert (PerturbConfig().perturbed_field, PerturbConfig().model_context_field) == ("text", None)
+    nli = PerturbConfig(task=KINDS["nli"])
+    assert (nli.perturbed_field, nli.model_context_field) == ("hypothesis", "premise")
+    assert PerturbConfig(task=KINDS["nli"], context_field="").model_context_field is None
+    qa = PerturbConfig(task=KINDS["qa"], field="q")
+    assert (qa.perturbed_field, qa.model_context_field, qa.head) == ("q", "context", "qa")
+    assert PerturbConfig(task=KINDS["classification"]).model_context_field is None
 
 
 def test_registry_builds_every_family(word_model) -> None:

@@ -14,7 +14,7 @@ from conftest import tiny_bert_config
 from sua.cli import build_parser, main
 from sua.errors import SUAInputError
 from sua.io import iter_examples
-from sua.models import HFSequenceClassifier, default_backbone_path
+from sua.models import HFSequenceClassifier, ModelOptions, default_backbone_path
 from sua.models.precision import DEVICES, PRECISIONS, check_precision, prepare_model, resolve_device
 from sua.perturb import TokenPerturber
 from sua.scoring import SUAScorer, meta_path_for
@@ -90,7 +90,8 @@ def test_the_cli_offers_exactly_the_api_values():
 # -- fidelity ----------------------------------------------------------------------------------
 
 def test_faster_precisions_stay_within_tolerance_of_fp32(minilm, tokenizer, pairs):
-    reference = HFSequenceClassifier(minilm, tokenizer, labels=NLI, device="cpu").predict_proba(pairs)
+    reference = HFSequenceClassifier(minilm, tokenizer, labels=NLI,
+                                     options=ModelOptions(device="cpu")).predict_proba(pairs)
     assert reference.max(axis=1).mean() > 0.45  # well above uniform (1/3): errors show
     with torch.no_grad():
         logits = minilm(**tokenizer([a for a, _ in pairs], [b for _, b in pairs], padding=True,
@@ -98,13 +99,15 @@ def test_faster_precisions_stay_within_tolerance_of_fp32(minilm, tokenizer, pair
     exact = torch.softmax(logits.double(), -1).numpy()
     np.testing.assert_allclose(reference, exact, atol=1e-5)  # fp32 is the plain model
     for precision, tolerance in TOLERANCE.items():
-        model = HFSequenceClassifier(minilm, tokenizer, labels=NLI, device="cpu", precision=precision)
+        model = HFSequenceClassifier(minilm, tokenizer, labels=NLI,
+                                     options=ModelOptions(device="cpu", precision=precision))
         probs = model.predict_proba(pairs)
         dp = np.abs(probs - reference).max()
         assert 0 < dp <= tolerance, (precision, dp)  # > 0: the precision really changed the arithmetic
         assert (probs.argmax(1) == reference.argmax(1)).mean() >= 0.85
         np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-9)
-    quantised = HFSequenceClassifier(minilm, tokenizer, labels=NLI, precision="int8").model
+    quantised = HFSequenceClassifier(minilm, tokenizer, labels=NLI,
+                                     options=ModelOptions(precision="int8")).model
     assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in quantised.modules())
     assert isinstance(minilm.classifier, torch.nn.Linear)  # the caller's model is not quantised
     assert not isinstance(minilm.classifier, torch.ao.nn.quantized.dynamic.Linear)
@@ -124,7 +127,8 @@ def test_precision_and_device_are_written_beside_the_scores(minilm, tokenizer, s
     assert config["precision"] == "int8" and config["device"] == "cpu"
     assert main([*args[:-4], "--precision", "bf16"]) == 2  # another precision: not a resume
 
-    scorer = SUAScorer(HFSequenceClassifier(minilm, tokenizer, labels=NLI, precision="bf16"),
+    scorer = SUAScorer(HFSequenceClassifier(minilm, tokenizer, labels=NLI,
+                                            options=ModelOptions(precision="bf16")),
                        TokenPerturber(), k=2)
     assert scorer.config()["precision"] == "bf16"
 

@@ -16,6 +16,7 @@ from sua.errors import SUAInputError
 from sua.inputs import Example
 from sua.io import iter_examples
 from sua.measures import divergence, entropy, exact_match, f1_score, normalize_answer
+from sua.models import ModelOptions
 from sua.perturb import TokenPerturber
 from sua.perturb.base import Perturbation
 from sua.scoring import QAScorer, meta_path_for
@@ -65,8 +66,9 @@ def tiny_qa(tokenizer, dropout: float = 0.1, seed: int = 0):
 def qa(tokenizer):
     from sua.models import HFExtractiveQA
 
-    return HFExtractiveQA(tiny_qa(tokenizer, dropout=0.0), tokenizer, max_length=MAX_LENGTH,
-                          max_question_tokens=12, max_answer_tokens=6, top_n=5, batch_size=3)
+    return HFExtractiveQA(tiny_qa(tokenizer, dropout=0.0), tokenizer, max_question_tokens=12,
+                          max_answer_tokens=6, top_n=5,
+                          options=ModelOptions(max_length=MAX_LENGTH, batch_size=3))
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +149,8 @@ def test_span_distribution_matches_a_brute_force_softmax(qa, tokenizer):
 def test_other_is_zero_when_every_span_is_a_candidate(tokenizer):
     from sua.models import HFExtractiveQA
 
-    small = HFExtractiveQA(tiny_qa(tokenizer, dropout=0.0), tokenizer, max_length=MAX_LENGTH,
-                           max_answer_tokens=2, top_n=50)
+    small = HFExtractiveQA(tiny_qa(tokenizer, dropout=0.0), tokenizer, max_answer_tokens=2, top_n=50,
+                           options=ModelOptions(max_length=MAX_LENGTH))
     dist = small.span_distributions([("Denver won.", ["Who won?", "Which team won?"])])[0]
     # 3 tokens, spans of at most 2 tokens: (0,0) (0,1) (1,1) (1,2) (2,2) -> 5 candidates, no "other"
     assert len(dist.candidates) == 5 and (dist.probs[:, -1] == 0).all()
@@ -160,7 +162,8 @@ def test_bad_arguments(tokenizer):
     from sua.models import HFExtractiveQA
 
     with pytest.raises(SUAInputError, match="no room for the context"):
-        HFExtractiveQA(tiny_qa(tokenizer), tokenizer, max_length=20, max_question_tokens=17)
+        HFExtractiveQA(tiny_qa(tokenizer), tokenizer, max_question_tokens=17,
+                       options=ModelOptions(max_length=20))
     with pytest.raises(SUAInputError, match="needs its tokenizer"):
         HFExtractiveQA(tiny_qa(tokenizer))
     with pytest.raises(SUAInputError, match="QAScorer needs a span model"):
@@ -355,7 +358,7 @@ def test_train_model_qa_writes_a_loadable_qa_folder(tokenizer, squad, data_dir, 
                             batch_size=8, max_length=MAX_LENGTH)
     run = json.loads((out / "config.json").read_text())
     assert run["task"] == "qa" and run["labels"] is None
-    loaded = HFExtractiveQA(str(model_dir), max_length=MAX_LENGTH)
+    loaded = HFExtractiveQA(str(model_dir), options=ModelOptions(max_length=MAX_LENGTH))
     assert type(loaded.model).__name__ == "BertForQuestionAnswering"
     assert len(loaded.answer([squad[0].pair], [squad[0].text])[0]) > 0
     assert train_model("qa", "sua-tr", data, out, backbone=backbone, limit=12, progress=False,

@@ -16,6 +16,7 @@ from sua.measures import divergence, entropy, sensitivity, signature
 from sua.scoring import meta_path_for
 from sua.selective import (
     AbstentionPolicy,
+    BoundsGrid,
     apply_policy_file,
     bounds_report,
     certify_fixed_sequence,
@@ -434,6 +435,19 @@ def test_check_bounds_on_a_scores_file(tmp_path):
                                                       "label_dist": {"x": 1}}])
     with pytest.raises(SUAInputError, match="no reference item"):
         check_bounds(recs, labels=LABELS, reference=[{"id": "zz", "crowd_label_dist": {}}])
+
+
+def test_check_bounds_grid():
+    recs = full_records(np.random.default_rng(5), 60)
+    report = check_bounds(recs, labels=LABELS, grid=BoundsGrid(taus=[0.1, 0.2], gammas=[0.0, 0.3], n_bins=4))
+    assert [r.tau for r in report.proposition_4_8] == [0.1, 0.2]
+    assert [r.gamma for r in report.lemma_4_7] == [0.0, 0.3]
+    assert {round(b.upper - b.lower, 9) for b in report.theorem_4_5} == {0.25}
+    assert sum(b.count for b in report.theorem_4_5) == report.n_labelled
+    with pytest.raises(SUAInputError, match="n_bins must be a positive integer"):
+        check_bounds(recs, labels=LABELS, grid=BoundsGrid(n_bins=0))
+    with pytest.raises(SUAInputError, match="γ must be numbers in"):
+        check_bounds(recs, labels=LABELS, grid=BoundsGrid(gammas=[1.5]))
 
 
 # -- files -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from conftest import tiny_bert_config
 
 from sua.errors import SUAInputError
 from sua.inputs import Example
+from sua.models import ModelOptions
 from sua.models.mc_dropout import mc_dropout_votes
 from sua.selective import TemperatureScaler
 from sua.train import (
@@ -461,13 +462,15 @@ def test_mc_dropout_agreement(tokenizer, pairs):
     from sua.models import HFSequenceClassifier
 
     inputs = [ex.model_input() for ex in pairs[:6]]
-    frozen = HFSequenceClassifier(tiny_bert(tokenizer, dropout=0.0), tokenizer, batch_size=7)
+    frozen = HFSequenceClassifier(tiny_bert(tokenizer, dropout=0.0), tokenizer,
+                                  options=ModelOptions(batch_size=7))
     votes = mc_dropout_votes(frozen, inputs, passes=5)
     np.testing.assert_array_equal(votes.agreement, np.ones(6))
     np.testing.assert_allclose(votes.mean_proba, frozen.predict_proba(inputs), atol=1e-6)
     np.testing.assert_array_equal(votes.modal, frozen.predict_proba(inputs).argmax(1))
 
-    noisy = HFSequenceClassifier(tiny_bert(tokenizer, dropout=0.5), tokenizer, batch_size=7)
+    noisy = HFSequenceClassifier(tiny_bert(tokenizer, dropout=0.5), tokenizer,
+                                 options=ModelOptions(batch_size=7))
     state = torch.get_rng_state()
     a = mc_dropout_votes(noisy, inputs, passes=20, seed=1)
     assert torch.equal(state, torch.get_rng_state()) and not noisy.model.training

@@ -56,18 +56,17 @@ def _score(args: argparse.Namespace) -> None:
 
 def _score_encoder(args: argparse.Namespace, kind: TaskKind) -> Path:
     """``sua score --backend hf``: the kind's encoder adapter and scorer, its fields unless given."""
-    from sua.models import load_model
+    from sua.models import ModelOptions, load_model
     from sua.perturb.qx import qx_for_file
     from sua.scoring import SCORERS
 
     text_field = args.text_field or kind.text_field
     pair_field = (args.pair_field if args.pair_field is not None else kind.pair_field) or None
     gold_field = (args.label_field if args.label_field is not None else kind.gold_field) or None
-    classifier = {"revision": args.revision, "allow_untrained_head": args.allow_untrained_head} \
-        if kind.head == "classification" else {}
-    make_model = functools.partial(load_model, args.model, head=kind.head, batch_size=args.batch_size or 64,
-                                   max_length=args.max_length or 256, precision=args.precision,
-                                   device=args.device, **classifier)
+    classifier = {"allow_untrained_head": args.allow_untrained_head} if kind.head == "classification" else {}
+    options = ModelOptions(device=args.device, precision=args.precision, batch_size=args.batch_size or 64,
+                           max_length=args.max_length or 256, revision=args.revision)
+    make_model = functools.partial(load_model, args.model, head=kind.head, options=options, **classifier)
     model = make_model()
     perturber = qx_for_file(args.perturber, model, args.data, text_field=text_field, pair_field=pair_field,
                             rewrite=kind.rewrite, id_field=args.id_field, limit=args.limit)
@@ -265,18 +264,23 @@ def _train(args: argparse.Namespace) -> None:
 
 def _perturb(args: argparse.Namespace) -> None:
     from sua.eval.tasks import resolve_task
-    from sua.models import load_model
-    from sua.perturb import perturb_file
-    from sua.validate import check_data
+    from sua.perturb import PerturbConfig, perturb_file
 
     _quiet_transformers()
-    kind = resolve_task(args.task)
-    field = args.field or kind.rewritten_field
-    context_field = args.context_field if args.context_field is not None else \
-        (kind.text_field if kind.rewrite == "pair" else None)
-    check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
-    options = {name: value for name, value in (("max_edits", args.max_edits), ("budget", args.budget),
-                                               ("max_swaps", args.max_swaps)) if value is not None}
+    config = PerturbConfig(
+        family=args.family, k=args.k, seed=args.seed, options=_family_options(args), protect=args.protect,
+        task=resolve_task(args.task), field=args.field, context_field=args.context_field,
+        id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty, cache=not args.no_cache,
+        cache_dir=args.cache_dir)
+    out = perturb_file(args.data, args.out, config, model=args.model, progress=not args.quiet,
+                       engine=_perturb_engine(args))
+    print(f"perturbations written to {out}")
+
+
+def _family_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The perturbation family's options given on the command line (--weights, --kinds, ...)."""
+    given = (("max_edits", args.max_edits), ("budget", args.budget), ("max_swaps", args.max_swaps))
+    options: dict[str, Any] = {name: value for name, value in given if value is not None}
     if args.weights:
         try:
             options["weights"] = {f: float(w) for f, w in (kv.split("=") for kv in args.weights.split(","))}
@@ -285,14 +289,7 @@ def _perturb(args: argparse.Namespace) -> None:
                                 f"got {args.weights!r}") from None
     if args.kinds:
         options["kinds"] = tuple(args.kinds.split(","))
-    out = perturb_file(args.data, args.out, field=field, id_field=args.id_field,
-                       context_field=context_field or None, k=args.k, family=args.family, seed=args.seed,
-                       model=load_model(args.model, head=kind.head) if args.model else None,
-                       protect=args.protect,
-                       cache=not args.no_cache, cache_dir=args.cache_dir, limit=args.limit,
-                       progress=not args.quiet, model_source=args.model, allow_empty=args.allow_empty,
-                       engine=_perturb_engine(args), **options)
-    print(f"perturbations written to {out}")
+    return options
 
 
 def _perturb_engine(args: argparse.Namespace) -> Any:

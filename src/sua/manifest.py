@@ -3,9 +3,10 @@ checked, resumed and reproduced — its config, the software versions and (insid
 seed, data and model identity.
 
 One convention for where it lives: a file's manifest is ``<stem>.meta.json`` beside it
-(:func:`meta_path_for`; ``sua score``), a folder's is a JSON file inside it (``config.json``
-of ``sua train``, ``profile.json`` of an experiment run); ``sua perturb`` keeps its historical
-``<out>.config.json``, which existing outputs resume from. Every manifest is written
+(:func:`meta_path_for`; ``sua score``, ``sua perturb``, ``sua abstain apply``), a folder's is a
+JSON file inside it (``config.json`` of ``sua train``, ``profile.json`` of an experiment run).
+``sua perturb`` outputs written before it followed this convention have ``<out>.config.json``;
+they still resume from it (:func:`sua.perturb.files.legacy_manifest_path`). Every manifest is written
 atomically (:func:`write_manifest`), and a rerun whose settings differ from the recorded ones
 is refused by :func:`require_same_config`, naming each setting that differs.
 

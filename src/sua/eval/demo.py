@@ -16,7 +16,7 @@ from sua.eval.explorer import write_explorer
 from sua.eval.summary import ci_text, reading, summarize_file
 from sua.inputs import Example
 from sua.io import JsonlAppender, check_source, iter_examples, read_records
-from sua.models import HFSequenceClassifier, default_backbone_path
+from sua.models import HFSequenceClassifier, ModelOptions, default_backbone_path
 from sua.perturb import TokenPerturber
 from sua.scoring import SUAScorer
 from sua.tasks import KINDS
@@ -109,7 +109,7 @@ def run_demo(
                             lr=lr, max_length=max_length, seed=seed, out_dir=model_dir, device=device,
                             train_precision=train_precision, progress=progress)
         config_file.write_text(json.dumps(train_config, indent=2))
-    model = HFSequenceClassifier(str(model_dir), precision=precision, device=device)
+    model = HFSequenceClassifier(str(model_dir), options=ModelOptions(device=device, precision=precision))
 
     eval_file = out / "eval_data.jsonl"
     fresh_scores = _sample_file(test_data, eval_file, eval_size, seed) or retrain

@@ -261,13 +261,12 @@ class ExperimentRun:
     def predictor(self, task: str, model_dir: Path, split: Split) -> Any:
         """The model adapter for scoring ``split`` (label groups applied), reading inputs with
         the ``max_length`` the model was trained with."""
-        from sua.models import GroupedLabels, load_model
+        from sua.models import GroupedLabels, ModelOptions, load_model
 
         if self._loaded is None or self._loaded[0] != model_dir:
             max_length = int(self.train_options(task).get("max_length", 128))
-            self._loaded = (model_dir, load_model(model_dir, head=self.task(task).kind, max_length=max_length,
-                                                  device=self.device,
-                                                  precision=self.profile.get("precision", "fp32")))
+            self._loaded = (model_dir, load_model(model_dir, head=self.task(task).kind, options=ModelOptions(
+                device=self.device, precision=self.profile.get("precision", "fp32"), max_length=max_length)))
         model = self._loaded[1]
         return GroupedLabels(model, split.label_groups) if split.label_groups else model
 

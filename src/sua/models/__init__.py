@@ -7,6 +7,7 @@ from sua.models.hf_classifier import HFSequenceClassifier, Tokenized
 from sua.models.label_groups import GroupedLabels
 from sua.models.loading import load_model
 from sua.models.mc_dropout import MCDropoutVotes, mc_dropout_votes
+from sua.models.options import ModelOptions
 from sua.models.qa_span import HFExtractiveQA, Span, SpanDistribution
 from sua.models.sklearn_model import SklearnModel
 
@@ -16,6 +17,7 @@ __all__ = [
     "HFExtractiveQA",
     "HFSequenceClassifier",
     "MCDropoutVotes",
+    "ModelOptions",
     "PredictiveModel",
     "SklearnModel",
     "Span",

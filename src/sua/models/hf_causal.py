@@ -40,6 +40,7 @@ from sua.errors import SUAInputError
 from sua.models.causal_lm import Continuation
 from sua.models.generation import Generation, SamplingConfig, cut_at_stop, prompt_seed
 from sua.models.lm_loading import load_causal_lm
+from sua.models.options import ModelOptions
 from sua.models.precision import autocast, prepare_model
 from sua.models.prompts import Prompt
 
@@ -52,37 +53,39 @@ class HFCausalLM:
 
     ``model``: a hub name or folder, a built model (then ``tokenizer`` is required), or ``None``
     for the offline default SmolLM2-135M-Instruct (:func:`~sua.models.lm_loading.default_causal_lm_path`).
-    A forward takes at most ``batch_size`` groups of prompts that share a beginning (a prompt
-    that shares nothing is a group of one) and ``batch_size²`` prompts in all (small batches
-    suit CPUs, where padding is wasted work; raise it on a GPU); inputs longer than
+    ``options`` (:class:`~sua.models.options.ModelOptions`) holds ``device``, ``precision``
+    (fp32, bf16: autocast, int8: dynamic quantisation of the linear layers on the CPU; see
+    :mod:`sua.models.precision`), ``batch_size`` (default 4), ``max_length`` (default 2048) and
+    ``revision``. A forward takes at most ``batch_size`` groups of prompts that share a beginning
+    (a prompt that shares nothing is a group of one) and ``batch_size²`` prompts in all (small
+    batches suit CPUs, where padding is wasted work; raise it on a GPU); inputs longer than
     ``max_length`` tokens lose their oldest prompt tokens. Chat prompts are formatted with the
-    tokenizer's chat template.
-    ``dtype`` casts a loaded model (``"bfloat16"``: faster on CPU, less exact). ``precision``
-    (fp32, bf16: autocast, int8: dynamic quantisation of the linear layers on the CPU) is the
-    option shared with the encoder adapters (:mod:`sua.models.precision`).
+    tokenizer's chat template. ``dtype`` casts a loaded model (``"bfloat16"``: faster on CPU,
+    less exact). Generation runs prompts in blocks of ``prefix_block`` tokens and keeps the
+    cache of the last ``prefix_cache`` block boundaries (module doc).
     """
 
     def __init__(self, model: str | os.PathLike[str] | torch.nn.Module | None = None, tokenizer: Any = None,
-                 *, batch_size: int = 4, max_length: int = 2048, device: str | None = None,
-                 dtype: str | None = None, prefix_block: int = 64, prefix_cache: int = 32,
-                 precision: str = "fp32") -> None:
-        for name, value in (("batch_size", batch_size), ("prefix_block", prefix_block)):
-            if not isinstance(value, int) or value < 1:
-                raise SUAInputError(f"{name} must be a positive integer, got {value!r}")
+                 *, options: ModelOptions | None = None, dtype: str | None = None, prefix_block: int = 64,
+                 prefix_cache: int = 32) -> None:
+        opts = (options or ModelOptions()).sized(batch_size=4, max_length=2048)
+        if not isinstance(prefix_block, int) or prefix_block < 1:
+            raise SUAInputError(f"prefix_block must be a positive integer, got {prefix_block!r}")
         if isinstance(model, torch.nn.Module):
             if tokenizer is None:
                 raise SUAInputError("a built model needs its tokenizer: HFCausalLM(model, tokenizer)")
-            self.model = model.eval() if device is None else model.to(device).eval()
+            self.model = model.eval() if opts.device is None else model.to(opts.device).eval()
         else:
-            self.model, tokenizer = load_causal_lm(model, device=device, dtype=dtype)
-        self.model = prepare_model(self.model, precision, next(self.model.parameters()).device)
-        self.precision = precision
+            self.model, tokenizer = load_causal_lm(model, device=opts.device, dtype=dtype,
+                                                   revision=opts.revision)
+        self.model = prepare_model(self.model, opts.precision, next(self.model.parameters()).device)
+        self.precision = opts.precision
         self.tokenizer = tokenizer
-        self.batch_size = batch_size
+        self.batch_size = int(opts.batch_size)
         self.prefix_block = prefix_block
         self.prefix_cache = prefix_cache
         self._prefixes: OrderedDict[Ids, Any] = OrderedDict()
-        self.max_length = max_length
+        self.max_length = int(opts.max_length)
         self.device = next(self.model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         eos = getattr(self.model.generation_config, "eos_token_id", None)

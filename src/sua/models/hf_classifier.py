@@ -13,6 +13,7 @@ import torch
 from sua.errors import SUAInputError
 from sua.inputs import ModelInput
 from sua.models._checks import validate_inputs, validate_labels
+from sua.models.options import ModelOptions
 from sua.models.precision import autocast, prepare_model, resolve_device
 
 #: The pre-tokenised form: one dict per input (``input_ids``, ``attention_mask`` and, for
@@ -34,15 +35,13 @@ class HFSequenceClassifier:
     Inference tokenises every input once without padding (truncated to ``max_length``),
     sorts by token length so each batch of ``batch_size`` is padded only to its own
     longest member, runs under ``torch.inference_mode()`` in eval mode on ``device`` and
-    returns rows in the order of the inputs. ``device=None`` keeps a built model where
-    it is and puts a loaded one on CUDA when available, else CPU (``"auto"`` does the same
-    for both). ``precision`` is ``fp32`` (default), ``bf16`` (autocast) or ``int8`` (dynamic
-    quantisation of the linear layers, CPU; ``self.model`` is then a quantised copy), see
-    :mod:`sua.models.precision`.
+    returns rows in the order of the inputs. ``options`` (:class:`~sua.models.options.ModelOptions`)
+    holds ``device``, ``precision``, ``batch_size`` (default 32), ``max_length`` (default 256)
+    and ``revision``; with ``precision="int8"`` ``self.model`` is a quantised copy.
 
     A loaded model is refused when some of its weights are newly initialised (a bare backbone
     whose classification head was never trained predicts noise), unless
-    ``allow_untrained_head=True``. ``revision`` pins a hub model's branch, tag or commit.
+    ``allow_untrained_head=True``.
 
     Example (offline, with the MiniLM backbone and an untrained 3-way head)::
 
@@ -63,30 +62,25 @@ class HFSequenceClassifier:
         tokenizer: Any = None,
         *,
         labels: Sequence[str] | None = None,
-        batch_size: int = 32,
-        max_length: int = 256,
-        device: str | torch.device | None = None,
-        revision: str | None = None,
+        options: ModelOptions | None = None,
         allow_untrained_head: bool = False,
-        precision: str = "fp32",
     ) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise SUAInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not isinstance(max_length, int) or max_length < 2:
-            raise SUAInputError(f"max_length must be an integer >= 2, got {max_length!r}")
-        load = functools.partial(_load_model, revision=revision, allow_untrained_head=allow_untrained_head)
-        model, tokenizer, dev = resolve_model(model, tokenizer, device, load, "HFSequenceClassifier",
-                                              revision=revision)
+        opts = (options or ModelOptions()).sized(batch_size=32, max_length=256)
+        load = functools.partial(_load_model, revision=opts.revision,
+                                 allow_untrained_head=allow_untrained_head)
+        model, tokenizer, dev = resolve_model(model, tokenizer, opts.device, load, "HFSequenceClassifier",
+                                              revision=opts.revision)
         if getattr(tokenizer, "pad_token_id", None) is None:
             raise SUAInputError(
                 "the tokenizer has no pad token, so batches cannot be padded; set "
                 "tokenizer.pad_token (e.g. to tokenizer.eos_token) and "
                 "model.config.pad_token_id to its id")
-        self.model = prepare_model(model, precision, dev)
-        self.precision = precision
+        self.model = prepare_model(model, opts.precision, dev)
+        self.precision = opts.precision
         self.tokenizer = tokenizer
         self.device = dev
-        self.batch_size = batch_size
+        self.batch_size = int(opts.batch_size)
+        max_length = int(opts.max_length)
         model_max = getattr(tokenizer, "model_max_length", None)
         self.max_length = min(max_length, model_max) if isinstance(model_max, int) else max_length
         n_classes = int(model.config.num_labels)

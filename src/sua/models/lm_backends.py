@@ -6,42 +6,39 @@ Both give ``loglikelihoods`` (for :class:`~sua.models.causal_lm.LMClassifier`) a
 
 from __future__ import annotations
 
-import os
-
 from sua.errors import SUAInputError
 from sua.models.hf_causal import HFCausalLM
-from sua.models.openai_client import OpenAIClient
+from sua.models.openai_client import OpenAIClient, OpenAIServer
 from sua.models.openai_lm import OpenAILM
+from sua.models.options import ModelOptions
 
 LM_BACKENDS = ("hf-causal", "openai")
 
 
-def load_lm(backend: str, model: str | None = None, *, base_url: str | None = None,
-            api_key: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
-            max_concurrency: int = 4, scoring: str = "echo", batch_size: int = 4,
-            max_length: int = 2048, device: str | None = None,
-            dtype: str | None = None, precision: str = "fp32") -> HFCausalLM | OpenAILM:
+def load_lm(backend: str, model: str | None = None, *, options: ModelOptions | None = None,
+            dtype: str | None = None, server: OpenAIServer | None = None,
+            scoring: str = "echo") -> HFCausalLM | OpenAILM:
     """Build a backend.
 
     ``hf-causal``: ``model`` is a hub name or folder, ``None`` for the offline SmolLM2;
-    ``batch_size``, ``max_length``, ``device``, ``dtype`` and ``precision`` apply. ``openai``:
-    ``model`` is the server's model name and ``base_url`` its address (``http://host:port/v1``); ``api_key``
-    (default ``$OPENAI_API_KEY``), ``cache_dir`` (the request cache), ``max_concurrency`` and
-    ``scoring`` (``echo`` or ``first_token``) apply.
+    ``options`` (device, precision, batch size, max length, revision:
+    :class:`~sua.models.options.ModelOptions`) and ``dtype`` apply. ``openai``: ``model`` is the
+    server's model name and ``server`` its address, request cache, concurrency and retries
+    (:class:`~sua.models.openai_client.OpenAIServer`); ``scoring`` (``echo`` or ``first_token``)
+    applies, and ``options`` only at fp32 (the server runs at its own precision).
 
-    >>> # lm = load_lm("openai", "smollm2", base_url="http://127.0.0.1:8000/v1", cache_dir="runs/cache")
+    >>> # server = OpenAIServer("http://127.0.0.1:8000/v1", cache_dir="runs/cache")
+    >>> # lm = load_lm("openai", "smollm2", server=server)
     """
+    options = options or ModelOptions()
     if backend == "hf-causal":
-        return HFCausalLM(model, batch_size=batch_size, max_length=max_length, device=device, dtype=dtype,
-                          precision=precision)
+        return HFCausalLM(model, options=options, dtype=dtype)
     if backend == "openai":
-        if precision != "fp32":
-            raise SUAInputError(f"precision {precision!r} applies to local models; the openai backend "
-                                "runs at the server's precision")
-        if not base_url or not model:
+        if options.precision != "fp32":
+            raise SUAInputError(f"precision {options.precision!r} applies to local models; the openai "
+                                "backend runs at the server's precision")
+        if server is None or not model:
             raise SUAInputError("the openai backend needs base_url= (e.g. http://127.0.0.1:8000/v1) and "
                                 "model= (the server's model name)")
-        client = OpenAIClient(base_url, model, api_key=api_key, cache_dir=cache_dir,
-                              max_concurrency=max_concurrency)
-        return OpenAILM(client, scoring=scoring)
+        return OpenAILM(OpenAIClient(server, model), scoring=scoring)
     raise SUAInputError(f"unknown LM backend {backend!r}; known: {list(LM_BACKENDS)}")

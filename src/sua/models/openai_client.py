@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
@@ -51,39 +52,62 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-class OpenAIClient:
-    """JSON requests to an OpenAI-compatible server, cached, retried and rate-limited (module doc).
+@dataclass(frozen=True)
+class OpenAIServer:
+    """An OpenAI-compatible server and how requests to it are sent (module doc).
 
-    ``model`` is put into every request body that names none. ``api_key`` defaults to
-    ``$OPENAI_API_KEY`` (local servers need none). ``stats`` counts ``requests`` (HTTP
-    attempts), ``cache_hits`` and ``retries``.
+    ``base_url``: its address, ``http(s)://host:port/v1``. ``api_key``: default
+    ``$OPENAI_API_KEY`` (local servers need none). ``cache_dir``: where answers are cached
+    (``None``: no cache). ``max_concurrency``: requests in flight at once, >= 1.
+    ``max_retries`` (>= 0), ``backoff`` and ``max_backoff``: a failed attempt is retried after
+    ``min(max_backoff, backoff · 2^attempt)`` seconds. ``timeout``: seconds one attempt waits.
 
-    >>> # client = OpenAIClient("http://127.0.0.1:8000/v1", "smollm2", cache_dir="runs/http-cache")
-    >>> # client.post("/completions", {"prompt": "The capital of France is", "max_tokens": 4})
+    >>> OpenAIServer("127.0.0.1:8000/v1")
+    Traceback (most recent call last):
+    ...
+    sua.errors.SUAInputError: base_url must start with http:// or https://, got '127.0.0.1:8000/v1'
     """
 
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, max_concurrency: int = 4,
-                 max_retries: int = 5, backoff: float = 0.5, max_backoff: float = 30.0, timeout: float = 60.0,
-                 cache_dir: str | os.PathLike[str] | None = None,
+    base_url: str
+    api_key: str | None = None
+    cache_dir: str | os.PathLike[str] | None = None
+    max_concurrency: int = 4
+    max_retries: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
+            raise SUAInputError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+        if not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
+            raise SUAInputError(f"max_concurrency must be an integer >= 1, got {self.max_concurrency!r}")
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise SUAInputError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
+
+
+class OpenAIClient:
+    """JSON requests for ``model`` to an OpenAI-compatible ``server``, cached, retried and
+    rate-limited (module doc).
+
+    ``model`` is put into every request body that names none. ``sleep`` waits between retries
+    (a test passes a recorder). ``stats`` counts ``requests`` (HTTP attempts), ``cache_hits`` and
+    ``retries``.
+
+    >>> # server = OpenAIServer("http://127.0.0.1:8000/v1", cache_dir="runs/http-cache")
+    >>> # OpenAIClient(server, "smollm2").post("/completions", {"prompt": "Paris is", "max_tokens": 4})
+    """
+
+    def __init__(self, server: OpenAIServer, model: str, *,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise SUAInputError(f"base_url must start with http:// or https://, got {base_url!r}")
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise SUAInputError(f"max_concurrency must be an integer >= 1, got {max_concurrency!r}")
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise SUAInputError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        self.base_url = base_url.rstrip("/")
+        self.server = server
+        self.base_url = server.base_url.rstrip("/")
         self.model = model
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self.max_concurrency = max_concurrency
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.timeout = timeout
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
+        self.api_key = server.api_key if server.api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.cache_dir = Path(server.cache_dir).expanduser() if server.cache_dir is not None else None
         self.sleep = sleep
         self.stats = {"requests": 0, "cache_hits": 0, "retries": 0}
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._slots = threading.BoundedSemaphore(server.max_concurrency)
         self._lock = threading.Lock()
         self._opener = urllib.request.build_opener(_RefuseRedirects)
 
@@ -107,7 +131,7 @@ class OpenAIClient:
         """:meth:`post` for each body, ``max_concurrency`` at a time; answers in the order of ``bodies``."""
         if len(bodies) <= 1:
             return [self.post(path, b) for b in bodies]
-        with ThreadPoolExecutor(min(self.max_concurrency, len(bodies))) as pool:
+        with ThreadPoolExecutor(min(self.server.max_concurrency, len(bodies))) as pool:
             return list(pool.map(lambda b: self.post(path, b), bodies))
 
     def _cache_file(self, url: str, body: Json) -> Path | None:
@@ -122,16 +146,17 @@ class OpenAIClient:
             self.stats[what] += 1
 
     def _send_with_retries(self, url: str, body: Json) -> Json:
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(self.server.max_retries + 1):
             try:
                 with self._slots:
                     return self._send(url, body)
             except _Retryable as err:
-                if attempt == self.max_retries:
+                if attempt == self.server.max_retries:
                     raise OpenAIRequestError(f"{url}: gave up after {attempt + 1} attempts; last error: "
                                              f"{err}", err.status) from None
                 self._count("retries")
-                self.sleep(min(self.max_backoff, max(self.backoff * 2 ** attempt, err.retry_after)))
+                server = self.server
+                self.sleep(min(server.max_backoff, max(server.backoff * 2 ** attempt, err.retry_after)))
         raise AssertionError("unreachable")
 
     def _send(self, url: str, body: Json) -> Json:
@@ -141,7 +166,7 @@ class OpenAIClient:
         request = urllib.request.Request(url, json.dumps(body).encode("utf-8"), headers, method="POST")
         self._count("requests")
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.server.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as err:
             if 300 <= err.code < 400:

@@ -19,6 +19,7 @@ distribution over the same ``top_n + 1`` outcomes is exact and sums to 1.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import torch
 
 from sua.errors import SUAInputError
 from sua.models.hf_classifier import _from_pretrained, resolve_model
+from sua.models.options import ModelOptions
 from sua.models.precision import autocast, prepare_model
 
 #: Filler of the context positions a row does not have, in batched ``(N, 2, L)`` logits.
@@ -131,12 +133,13 @@ class HFExtractiveQA:
     ``model``: a local folder or hub name (tokenizer and ``AutoModelForQuestionAnswering`` are
     loaded from it, eager attention on CPU) or a built model with its ``tokenizer`` (a fast one:
     offsets are needed). ``max_question_tokens`` defaults to ``min(64, max_length // 4)``.
-    Inference encodes every input once, sorts by length so each batch of ``batch_size`` is
-    padded only to its own longest member, and runs under ``torch.inference_mode()`` in eval
-    mode (the model's mode is restored afterwards), at ``precision`` (fp32, bf16 or int8, see
-    :mod:`sua.models.precision`).
+    ``options`` (:class:`~sua.models.options.ModelOptions`) holds ``device``, ``precision``
+    (fp32, bf16 or int8, see :mod:`sua.models.precision`), ``batch_size`` (default 32),
+    ``max_length`` (default 384) and ``revision``. Inference encodes every input once, sorts by
+    length so each batch of ``batch_size`` is padded only to its own longest member, and runs
+    under ``torch.inference_mode()`` in eval mode (the model's mode is restored afterwards).
 
-    >>> # qa = HFExtractiveQA("runs/qa/model", max_length=256)
+    >>> # qa = HFExtractiveQA("runs/qa/model", options=ModelOptions(max_length=256))
     >>> # dist = qa.span_distributions([(context, [question, rewrite_1, rewrite_2])])[0]
     >>> # dist.probs.shape, dist.predictions[0]          # (3, 21), the clean answer
     """
@@ -146,23 +149,23 @@ class HFExtractiveQA:
         model: str | os.PathLike[str] | torch.nn.Module,
         tokenizer: Any = None,
         *,
-        max_length: int = 384,
         max_question_tokens: int | None = None,
         max_answer_tokens: int = 30,
         top_n: int = 20,
-        batch_size: int = 32,
-        device: str | torch.device | None = None,
-        precision: str = "fp32",
+        options: ModelOptions | None = None,
     ) -> None:
-        model, tokenizer, dev = resolve_model(model, tokenizer, device, _load_qa_model, "HFExtractiveQA")
+        opts = (options or ModelOptions()).sized(batch_size=32, max_length=384)
+        load = functools.partial(_load_qa_model, revision=opts.revision)
+        model, tokenizer, dev = resolve_model(model, tokenizer, opts.device, load, "HFExtractiveQA",
+                                              revision=opts.revision)
         if not getattr(tokenizer, "is_fast", False):
             raise SUAInputError(f"HFExtractiveQA needs a fast tokenizer (character offsets), got "
                                 f"{type(tokenizer).__name__}")
+        max_length, batch_size = int(opts.max_length), int(opts.batch_size)
         max_question_tokens = min(64, max_length // 4) if max_question_tokens is None \
             else max_question_tokens
-        for name, value in (("max_length", max_length), ("max_question_tokens", max_question_tokens),
-                            ("max_answer_tokens", max_answer_tokens), ("top_n", top_n),
-                            ("batch_size", batch_size)):
+        for name, value in (("max_question_tokens", max_question_tokens),
+                            ("max_answer_tokens", max_answer_tokens), ("top_n", top_n)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SUAInputError(f"{name} must be a positive integer, got {value!r}")
         specials = tokenizer.num_special_tokens_to_add(pair=True)
@@ -171,8 +174,8 @@ class HFExtractiveQA:
             raise SUAInputError(f"max_length={max_length} leaves no room for the context after "
                                 f"max_question_tokens={max_question_tokens} and the special tokens; "
                                 "raise max_length or lower max_question_tokens")
-        self.model = prepare_model(model, precision, dev)
-        self.precision = precision
+        self.model = prepare_model(model, opts.precision, dev)
+        self.precision = opts.precision
         self.tokenizer = tokenizer
         self.device = dev
         self.max_length, self.max_question_tokens = max_length, max_question_tokens
@@ -301,8 +304,10 @@ class HFExtractiveQA:
         return [d.predictions[0] for d in dists]
 
 
-def _load_qa_model(source: str, device: torch.device) -> torch.nn.Module:
+def _load_qa_model(source: str, device: torch.device, *, revision: str | None = None) -> torch.nn.Module:
     from transformers import AutoModelForQuestionAnswering
 
     kwargs = {"attn_implementation": "eager"} if device.type == "cpu" else {}
+    if revision is not None:
+        kwargs["revision"] = revision
     return _from_pretrained(AutoModelForQuestionAnswering, source, **kwargs)

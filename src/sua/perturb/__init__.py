@@ -23,7 +23,7 @@ from sua.perturb.constraints import (
     is_valid,
     validate,
 )
-from sua.perturb.files import perturb_file
+from sua.perturb.files import PerturbConfig, perturb_file
 from sua.perturb.mixture import DEFAULT_WEIGHTS, MixturePerturber, default_families
 from sua.perturb.paraphrase import BackTranslator, ParaphrasePerturber
 from sua.perturb.protect import (
@@ -53,6 +53,7 @@ __all__ = [
     "MaxModifiedWords",
     "MixturePerturber",
     "ParaphrasePerturber",
+    "PerturbConfig",
     "Perturbation",
     "Perturber",
     "Proposer",

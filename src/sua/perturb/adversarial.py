@@ -59,7 +59,8 @@ class AdversarialPerturber:
 
     family = FAMILY
 
-    def __init__(
+    # noqa reason: build_perturber and the CLI give every family its options as flat keywords
+    def __init__(  # noqa: PLR0913
         self,
         model: PredictiveModel,
         *,

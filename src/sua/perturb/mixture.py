@@ -140,45 +140,76 @@ class MixturePerturber:
         return acceptance_rates(self.acceptance_counts())
 
     def perturb(self, text: str, k: int, *, input_id: str, seed: int) -> list[Perturbation]:
+        """Exactly ``k`` draws for ``text`` (module doc): each family's multinomial share, the
+        shortfall filled from the other families, then repeats (or the identity) up to ``k``."""
         check_request(text, k, input_id, seed)
-        names = list(self.weights)
-        counts = input_rng(seed, f"{input_id}#mixture").multinomial(k, [self.weights[f] for f in names])
-        pools: dict[str, list[Perturbation]] = {}
+        draw = _Draw(self, text, k, input_id=input_id, seed=seed)
+        drawn = draw.shares()
+        drawn += draw.fallbacks(k - len(drawn))
+        if not drawn:
+            return repeat_to_k([], k, text, FAMILY, int(seed))
+        return [r if i < len(drawn) else _marked(r, "fallback")
+                for i, r in enumerate(repeat_to_k(drawn, k, text, FAMILY, int(seed)))]
 
-        def pool(name: str) -> list[Perturbation]:
-            if name not in pools:
-                proposed = self.families[name].propose(text, OVERSAMPLE * k, input_id=input_id, seed=seed)
-                pools[name] = [r for r in validate(text, proposed, self.constraints) if is_valid(r)]
-                self._seen[name] += len(proposed)
-                self._valid[name] += len(pools[name])
-            return pools[name]
+    def _validated(self, name: str, text: str, n: int, *, input_id: str, seed: int) -> list[Perturbation]:
+        """Family ``name``'s ``n`` proposals for ``text`` that pass every constraint, in the
+        family's order; counted in :meth:`acceptance_counts`."""
+        proposed = self.families[name].propose(text, n, input_id=input_id, seed=seed)
+        valid = [r for r in validate(text, proposed, self.constraints) if is_valid(r)]
+        self._seen[name] += len(proposed)
+        self._valid[name] += len(valid)
+        return valid
 
-        key = self.distinct_key or (lambda t: t)
-        seen: set[Hashable] = {key(text)}
-        cursor = dict.fromkeys(names, 0)
 
-        def take(name: str, n: int, fallback: bool) -> list[Perturbation]:
-            got, items = [], pool(name)
-            while len(got) < n and cursor[name] < len(items):
-                record = items[cursor[name]]
-                cursor[name] += 1
-                if key(record.text) not in seen:
-                    seen.add(key(record.text))
-                    got.append(_marked(record, "fallback") if fallback else record)
-            return got
+class _Draw:
+    """One input's draw from a mixture: each family's validated proposals (asked for once,
+    ``OVERSAMPLE·k`` of them) read in order, skipping any whose ``distinct_key`` was drawn
+    already or is the input's own."""
 
-        out: list[Perturbation] = []
+    def __init__(self, mixture: MixturePerturber, text: str, k: int, *, input_id: str, seed: int) -> None:
+        self.mixture, self.text, self.k, self.input_id, self.seed = mixture, text, k, input_id, seed
+        self.key: Callable[[str], Hashable] = mixture.distinct_key or (lambda t: t)
+        self.seen: set[Hashable] = {self.key(text)}
+        self.pools: dict[str, list[Perturbation]] = {}
+        self.cursor = dict.fromkeys(mixture.weights, 0)
+
+    def shares(self) -> list[Perturbation]:
+        """Up to ``n_f`` draws of each family ``f``, ``(n_f) ~ Multinomial(k, w)`` on the input's
+        own random stream."""
+        weights = self.mixture.weights
+        names = list(weights)
+        rng = input_rng(self.seed, f"{self.input_id}#mixture")
+        counts = rng.multinomial(self.k, [weights[f] for f in names])
+        drawn: list[Perturbation] = []
         for name, n in zip(names, counts, strict=True):
             if n:
-                out += take(name, int(n), False)
-        for name in sorted(names, key=lambda f: (-self.weights[f], f)):
-            if len(out) == k:
+                drawn += self.take(name, int(n), fallback=False)
+        return drawn
+
+    def fallbacks(self, missing: int) -> list[Perturbation]:
+        """Up to ``missing`` more draws, from the families in order of decreasing weight (then
+        name), each marked ``params["fallback"] = True``."""
+        weights = self.mixture.weights
+        drawn: list[Perturbation] = []
+        for name in sorted(weights, key=lambda f: (-weights[f], f)):
+            if len(drawn) == missing:
                 break
-            out += take(name, k - len(out), True)
-        if not out:
-            return repeat_to_k([], k, text, FAMILY, int(seed))
-        return [r if i < len(out) else _marked(r, "fallback")
-                for i, r in enumerate(repeat_to_k(out, k, text, FAMILY, int(seed)))]
+            drawn += self.take(name, missing - len(drawn), fallback=True)
+        return drawn
+
+    def take(self, name: str, n: int, *, fallback: bool) -> list[Perturbation]:
+        """Family ``name``'s next ``n`` distinct valid proposals (fewer when it runs out)."""
+        if name not in self.pools:
+            self.pools[name] = self.mixture._validated(name, self.text, OVERSAMPLE * self.k,
+                                                       input_id=self.input_id, seed=self.seed)
+        got, items = [], self.pools[name]
+        while len(got) < n and self.cursor[name] < len(items):
+            record = items[self.cursor[name]]
+            self.cursor[name] += 1
+            if self.key(record.text) not in self.seen:
+                self.seen.add(self.key(record.text))
+                got.append(_marked(record, "fallback") if fallback else record)
+        return got
 
 
 def acceptance_rates(counts: Mapping[str, tuple[int, int]]) -> dict[str, float]:

@@ -223,6 +223,8 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     """
     from sua.models.causal_lm import LMClassifier
     from sua.models.lm_backends import load_lm
+    from sua.models.openai_client import OpenAIServer
+    from sua.models.options import ModelOptions
     from sua.models.prompts import load_template
     from sua.perturb import get_perturber
 
@@ -241,11 +243,10 @@ def score_lm_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
               "pair_field": (pair_field if pair_field is not None else kind.pair_field) or None,
               "id_field": id_field}
     label = (label_field if label_field is not None else kind.gold_field) or None
-    lm_options = {name: value for name, value in (("batch_size", batch_size), ("max_length", max_length))
-                  if value is not None}
-    lm = load_lm(backend, model, base_url=base_url, api_key=api_key, cache_dir=http_cache,
-                 max_concurrency=max_concurrency, scoring=scoring, device=device, dtype=dtype,
-                 precision=precision, **lm_options)
+    server = OpenAIServer(base_url, api_key=api_key, cache_dir=http_cache, max_concurrency=max_concurrency) \
+        if backend == "openai" and base_url else None
+    options = ModelOptions(device=device, precision=precision, batch_size=batch_size, max_length=max_length)
+    lm = load_lm(backend, model, options=options, dtype=dtype, server=server, scoring=scoring)
     meta = {"backend": backend, "model_source": model, "task": kind.name, "lm": repr(lm),
             "template": prompt.name, "template_version": prompt.version, "dtype": dtype,
             "precision": precision}

@@ -44,7 +44,7 @@ class QAScorer(SUAScorer):
     (:meth:`score`), the measures, and resumable files with a ``.meta.json``
     (:meth:`score_file`). One ``span_distributions`` call per chunk covers all its variants.
 
-    >>> # qa = HFExtractiveQA("runs/qa/model", max_length=256)
+    >>> # qa = HFExtractiveQA("runs/qa/model", options=ModelOptions(max_length=256))
     >>> # scorer = QAScorer(qa, TokenPerturber(), k=4)
     >>> # scorer.score_file("squad/dev.jsonl", "qa_scores.jsonl", limit=200)
     """

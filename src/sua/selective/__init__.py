@@ -16,7 +16,7 @@ from sua.selective.bounds import (
     theorem_4_5_table,
     zero_one_risk,
 )
-from sua.selective.bounds_report import BoundsReport, bounds_report, check_bounds, format_bounds
+from sua.selective.bounds_report import BoundsGrid, BoundsReport, bounds_report, check_bounds, format_bounds
 from sua.selective.files import apply_policy_file, fit_policy_file
 from sua.selective.lam import DEFAULT_LAMBDA_GRID, LambdaSelection, select_lambda
 from sua.selective.policy import SCORES, SIGNATURE_MEANINGS, AbstentionPolicy
@@ -29,6 +29,7 @@ __all__ = [
     "SIGNATURE_MEANINGS",
     "AbstentionPolicy",
     "AmbiguityGapCheck",
+    "BoundsGrid",
     "BoundsReport",
     "ConfidenceBin",
     "CoveredBound",

@@ -55,6 +55,20 @@ class BoundsReport:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class BoundsGrid:
+    """Where :func:`check_bounds` evaluates the checks that take a grid: the thresholds ``taus``
+    of Prop. 4.8 (``None``: :func:`~sua.selective.bounds.proposition_4_8`'s quantiles of SUA_TV),
+    the smoothing strengths ``gammas`` (each in [0, 1]) of Lemma 4.7 and the number of
+    confidence bins ``n_bins`` (>= 1) of the Theorem 4.5 table. Each value is checked by the
+    function that uses it.
+    """
+
+    taus: Sequence[float] | None = None
+    gammas: Sequence[float] = DEFAULT_GAMMAS
+    n_bins: int = 15
+
+
 def _distribution(dist: Any, labels: Sequence[str], where: str) -> list[float]:
     """A ``{label: prob}`` dict as a vector in the model's label order."""
     if not isinstance(dist, Mapping):
@@ -97,9 +111,7 @@ def check_bounds(
     *,
     labels: Sequence[str] | None = None,
     lam: float | None = None,
-    taus: Sequence[float] | None = None,
-    gammas: Sequence[float] = DEFAULT_GAMMAS,
-    n_bins: int = 15,
+    grid: BoundsGrid | None = None,
     reference: str | os.PathLike[str] | Iterable[Mapping[str, Any]] | None = None,
     reference_field: str = "crowd_label_dist",
     interpretations_field: str = "label_dist",
@@ -109,9 +121,11 @@ def check_bounds(
 
     ``source`` is a ``sua score`` output file, its run folder, or records in memory. The
     label order of the cached probs comes from ``labels``, else the run's ``.meta.json``;
-    λ from ``lam``, else the run's config, else 1. ``reference`` is the items (file or dicts,
+    λ from ``lam``, else the run's config, else 1. ``grid`` (:class:`BoundsGrid`, default
+    ``BoundsGrid()``) holds the τ, γ and bin grids. ``reference`` is the items (file or dicts,
     matched by ``id``) that carry ``reference_field`` and ``interpretations_field``.
     """
+    grid = grid or BoundsGrid()
     if isinstance(source, (str, os.PathLike)):
         records, config = load_scores(source)
     else:
@@ -132,9 +146,9 @@ def check_bounds(
         n=len(records), n_labelled=int(lab.sum()), lam=lam,
         divergence=config.get("divergence"),
         corollary_4_4=corollary_4_4(p, pp, yl, lam),
-        proposition_4_8=proposition_4_8(p, pp, yl, lam, taus),
-        theorem_4_5=theorem_4_5_table(p, yl, records.column("sensitivity")[lab], n_bins),
-        lemma_4_7=lemma_4_7(p, pp, yl, gammas),
+        proposition_4_8=proposition_4_8(p, pp, yl, lam, grid.taus),
+        theorem_4_5=theorem_4_5_table(p, yl, records.column("sensitivity")[lab], grid.n_bins),
+        lemma_4_7=lemma_4_7(p, pp, yl, grid.gammas),
         lemma_4_6=ambiguity,
     )
 

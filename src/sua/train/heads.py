@@ -23,7 +23,7 @@ import torch
 
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
-from sua.models import HFSequenceClassifier
+from sua.models import HFSequenceClassifier, ModelOptions
 from sua.models.qa_span import ContextWindow, HFExtractiveQA, QAFeature
 from sua.perturb import Perturber
 from sua.scoring import QAScorer, SUAScorer
@@ -70,9 +70,8 @@ class ClassificationHead:
             raise SUAInputError("a classification head needs its label names: SUATrainer(model, "
                                 "tokenizer, labels=[...])")
         self.derive_length = config.max_length is None
-        self.predictor = HFSequenceClassifier(model, tokenizer, labels=labels, device=device,
-                                              max_length=config.max_length or 2**31 - 1,
-                                              batch_size=max(config.batch_size, 32))
+        self.predictor = HFSequenceClassifier(model, tokenizer, labels=labels, options=ModelOptions(
+            device=device, max_length=config.max_length or 2**31 - 1, batch_size=max(config.batch_size, 32)))
 
     def encode(self, examples: Sequence[Example]) -> tuple[list[int], list[Any], torch.Tensor]:
         index = {name: i for i, name in enumerate(self.predictor.labels)}
@@ -122,8 +121,9 @@ class QAHead:
         if config.perturb_field == "text":
             raise SUAInputError("extractive QA rewrites only the question (the pair); "
                                 "perturb_field='text' would change the context the spans live in")
-        self.predictor = HFExtractiveQA(model, tokenizer, max_length=config.max_length or QA_MAX_LENGTH,
-                                        batch_size=max(config.batch_size, 32), device=device)
+        self.predictor = HFExtractiveQA(model, tokenizer, options=ModelOptions(
+            device=device, max_length=config.max_length or QA_MAX_LENGTH,
+            batch_size=max(config.batch_size, 32)))
 
     def encode(self, examples: Sequence[Example]) -> tuple[list[int], list[Any], torch.Tensor]:
         features = self.tokenize([ex.model_input() for ex in examples])
