@@ -198,15 +198,15 @@ def _demo(args: argparse.Namespace) -> None:
     # torch's OpenMP threads spin-wait by default: on a shared 2-core machine that made the demo's
     # training steps about 3x slower (29 vs 7.6 s/step in two runs under load). Set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from sua.eval.demo import format_demo, run_demo
+    from sua.eval.demo import DemoConfig, format_demo, run_demo
 
     _quiet_transformers()
-    summary = run_demo(data_dir=args.data_dir, train_data=args.train_data, test_data=args.test_data,
-                       out_dir=args.out, backbone=args.model,
-                       train_size=args.train_size, eval_size=args.eval_size,
-                       epochs=args.epochs, lr=args.lr, max_length=args.max_length,
-                       train_precision=args.train_precision, k=args.k, lam=args.lam, seed=args.seed,
-                       precision=args.precision, device=args.device, progress=not args.quiet)
+    config = DemoConfig(data_dir=args.data_dir, train_data=args.train_data, test_data=args.test_data,
+                        backbone=args.model, train_size=args.train_size, eval_size=args.eval_size,
+                        epochs=args.epochs, lr=args.lr, max_length=args.max_length,
+                        train_precision=args.train_precision, k=args.k, lam=args.lam, seed=args.seed)
+    summary = run_demo(config, out_dir=args.out, precision=args.precision, device=args.device,
+                       progress=not args.quiet)
     print(format_demo(summary))
 
 
@@ -245,7 +245,7 @@ def _bounds(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from sua.eval.tasks import resolve_task
-    from sua.train import train_model
+    from sua.train import Runtime, TrainData, train_model
 
     _quiet_transformers()
     options = {k: v for k, v in (
@@ -257,9 +257,10 @@ def _train(args: argparse.Namespace) -> None:
         ("adv_clean_loss", None if args.adv_loss is None else args.adv_loss == "mean"),
         ("precision", args.precision))
         if v is not None}
-    model_dir = train_model(resolve_task(args.task), args.method, args.data, args.out, backbone=args.model,
-                            limit=args.limit, eval_data=args.eval_data, device=args.device,
-                            progress=not args.quiet, nproc=args.nproc, **options)
+    data = TrainData(args.data, limit=args.limit, eval_path=args.eval_data)
+    runtime = Runtime(device=args.device, progress=not args.quiet, nproc=args.nproc)
+    model_dir = train_model(resolve_task(args.task), args.method, data, args.out, backbone=args.model,
+                            runtime=runtime, **options)
     print(f"model written to {model_dir}")
 
 
@@ -311,13 +312,13 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> None:
-    from sua.eval.reproduce import reproduce
+    from sua.eval.reproduce import ReproduceConfig, reproduce
 
     _quiet_transformers()
     run_dir = args.out or f"runs/reproduce-{Path(args.profile).stem}"
-    out = reproduce(args.experiments, run_dir, profile=args.profile, seeds=args.seeds,
-                    data_dir=args.data_dir, precision=args.precision, device=args.device,
-                    progress=not args.quiet, engine=_unit_engine(args), tasks=args.task)
+    config = ReproduceConfig(profile=args.profile, seeds=args.seeds, tasks=args.task, data_dir=args.data_dir)
+    out = reproduce(args.experiments, run_dir, config, precision=args.precision, device=args.device,
+                    progress=not args.quiet, engine=_unit_engine(args))
     print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
 
 
@@ -325,21 +326,12 @@ def _reproduce(args: argparse.Namespace) -> None:
 
 def _evidence(args: argparse.Namespace) -> None:
     from sua.eval import evidence
-    from sua.eval.runner import ExperimentRun, load_profile, pin_profile
 
     if args.evidence_command == "unit":
         _quiet_transformers()
-        profile = load_profile(args.profile)
-        run = ExperimentRun(pin_profile(args.run, profile), profile, data_dir=args.data_dir,
-                            progress=not args.quiet)
         units = list(dict.fromkeys(_unit(unit) for unit in args.units))  # one task per unit folder
-        engine = _unit_engine(args)
-        if engine is not None:
-            engine.run(run, evidence.run_unit, units)
-        else:
-            for task, preset, seed in units:
-                evidence.run_unit(run, task, preset, seed)
-                print(f"unit {task}:{preset}:{seed} done")
+        evidence.run_units(args.run, args.profile, units, data_dir=args.data_dir, progress=not args.quiet,
+                           engine=_unit_engine(args))
     elif args.evidence_command == "export":
         print(f"{len(evidence.export_run(args.run, args.out))} files written under {args.out}")
     else:
