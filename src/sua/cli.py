@@ -405,6 +405,7 @@ def _add_task_option(parser: argparse.ArgumentParser, *, default: str | None, se
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sua.eval.demo import DemoConfig
     from sua.measures import available_divergences
     from sua.perturb import PERTURBERS
     from sua.selective.policy import DEFAULT_SCORE, SCORES
@@ -471,22 +472,25 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--out", help="HTML file to write (default: <scores stem>.explorer.html)")
     explore.set_defaults(func=_explore)
 
+    demo_config = DemoConfig()  # the demo's defaults
     demo = sub.add_parser("demo", help="fine-tune a small NLI model offline and score it with SUA")
     demo.add_argument("--data-dir", help="folder with nli/snli/{dev,test}.jsonl")
     demo.add_argument("--train-data", help="training JSONL or hub source hf:NAME[@CONFIG]:SPLIT")
     demo.add_argument("--test-data", help="evaluation JSONL or hub source hf:NAME[@CONFIG]:SPLIT")
     demo.add_argument("--model", help="backbone (default: the offline MiniLM)")
     demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--train-size", type=int, default=None, help="training pairs (default: all)")
-    demo.add_argument("--eval-size", type=int, default=1000, help="SNLI test pairs scored (default: 1000)")
-    demo.add_argument("--epochs", type=float, default=3.0)
-    demo.add_argument("--train-precision", choices=["fp32", "bf16"], default="bf16",
+    demo.add_argument("--train-size", type=int, default=demo_config.train_size,
+                      help="training pairs (default: all)")
+    demo.add_argument("--eval-size", type=int, default=demo_config.eval_size, help="SNLI test pairs scored")
+    demo.add_argument("--epochs", type=float, default=demo_config.epochs)
+    demo.add_argument("--train-precision", choices=["fp32", "bf16"], default=demo_config.train_precision,
                       help="training arithmetic (bf16 autocast: faster, within seed noise of fp32)")
-    demo.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate")
-    demo.add_argument("--max-length", type=int, default=64, help="tokens per training pair")
-    demo.add_argument("--k", type=int, default=defaults.K)
-    demo.add_argument("--lam", type=float, default=defaults.LAM)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--lr", type=float, default=demo_config.lr, help="fine-tuning learning rate")
+    demo.add_argument("--max-length", type=int, default=demo_config.max_length,
+                      help="tokens per training pair")
+    demo.add_argument("--k", type=int, default=demo_config.k)
+    demo.add_argument("--lam", type=float, default=demo_config.lam)
+    demo.add_argument("--seed", type=int, default=demo_config.seed)
     demo.add_argument("--quiet", action="store_true")
     _add_runtime_options(demo)
     demo.set_defaults(func=_demo)

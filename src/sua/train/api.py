@@ -1,4 +1,5 @@
-"""``train_model``: one call from data files to a trained Hugging Face model folder (for ``sua train``)."""
+"""``train_model``: one call from data files to a trained Hugging Face model folder (``sua train``,
+``sua demo`` and the experiment runner's units train through it)."""
 
 from __future__ import annotations
 
