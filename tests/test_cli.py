@@ -87,6 +87,22 @@ def test_missing_model_and_bad_summary_input(tmp_path, snli_dev, capsys):
     assert "not a score record" in capsys.readouterr().err
 
 
+def test_demo_config_refuses_sizes_no_demo_can_use(tmp_path, capsys):
+    from sua.errors import SUAInputError
+    from sua.eval.demo import DemoConfig
+
+    assert DemoConfig().train_size is None and DemoConfig(train_size=5).train_size == 5
+    for bad in ({"eval_size": 0}, {"eval_size": None}, {"train_size": 0}, {"train_size": 2.5}):
+        name, value = next(iter(bad.items()))
+        with pytest.raises(SUAInputError, match=f"{name} must be a positive integer, got {value}"):
+            DemoConfig(**bad)
+    train, test = DemoConfig(data_dir=tmp_path).sources()
+    assert (train, test) == (str(tmp_path / "nli/snli/dev.jsonl"), str(tmp_path / "nli/snli/test.jsonl"))
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--eval-size", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "sua demo: error: --eval-size must be >= 1, got 0"
+    assert not (tmp_path / "demo").exists()
+
+
 def test_demo_small_end_to_end(data_dir, tmp_path, capsys):
     """The README's main job with tiny sizes: real data, real fine-tuning, real scoring."""
     out = tmp_path / "demo"

@@ -23,7 +23,7 @@ ray = pytest.importorskip("ray")
 from sua.cli import main  # noqa: E402
 from sua.distributed import RayScoringEngine, RayUnitEngine  # noqa: E402
 from sua.errors import SUAInputError  # noqa: E402
-from sua.eval.reproduce import reproduce  # noqa: E402
+from sua.eval.reproduce import ReproduceConfig, reproduce  # noqa: E402
 from sua.perturb import TokenPerturber  # noqa: E402
 from sua.scoring import SUAScorer, meta_path_for  # noqa: E402
 
@@ -234,15 +234,15 @@ def test_reproduce_engine_ray_builds_the_local_tables(data_dir, tmp_path):
 
     profile = tmp_path / "tiny.toml"
     profile.write_text(TINY)
-    quiet = {"profile": str(profile), "data_dir": data_dir, "progress": False}
+    config = ReproduceConfig(profile=str(profile), data_dir=data_dir)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        reproduce(["table2", "table3"], tmp_path / "local", **quiet, log=lambda _: None)
+        reproduce(["table2", "table3"], tmp_path / "local", config, progress=False, log=lambda _: None)
     finally:
         torch.set_num_threads(threads)
     logged: list[str] = []
-    reproduce(["table2", "table3"], tmp_path / "ray", **quiet, log=logged.append,
+    reproduce(["table2", "table3"], tmp_path / "ray", config, progress=False, log=logged.append,
               engine=RayUnitEngine(num_workers=2))
     done = [i for i, line in enumerate(logged) if line.startswith("unit nli:standard:")]
     assert len(done) == 2 and logged[0].startswith("2 units on Ray, 2 at a time")

@@ -99,3 +99,13 @@ def test_a_few_steps_train_and_the_callback_logs_sua_metrics(tokenizer, rows, tm
 def test_text_columns_must_reach_the_collator(tokenizer, rows, tmp_path):
     with pytest.raises(SUAInputError, match="remove_unused_columns=False"):
         trainer_for(tiny_nli(tokenizer), tokenizer, rows, tmp_path, remove_unused_columns=True)
+
+
+def test_the_collator_reads_the_row_fields_it_is_given(tokenizer, rows):
+    batch = SUATRCollator(tokenizer, k=1, label2id={"entailment": 0, "neutral": 1, "contradiction": 2},
+                          max_length=64, **FIELDS)(rows[:2])
+    pairs = tokenizer([r["premise"] for r in rows[:2]], [r["hypothesis"] for r in rows[:2]], padding=True,
+                      truncation=True, max_length=64, return_tensors="pt")
+    assert torch.equal(batch["input_ids"], pairs["input_ids"])  # premise first, hypothesis second
+    with pytest.raises(SUAInputError, match=r"unknown row field option\(s\) \['label_column'\]"):
+        SUATRCollator(tokenizer, label_column="gold", **FIELDS)

@@ -20,7 +20,7 @@ from sua.models import ModelOptions
 from sua.perturb import TokenPerturber
 from sua.perturb.base import Perturbation
 from sua.scoring import QAScorer, meta_path_for
-from sua.train import SUATrainer, SUATRLoss, make_config, train_model
+from sua.train import Runtime, SUATrainer, SUATRLoss, TrainData, make_config, train_model
 
 MAX_LENGTH = 64
 
@@ -354,15 +354,15 @@ def test_train_model_qa_writes_a_loadable_qa_folder(tokenizer, squad, data_dir, 
     tokenizer.save_pretrained(backbone)
     data = data_dir / "qa" / "squad" / "dev.jsonl"
     out = tmp_path / "run"
-    model_dir = train_model("qa", "sua-tr", data, out, backbone=backbone, limit=12, progress=False,
-                            batch_size=8, max_length=MAX_LENGTH)
+    model_dir = train_model("qa", "sua-tr", TrainData(data, limit=12), out, backbone=backbone,
+                            runtime=Runtime(progress=False), batch_size=8, max_length=MAX_LENGTH)
     run = json.loads((out / "config.json").read_text())
     assert run["task"] == "qa" and run["labels"] is None
     loaded = HFExtractiveQA(str(model_dir), options=ModelOptions(max_length=MAX_LENGTH))
     assert type(loaded.model).__name__ == "BertForQuestionAnswering"
     assert len(loaded.answer([squad[0].pair], [squad[0].text])[0]) > 0
-    assert train_model("qa", "sua-tr", data, out, backbone=backbone, limit=12, progress=False,
-                       batch_size=8, max_length=MAX_LENGTH) == model_dir
+    assert train_model("qa", "sua-tr", TrainData(data, limit=12), out, backbone=backbone,
+                       runtime=Runtime(progress=False), batch_size=8, max_length=MAX_LENGTH) == model_dir
     with pytest.raises(SUAInputError, match="only the question"):
         SUATrainer(tiny_qa(tokenizer), tokenizer, None, _config(perturb_field="text"))
 

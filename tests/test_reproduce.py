@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from sua.cli import main
 from sua.errors import SUAInputError
-from sua.eval.reproduce import EXPERIMENTS, plan_units, reproduce
+from sua.eval.reproduce import EXPERIMENTS, ReproduceConfig, plan_units, reproduce
 from sua.eval.runner import ExperimentRun
 
 MICRO = """
@@ -57,7 +58,8 @@ def micro_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple
     profile = folder / "micro.toml"
     profile.write_text(MICRO, encoding="utf-8")
     run_dir = folder / "run"
-    reproduce(["all"], run_dir, profile=str(profile), data_dir=data_dir, progress=False, log=lambda _: None)
+    reproduce(["all"], run_dir, ReproduceConfig(profile=str(profile), data_dir=data_dir), progress=False,
+              log=lambda _: None)
     return profile, run_dir
 
 
@@ -96,7 +98,8 @@ def test_rerun_resumes_from_cached_units(micro_run: tuple[Path, Path], data_dir:
     stamp = weights.stat().st_mtime_ns
     before = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["tables"]
     logged: list[str] = []
-    reproduce(["table2"], run_dir, profile=str(profile), data_dir=data_dir, progress=False, log=logged.append)
+    reproduce(["table2"], run_dir, ReproduceConfig(profile=str(profile), data_dir=data_dir), progress=False,
+              log=logged.append)
     assert weights.stat().st_mtime_ns == stamp
     assert not [line for line in logged if line.startswith(("train", "score"))]
     after = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["tables"]
@@ -107,7 +110,8 @@ def test_other_settings_on_the_same_folder_are_refused(micro_run: tuple[Path, Pa
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     profile, run_dir = micro_run
     with pytest.raises(SUAInputError, match="another profile"):
-        reproduce(["table2"], run_dir, profile=str(profile), seeds=2, data_dir=data_dir, progress=False)
+        reproduce(["table2"], run_dir, ReproduceConfig(profile=str(profile), seeds=2, data_dir=data_dir),
+                  progress=False)
     assert main(["reproduce", "tablex", "--out", str(run_dir)]) == 2
     assert "invalid choice: 'tablex'" in capsys.readouterr().err
     assert main(["reproduce", "table2", "--profile", "nope", "--out", str(run_dir / "x")]) == 2
@@ -130,3 +134,16 @@ def test_plan_units_names_exactly_the_files_the_experiments_read(micro_run: tupl
                 for folder, u in zip(folders, units) for split in u.agreement}
     written = {*run_dir.glob("units/*/*/seed0/scores/*.jsonl"), *run_dir.glob("units/*/*/seed0/votes/*.json")}
     assert planned == written
+
+
+def test_reproduce_config_sets_the_seeds_and_precision_of_the_profile(micro_run: tuple[Path, Path]) -> None:
+    profile, _ = micro_run
+    config = ReproduceConfig(profile=str(profile), seeds=3).profile_config("bf16")
+    assert config["seeds"] == [0, 1, 2] and config["precision"] == "bf16"
+    assert ReproduceConfig(profile=str(profile)).profile_config("fp32")["seeds"] == \
+        tomllib.loads(profile.read_text(encoding="utf-8"))["seeds"]  # the profile's own
+    for seeds in (0, -2):
+        with pytest.raises(SUAInputError, match=f"--seeds must be >= 1, got {seeds}"):
+            ReproduceConfig(seeds=seeds)
+    with pytest.raises(SUAInputError, match="precision"):
+        ReproduceConfig(profile=str(profile)).profile_config("fp8")

@@ -20,8 +20,10 @@ from sua.selective import TemperatureScaler
 from sua.train import (
     PRESETS,
     EmbeddingPGD,
+    Runtime,
     SUATrainer,
     SUATRLoss,
+    TrainData,
     make_config,
     perturbed_inputs,
     train_model,
@@ -337,21 +339,41 @@ def test_train_model_writes_the_folder_and_resumes(tokenizer, snli_dev, tmp_path
     tiny_bert(tokenizer).save_pretrained(backbone)
     tokenizer.save_pretrained(backbone)
     out = tmp_path / "run"
-    kw = {"backbone": backbone, "limit": 24, "progress": False, "batch_size": 8, "max_length": 48}
-    model_dir = train_model("nli", "sua-tr", snli_dev, out, **kw)
+    data = TrainData(snli_dev, limit=24)
+    kw = {"backbone": backbone, "runtime": Runtime(progress=False), "batch_size": 8, "max_length": 48}
+    model_dir = train_model("nli", "sua-tr", data, out, **kw)
     assert model_dir == out / "model" and (model_dir / "config.json").exists()
     run = json.loads((out / "config.json").read_text())
     assert run["labels"] == LABELS and run["train"]["method"] == "sua-tr" and "versions" in run
     assert (out / "train_log.jsonl").exists()
     mtime = (model_dir / "model.safetensors").stat().st_mtime
-    assert train_model("nli", "sua-tr", snli_dev, out, **kw) == model_dir  # finished: no retraining
+    assert train_model("nli", "sua-tr", data, out, **kw) == model_dir  # finished: no retraining
     assert (model_dir / "model.safetensors").stat().st_mtime == mtime
     with pytest.raises(SUAInputError, match="differs in: train"):
-        train_model("nli", "sua-tr", snli_dev, out, **{**kw, "k_train": 4})
+        train_model("nli", "sua-tr", data, out, **{**kw, "k_train": 4})
 
     from sua.models import HFSequenceClassifier
 
     assert HFSequenceClassifier(str(model_dir)).labels == LABELS
+
+
+def test_train_data_and_runtime_refuse_what_no_run_can_use(snli_dev, tmp_path):
+    assert TrainData(snli_dev).limit is None and TrainData(snli_dev).eval_limit == 500
+    assert TrainData(snli_dev, eval_limit=None).eval_limit is None  # every held-out record
+    for bad in ({"limit": 0}, {"limit": -3}, {"limit": True}, {"eval_limit": 0}, {"eval_limit": 2.5}):
+        name = next(iter(bad))
+        with pytest.raises(SUAInputError, match=f"{name} must be a positive integer or None"):
+            TrainData(snli_dev, **bad)
+    assert Runtime().nproc == 1 and Runtime().progress
+    for nproc in (0, -1, 1.5):
+        with pytest.raises(SUAInputError, match="nproc must be an integer >= 1"):
+            Runtime(nproc=nproc)
+    # the command line's --limit and --nproc reach them: one error line, nothing written
+    from sua.cli import main
+
+    for flag in (["--limit", "0"], ["--nproc", "0"]):
+        assert main(["train", "--data", str(snli_dev), "--out", str(tmp_path / "run"), *flag]) == 2
+    assert not (tmp_path / "run").exists()
 
 
 def test_cli_passes_the_adversarial_training_options(tokenizer, snli_dev, tmp_path):

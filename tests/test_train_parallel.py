@@ -12,7 +12,7 @@ import torch
 from conftest import tiny_bert_config
 
 from sua.errors import SUAInputError
-from sua.train import train_model
+from sua.train import Runtime, TrainData, train_model
 from sua.train.parallel import run_processes, shard, world
 
 
@@ -29,9 +29,9 @@ def backbone(tokenizer, tmp_path_factory) -> Path:
 
 
 def _train(snli_dev: Path, out: Path, backbone: Path, nproc: int) -> Path:
-    return train_model("nli", "sua-tr", snli_dev, out, backbone=backbone, limit=36, progress=False,
-                       nproc=nproc, batch_size=8, k_train=2, max_length=48, epochs=1.0, lr=1e-3,
-                       log_every=1, save_every=2, seed=4)
+    return train_model("nli", "sua-tr", TrainData(snli_dev, limit=36), out, backbone=backbone,
+                       runtime=Runtime(progress=False, nproc=nproc), batch_size=8, k_train=2, max_length=48,
+                       epochs=1.0, lr=1e-3, log_every=1, save_every=2, seed=4)
 
 
 def _log(run: Path) -> list[dict]:

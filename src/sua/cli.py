@@ -197,15 +197,15 @@ def _demo(args: argparse.Namespace) -> None:
     # torch's OpenMP threads spin-wait by default: on a shared 2-core machine that made the demo's
     # training steps about 3x slower (29 vs 7.6 s/step in two runs under load). Set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from sua.eval.demo import format_demo, run_demo
+    from sua.eval.demo import DemoConfig, format_demo, run_demo
 
     _quiet_transformers()
-    summary = run_demo(data_dir=args.data_dir, train_data=args.train_data, test_data=args.test_data,
-                       out_dir=args.out, backbone=args.model,
-                       train_size=args.train_size, eval_size=args.eval_size,
-                       epochs=args.epochs, lr=args.lr, max_length=args.max_length,
-                       train_precision=args.train_precision, k=args.k, lam=args.lam, seed=args.seed,
-                       precision=args.precision, device=args.device, progress=not args.quiet)
+    config = DemoConfig(data_dir=args.data_dir, train_data=args.train_data, test_data=args.test_data,
+                        backbone=args.model, train_size=args.train_size, eval_size=args.eval_size,
+                        epochs=args.epochs, lr=args.lr, max_length=args.max_length,
+                        train_precision=args.train_precision, k=args.k, lam=args.lam, seed=args.seed)
+    summary = run_demo(config, out_dir=args.out, precision=args.precision, device=args.device,
+                       progress=not args.quiet)
     print(format_demo(summary))
 
 
@@ -244,7 +244,7 @@ def _bounds(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from sua.eval.tasks import resolve_task
-    from sua.train import train_model
+    from sua.train import Runtime, TrainData, train_model
 
     _quiet_transformers()
     options = {k: v for k, v in (
@@ -256,9 +256,10 @@ def _train(args: argparse.Namespace) -> None:
         ("adv_clean_loss", None if args.adv_loss is None else args.adv_loss == "mean"),
         ("precision", args.precision))
         if v is not None}
-    model_dir = train_model(resolve_task(args.task), args.method, args.data, args.out, backbone=args.model,
-                            limit=args.limit, eval_data=args.eval_data, device=args.device,
-                            progress=not args.quiet, nproc=args.nproc, **options)
+    data = TrainData(args.data, limit=args.limit, eval_path=args.eval_data)
+    runtime = Runtime(device=args.device, progress=not args.quiet, nproc=args.nproc)
+    model_dir = train_model(resolve_task(args.task), args.method, data, args.out, backbone=args.model,
+                            runtime=runtime, **options)
     print(f"model written to {model_dir}")
 
 
@@ -308,13 +309,13 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> None:
-    from sua.eval.reproduce import reproduce
+    from sua.eval.reproduce import ReproduceConfig, reproduce
 
     _quiet_transformers()
     run_dir = args.out or f"runs/reproduce-{Path(args.profile).stem}"
-    out = reproduce(args.experiments, run_dir, profile=args.profile, seeds=args.seeds,
-                    data_dir=args.data_dir, precision=args.precision, device=args.device,
-                    progress=not args.quiet, engine=_unit_engine(args), tasks=args.task)
+    config = ReproduceConfig(profile=args.profile, seeds=args.seeds, tasks=args.task, data_dir=args.data_dir)
+    out = reproduce(args.experiments, run_dir, config, precision=args.precision, device=args.device,
+                    progress=not args.quiet, engine=_unit_engine(args))
     print(f"results: {out}\nreport: {out.parent / 'report' / 'report.md'} (and report.html)")
 
 
@@ -322,21 +323,12 @@ def _reproduce(args: argparse.Namespace) -> None:
 
 def _evidence(args: argparse.Namespace) -> None:
     from sua.eval import evidence
-    from sua.eval.runner import ExperimentRun, load_profile, pin_profile
 
     if args.evidence_command == "unit":
         _quiet_transformers()
-        profile = load_profile(args.profile)
-        run = ExperimentRun(pin_profile(args.run, profile), profile, data_dir=args.data_dir,
-                            progress=not args.quiet)
         units = list(dict.fromkeys(_unit(unit) for unit in args.units))  # one task per unit folder
-        engine = _unit_engine(args)
-        if engine is not None:
-            engine.run(run, evidence.run_unit, units)
-        else:
-            for task, preset, seed in units:
-                evidence.run_unit(run, task, preset, seed)
-                print(f"unit {task}:{preset}:{seed} done")
+        evidence.run_units(args.run, args.profile, units, data_dir=args.data_dir, progress=not args.quiet,
+                           engine=_unit_engine(args))
     elif args.evidence_command == "export":
         print(f"{len(evidence.export_run(args.run, args.out))} files written under {args.out}")
     else:
@@ -410,6 +402,7 @@ def _add_task_option(parser: argparse.ArgumentParser, *, default: str | None, se
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sua.eval.demo import DemoConfig
     from sua.measures import available_divergences
     from sua.perturb import PERTURBERS
     from sua.selective.policy import DEFAULT_SCORE, SCORES
@@ -476,22 +469,25 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--out", help="HTML file to write (default: <scores stem>.explorer.html)")
     explore.set_defaults(func=_explore)
 
+    demo_config = DemoConfig()  # the demo's defaults
     demo = sub.add_parser("demo", help="fine-tune a small NLI model offline and score it with SUA")
     demo.add_argument("--data-dir", help="folder with nli/snli/{dev,test}.jsonl")
     demo.add_argument("--train-data", help="training JSONL or hub source hf:NAME[@CONFIG]:SPLIT")
     demo.add_argument("--test-data", help="evaluation JSONL or hub source hf:NAME[@CONFIG]:SPLIT")
     demo.add_argument("--model", help="backbone (default: the offline MiniLM)")
     demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--train-size", type=int, default=None, help="training pairs (default: all)")
-    demo.add_argument("--eval-size", type=int, default=1000, help="SNLI test pairs scored (default: 1000)")
-    demo.add_argument("--epochs", type=float, default=3.0)
-    demo.add_argument("--train-precision", choices=["fp32", "bf16"], default="bf16",
+    demo.add_argument("--train-size", type=int, default=demo_config.train_size,
+                      help="training pairs (default: all)")
+    demo.add_argument("--eval-size", type=int, default=demo_config.eval_size, help="SNLI test pairs scored")
+    demo.add_argument("--epochs", type=float, default=demo_config.epochs)
+    demo.add_argument("--train-precision", choices=["fp32", "bf16"], default=demo_config.train_precision,
                       help="training arithmetic (bf16 autocast: faster, within seed noise of fp32)")
-    demo.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate")
-    demo.add_argument("--max-length", type=int, default=64, help="tokens per training pair")
-    demo.add_argument("--k", type=int, default=defaults.K)
-    demo.add_argument("--lam", type=float, default=defaults.LAM)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--lr", type=float, default=demo_config.lr, help="fine-tuning learning rate")
+    demo.add_argument("--max-length", type=int, default=demo_config.max_length,
+                      help="tokens per training pair")
+    demo.add_argument("--k", type=int, default=demo_config.k)
+    demo.add_argument("--lam", type=float, default=demo_config.lam)
+    demo.add_argument("--seed", type=int, default=demo_config.seed)
     demo.add_argument("--quiet", action="store_true")
     _add_runtime_options(demo)
     demo.set_defaults(func=_demo)

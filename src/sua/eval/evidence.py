@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from sua.errors import SUAInputError
 from sua.eval.artifacts import Columns, pack_records, read_columns, write_columns
 from sua.eval.intervals import Draws, bootstrap, draw, seed_mean
 from sua.eval.json_values import finite_or_none
-from sua.eval.runner import ExperimentRun
+from sua.eval.runner import ExperimentRun, UnitEngine, load_profile, pin_profile
 from sua.eval.tasks import load_task
 from sua.io import read_jsonl
 from sua.measures import ambiguity_proxy, divergence, entropy, signature, sua_score
@@ -69,6 +69,24 @@ def run_unit(run: ExperimentRun, task: str, preset: str, seed: int) -> None:
             run.scores(task, preset, seed, split.name, qx=second)
         run.agreement(task, preset, seed, split.name)
 
+
+
+def run_units(run_dir: str | os.PathLike[str], profile: str | os.PathLike[str],
+              units: Sequence[tuple[str, str, int]], *, data_dir: str | os.PathLike[str] | None = None,
+              progress: bool = True, engine: UnitEngine | None = None,
+              log: Callable[[str], None] = print) -> None:
+    """``sua evidence unit``: :func:`run_unit` for each ``(task, preset, seed)`` of ``units`` in
+    the run folder ``run_dir`` pinned to ``profile`` (a name or TOML file; another profile on the
+    same folder is an error), in this process (one ``log`` line per finished unit) or on
+    ``engine`` (e.g. :class:`sua.distributed.RayUnitEngine`)."""
+    config = load_profile(profile)
+    run = ExperimentRun(pin_profile(run_dir, config), config, data_dir=data_dir, progress=progress, log=log)
+    if engine is not None:
+        engine.run(run, run_unit, units)
+        return
+    for task, preset, seed in units:
+        run_unit(run, task, preset, seed)
+        log(f"unit {task}:{preset}:{seed} done")
 
 
 def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> list[Path]:

@@ -14,8 +14,9 @@ import os
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from sua.eval.failure_scores import (
 from sua.eval.report import schema
 from sua.eval.report.paper import paper_values
 from sua.eval.report.write import write_report
-from sua.eval.runner import ExperimentRun, Unit, compute_unit, load_profile, pin_profile
+from sua.eval.runner import ExperimentRun, Unit, UnitEngine, compute_unit, load_profile, pin_profile
 from sua.manifest import versions
 from sua.measures import sua_score
 from sua.measures.metrics import (
@@ -193,11 +194,7 @@ def table2(run: ExperimentRun, results: dict[str, Any]) -> None:
                 t2.add({"Task": title, "Method": name}, row_metrics(test, scores[own], probs_conf, coverage),
                        {"Task": title, "Method": name})
                 correct = _correct(test)
-                for score_name, values in scores.items():
-                    fs.add({"Task": title, "Model": name, "Score": score_name}, {
-                        "AUROC": failure_auroc(values, ~correct), "AURC": aurc(values, correct),
-                        "Sel. Acc (80%)": selective_accuracy(values, correct, coverage),
-                        "PRR": prediction_rejection_ratio(values, ~correct)})
+                _failure_rows(fs, {"Task": title, "Model": name}, scores, correct, coverage)
                 if first:
                     figures["reliability"].append(
                         _reliability(task, method, seed, probs_conf, correct))
@@ -234,6 +231,17 @@ def table2(run: ExperimentRun, results: dict[str, Any]) -> None:
     fs.notes.append("Scores fitted on validation: λ (max. failure AUROC of S − λH), the combined rule's "
                     "scales (empirical CDFs of SUA and H), the logistic (S, H) model, the temperature.")
     _put_tables(results, t2, fs)
+
+
+def _failure_rows(table: TableBuilder, keys: dict[str, Any], scores: dict[str, np.ndarray],
+                  correct: np.ndarray, coverage: float) -> None:
+    """One row per failure score of a model (``keys``): AUROC, AURC, selective accuracy at
+    ``coverage`` and PRR."""
+    for score_name, values in scores.items():
+        table.add({**keys, "Score": score_name}, {
+            "AUROC": failure_auroc(values, ~correct), "AURC": aurc(values, correct),
+            "Sel. Acc (80%)": selective_accuracy(values, correct, coverage),
+            "PRR": prediction_rejection_ratio(values, ~correct)})
 
 
 def _reliability(task: str, method: str, seed: int, confidence: np.ndarray,
@@ -456,23 +464,47 @@ def plan_units(run: ExperimentRun, experiments: Sequence[str]) -> list[Unit]:
     return [Unit(*key, scores=tuple(files), agreement=tuple(votes)) for key, (files, votes) in merged.items()]
 
 
-class UnitEngine(Protocol):
-    """Where units are computed: ``run(run, work, units)`` calls ``work(run, *unit)`` for each
-    tuple of ``units`` somewhere that shares ``run``'s folder, and returns when all are done
-    (without an engine, :func:`reproduce` computes each file in this process when a table first
-    reads it)."""
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """Which work a reproduction does besides its experiments: the ``profile`` (a shipped name,
+    ``quick`` or ``full``, or a profile TOML file: sizes, seeds, K, training options), ``seeds``
+    (that many seeds, 0..N-1, instead of the profile's), ``tasks`` (``--task`` values: the
+    experiments over tasks run only on these of the profile's tasks,
+    :meth:`ExperimentRun.select_tasks`; Table 3 and Appendix B.2 keep the profile's task) and the
+    ``data_dir`` the task files' sources are read under (default: :func:`default_data_dir`).
 
-    def run(self, run: ExperimentRun, work: Callable[..., None],
-            units: Sequence[tuple[Any, ...]]) -> None: ...
+    >>> ReproduceConfig(seeds=0)
+    Traceback (most recent call last):
+    ...
+    sua.errors.SUAInputError: --seeds must be >= 1, got 0
+    """
+
+    profile: str | os.PathLike[str] = "quick"
+    seeds: int | None = None
+    tasks: Sequence[str | os.PathLike[str]] | None = None
+    data_dir: str | os.PathLike[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.seeds is not None and self.seeds < 1:
+            raise SUAInputError(f"--seeds must be >= 1, got {self.seeds}")
+
+    def profile_config(self, precision: str) -> dict[str, Any]:
+        """The loaded profile with this run's seeds and scoring ``precision`` (part of the profile:
+        a run folder keeps it)."""
+        config = load_profile(self.profile)
+        if self.seeds is not None:
+            config["seeds"] = list(range(self.seeds))
+        config["precision"] = check_precision(precision)
+        return config
 
 
-def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, profile: str = "quick",
-              seeds: int | None = None, data_dir: str | os.PathLike[str] | None = None,
-              precision: str = "fp32", device: str = "auto", progress: bool = True,
-              log: Callable[[str], None] = print, engine: UnitEngine | None = None,
-              tasks: Sequence[str | os.PathLike[str]] | None = None) -> Path:
-    """Run ``experiments`` (names from :data:`EXPERIMENTS`, or ``all``) with a profile into
-    ``run_dir``, write ``results.json`` and the report; return the results path.
+def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str],
+              config: ReproduceConfig | None = None, *, precision: str = "fp32", device: str = "auto",
+              progress: bool = True, log: Callable[[str], None] = print,
+              engine: UnitEngine | None = None) -> Path:
+    """Run ``experiments`` (names from :data:`EXPERIMENTS`, or ``all``) into ``run_dir`` as
+    ``config`` says (:class:`ReproduceConfig`; default: the ``quick`` profile), write
+    ``results.json`` and the report; return the results path.
 
     A run folder keeps its profile: rerunning with the same settings resumes; other settings
     are an error (choose another folder). ``precision`` (fp32, bf16, int8) is the scoring models'
@@ -481,23 +513,18 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
     :class:`sua.distributed.RayUnitEngine`) first computes the units the experiments read
     (:func:`plan_units`: task × preset × seed with its score files) elsewhere, in the same run
     folder; the tables are then built here from those files, as a local run builds them.
-    ``tasks`` (``--task``): the experiments over tasks run only on these of the profile's tasks
-    (:meth:`ExperimentRun.select_tasks`; Table 3 and Appendix B.2 keep the profile's task)."""
+    ``progress``: progress bars; ``log``: where the one-line steps go."""
     names = list(EXPERIMENTS) if "all" in experiments else list(experiments)
     unknown = sorted(set(names) - set(EXPERIMENTS))
     if unknown or not names:
         raise SUAInputError(f"unknown experiment(s) {unknown}; known: {', '.join(EXPERIMENTS)}, all")
-    config = load_profile(profile)
-    if seeds is not None:
-        if seeds < 1:
-            raise SUAInputError(f"--seeds must be >= 1, got {seeds}")
-        config["seeds"] = list(range(seeds))
-    config["precision"] = check_precision(precision)
-    run = ExperimentRun(run_dir, config, data_dir=data_dir, progress=progress, log=log,
+    choice = config or ReproduceConfig()
+    profile = choice.profile_config(precision)
+    run = ExperimentRun(run_dir, profile, data_dir=choice.data_dir, progress=progress, log=log,
                         device=str(resolve_device(device)))
-    if tasks:
-        run.select_tasks(tasks)  # a bad --task is refused before the run folder is made
-    out = pin_profile(run_dir, config)
+    if choice.tasks:
+        run.select_tasks(choice.tasks)  # a bad --task is refused before the run folder is made
+    out = pin_profile(run_dir, profile)
     results_file = out / schema.RESULTS_FILE
     results = (json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists()
                else schema.new_results())
@@ -510,10 +537,10 @@ def reproduce(experiments: Sequence[str], run_dir: str | os.PathLike[str], *, pr
         log(f"== {name}")
         EXPERIMENT_FUNCS[name](run, results)
     results["meta"] = {
-        "profile": config["name"], "seeds": config["seeds"],
+        "profile": profile["name"], "seeds": profile["seeds"],
         "command": "sua " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("sua")
-        else f"sua reproduce {' '.join(names)} --profile {profile}",
-        "versions": versions(), "config": config, "device": run.device,
+        else f"sua reproduce {' '.join(names)} --profile {choice.profile}",
+        "versions": versions(), "config": profile, "device": run.device,
         "started": results["meta"].get("started", started),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "notes": [f"data: {os.path.relpath(run.data_dir)}",  # relative: no machine paths in results

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -237,7 +237,7 @@ class ExperimentRun:
         """The trained model of a unit, training it (resumably) when it is not there yet.
         ``preset`` is a training preset, optionally with overrides of a grid point
         (:func:`split_preset`, e.g. ``sua-tr@alpha=10,lam=0.5``)."""
-        from sua.train import train_model
+        from sua.train import Runtime, TrainData, train_model
 
         spec = self.task(task)
         n = n_train or self.train_size(task)
@@ -250,8 +250,8 @@ class ExperimentRun:
         # with eval_every, the whole validation split is scored into train_log.jsonl (the learning curve)
         curve = self._split_file(task, "validation", None) if options.get("eval_every") else None
         self.log(f"train {task} {preset} seed={seed} n={n}")
-        return train_model(train_kind(spec), name, data, out, labels=spec.labels,
-                           progress=self.progress, eval_data=curve, eval_limit=None, device=self.device,
+        return train_model(train_kind(spec), name, TrainData(data, eval_path=curve, eval_limit=None), out,
+                           labels=spec.labels, runtime=Runtime(device=self.device, progress=self.progress),
                            **options)
 
     def train_options(self, task: str) -> dict[str, Any]:
@@ -370,6 +370,16 @@ class Unit:
                        n_train=self.n_train)
         for split in self.agreement:
             run.agreement(self.task, self.preset, self.seed, split, n_train=self.n_train)
+
+
+class UnitEngine(Protocol):
+    """Where units are computed: ``run(run, work, units)`` calls ``work(run, *unit)`` for each
+    tuple of ``units`` somewhere that shares ``run``'s folder, and returns when all are done
+    (without an engine, :func:`~sua.eval.reproduce.reproduce` computes each file in this process
+    when a table first reads it)."""
+
+    def run(self, run: ExperimentRun, work: Callable[..., None],
+            units: Sequence[tuple[Any, ...]]) -> None: ...
 
 
 def compute_unit(run: ExperimentRun, unit: Unit) -> None:

@@ -114,12 +114,8 @@ def load_task(name_or_path: str | os.PathLike[str]) -> Task:
 
 
 def _parse_task(raw: dict[str, Any], where: str) -> Task:
-    def need(key: str, table: dict[str, Any], ctx: str) -> Any:
-        if key not in table:
-            raise SUAInputError(f"{where}: {ctx} needs `{key}`")
-        return table[key]
-
-    kind = need("kind", raw, "the task")
+    """A task file's table as a :class:`Task`; ``where`` (its name or path) prefixes every error."""
+    kind = _need("kind", raw, "the task", where)
     if kind not in TASK_FILE_KINDS:
         raise SUAInputError(f"{where}: kind must be one of {TASK_FILE_KINDS}, got {kind!r}")
     if raw.get("perturb_field", "auto") not in PERTURB_FIELDS:
@@ -127,38 +123,13 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
                             f"got {raw['perturb_field']!r}")
     partitions = raw.get("partitions", {})
     for pname, part in partitions.items():
-        _check_keys(part, _PARTITION_KEYS, f"{where}: partition {pname!r}")
-        fractions = need("parts", part, f"partition {pname!r}")
-        if abs(sum(fractions.values()) - 1.0) > 1e-9 or min(fractions.values()) <= 0:
-            raise SUAInputError(f"{where}: partition {pname!r} parts must be positive and sum to 1, "
-                                f"got {fractions}")
-    splits = {}
-    for sname, spec in need("splits", raw, "the task").items():
-        ctx = f"split {sname!r}"
-        _check_keys(spec, _SPLIT_KEYS, f"{where}: {ctx}")
-        role = need("role", spec, ctx)
-        if role not in ROLES:
-            raise SUAInputError(f"{where}: {ctx} role must be one of {ROLES}, got {role!r}")
-        base: dict[str, Any] = {}
-        if "partition" in spec:
-            pname = spec["partition"]
-            if pname not in partitions:
-                raise SUAInputError(f"{where}: {ctx} names unknown partition {pname!r}")
-            part = partitions[pname]
-            if spec.get("take") not in part["parts"]:
-                raise SUAInputError(f"{where}: {ctx} must `take` one of {list(part['parts'])}")
-            base = {"sources": _sources(part, f"partition {pname!r}", where),
-                    "label_map": part.get("label_map"), "partition_by": need("by", part, pname),
-                    "partition_seed": int(part.get("seed", 0)), "parts": dict(part["parts"]),
-                    "take": spec["take"]}
-        else:
-            base = {"sources": _sources(spec, ctx, where)}
-        options = {k: spec[k] for k in ("label_map", "gold_labels_field", "label_groups", "perturber",
-                                        "derive") if k in spec}
-        splits[sname] = Split(name=sname, role=role, **base, **options)
+        _check_partition(pname, part, where)
+    splits = {sname: _parse_split(sname, spec, partitions, where)
+              for sname, spec in _need("splits", raw, "the task", where).items()}
     labels = raw.get("labels")
-    task = Task(name=need("name", raw, "the task"), version=int(need("version", raw, "the task")),
-                kind=kind, text_field=need("text_field", raw, "the task"),
+    task = Task(name=_need("name", raw, "the task", where),
+                version=int(_need("version", raw, "the task", where)),
+                kind=kind, text_field=_need("text_field", raw, "the task", where),
                 pair_field=raw.get("pair_field"), perturb_field=raw.get("perturb_field", "auto"),
                 labels=None if labels is None else tuple(labels), answers_field=raw.get("answers_field"),
                 splits=splits, path=where)
@@ -168,6 +139,50 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
         raise SUAInputError(f"{where}: a qa task needs `answers_field` and `pair_field` (the question)")
     task_kind(task)  # the fields, head and rewritten side agree
     return task
+
+
+def _need(key: str, table: dict[str, Any], ctx: str, where: str) -> Any:
+    """``table[key]``, or an error saying that ``ctx`` of the file ``where`` needs it."""
+    if key not in table:
+        raise SUAInputError(f"{where}: {ctx} needs `{key}`")
+    return table[key]
+
+
+def _check_partition(pname: str, part: dict[str, Any], where: str) -> None:
+    """A ``[partitions.NAME]`` table: known keys and part fractions that are positive and sum to 1."""
+    _check_keys(part, _PARTITION_KEYS, f"{where}: partition {pname!r}")
+    fractions = _need("parts", part, f"partition {pname!r}", where)
+    if abs(sum(fractions.values()) - 1.0) > 1e-9 or min(fractions.values()) <= 0:
+        raise SUAInputError(f"{where}: partition {pname!r} parts must be positive and sum to 1, "
+                            f"got {fractions}")
+
+
+def _parse_split(sname: str, spec: dict[str, Any], partitions: dict[str, Any], where: str) -> Split:
+    """A ``[splits.NAME]`` table: a role and its sources, either its own or a part of a partition."""
+    ctx = f"split {sname!r}"
+    _check_keys(spec, _SPLIT_KEYS, f"{where}: {ctx}")
+    role = _need("role", spec, ctx, where)
+    if role not in ROLES:
+        raise SUAInputError(f"{where}: {ctx} role must be one of {ROLES}, got {role!r}")
+    base: dict[str, Any] = {"sources": _sources(spec, ctx, where)} if "partition" not in spec else \
+        _partition_sources(spec, partitions, ctx, where)
+    options = {k: spec[k] for k in ("label_map", "gold_labels_field", "label_groups", "perturber",
+                                    "derive") if k in spec}
+    return Split(name=sname, role=role, **base, **options)
+
+
+def _partition_sources(spec: dict[str, Any], partitions: dict[str, Any], ctx: str,
+                       where: str) -> dict[str, Any]:
+    """The :class:`Split` fields of a split that takes one part of a partition."""
+    pname = spec["partition"]
+    if pname not in partitions:
+        raise SUAInputError(f"{where}: {ctx} names unknown partition {pname!r}")
+    part = partitions[pname]
+    if spec.get("take") not in part["parts"]:
+        raise SUAInputError(f"{where}: {ctx} must `take` one of {list(part['parts'])}")
+    return {"sources": _sources(part, f"partition {pname!r}", where), "label_map": part.get("label_map"),
+            "partition_by": _need("by", part, pname, where), "partition_seed": int(part.get("seed", 0)),
+            "parts": dict(part["parts"]), "take": spec["take"]}
 
 
 def task_kind(task: Task) -> TaskKind:

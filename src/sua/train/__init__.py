@@ -4,8 +4,7 @@ extractive QA, and ``train_model``."""
 
 from sua.train.adversarial import EmbeddingPGD
 from sua.train.api import load_backbone, train_model
-from sua.train.config import METHODS, PRESETS, TrainConfig, make_config
-from sua.train.finetune import finetune_classifier
+from sua.train.config import METHODS, PRESETS, Runtime, TrainConfig, TrainData, make_config
 from sua.train.heads import HEADS
 from sua.train.loss import LossTerms, SUATRLoss
 from sua.train.rewrites import perturbed_inputs
@@ -18,9 +17,10 @@ __all__ = [
     "EmbeddingPGD",
     "LossTerms",
     "SUATRLoss",
+    "Runtime",
     "SUATrainer",
     "TrainConfig",
-    "finetune_classifier",
+    "TrainData",
     "load_backbone",
     "make_config",
     "perturbed_inputs",

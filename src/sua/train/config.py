@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from sua.errors import SUAInputError
 from sua.tasks import PERTURB_FIELDS
 from sua.train.adversarial import NORMS
 from sua.train.loss import STOP_GRAD_SIDES
+from sua.train.parallel import check_nproc
 
 #: ``standard``: L_task only; ``at``: L_task on PGD embedding perturbations (Madry-style);
 #: ``sua-tr``: eq. 15 with perturbations x' ~ Q_x.
@@ -79,17 +81,30 @@ class TrainConfig:
     length_buckets: bool = True
 
     def __post_init__(self) -> None:
+        self._check_method()
+        self._check_choices()
+        self._check_counts()
+        self._check_ranges()
+
+    def _check_method(self) -> None:
+        """A known method; only ``sua-tr`` has the consistency and alignment terms."""
         if self.method not in METHODS:
             raise SUAInputError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.method != "sua-tr" and (self.alpha or self.beta):
             raise SUAInputError(f"method {self.method!r} has no consistency or alignment term; "
                                 f"alpha and beta must be 0 (got {self.alpha}, {self.beta}); use "
                                 "method='sua-tr' for them")
+
+    def _check_choices(self) -> None:
+        """Each named setting is one of its allowed values."""
         choices = {"stop_grad": STOP_GRAD_SIDES, "adv_norm": NORMS, "perturb_field": PERTURB_FIELDS,
                    "precision": TRAIN_PRECISIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise SUAInputError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+    def _check_counts(self) -> None:
+        """Counts are positive integers (the optional ones may be ``None``)."""
         optional = {"eval_every", "save_every", "max_length"}
         for name in ("k_train", "batch_size", "grad_accum", "max_length", "adv_steps", "log_every",
                      "eval_k", "keep_checkpoints", *optional):
@@ -98,6 +113,9 @@ class TrainConfig:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SUAInputError(f"{name} must be a positive integer, got {value!r}")
+
+    def _check_ranges(self) -> None:
+        """Step sizes and lengths are finite and positive; the warm-up is a fraction of the steps."""
         for name in ("epochs", "lr", "adv_epsilon"):
             if not 0 < getattr(self, name) < math.inf:
                 raise SUAInputError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
@@ -116,6 +134,42 @@ class TrainConfig:
         """The fields that determine the weights (a resumed run must match them): all but
         logging, evaluation and checkpoint frequency."""
         return {k: v for k, v in self.to_dict().items() if k not in BOOKKEEPING}
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The records a training run reads: the first ``limit`` records of ``path`` (all when
+    ``None``) to train on and, for the log's held-out S/H/accuracy, the first ``eval_limit`` of
+    ``eval_path`` (all when ``None``). Written into the run's ``config.json``.
+
+    >>> TrainData("train.jsonl", limit=1000).eval_limit
+    500
+    """
+
+    path: str | os.PathLike[str]
+    limit: int | None = None
+    eval_path: str | os.PathLike[str] | None = None
+    eval_limit: int | None = 500
+
+    def __post_init__(self) -> None:
+        for name in ("limit", "eval_limit"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise SUAInputError(f"{name} must be a positive integer or None (all records), got {value!r}")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a training run executes, never what it computes (none of it is compared
+    when a run resumes): ``device`` (cpu, cuda, auto; ``None``: auto), a progress bar, and
+    ``nproc`` data-parallel processes (:mod:`sua.train.parallel`: the same global batch and steps)."""
+
+    device: str | None = None
+    progress: bool = True
+    nproc: int = 1
+
+    def __post_init__(self) -> None:
+        check_nproc(self.nproc)
 
 
 def complete_saved(saved: dict[str, Any], rewrite: str | None = None) -> dict[str, Any]:

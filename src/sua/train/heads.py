@@ -175,16 +175,17 @@ def answer_tokens(window: ContextWindow, answers: Any, example_id: str = "?") ->
     return tokens[0], tokens[-1]
 
 
-#: Head kinds by name (``SUATrainer(head=...)``).
+#: Head kinds by name (a task kind's ``head``; :func:`head_kind` reads it from a model).
 HEADS: dict[str, type] = {"classification": ClassificationHead, "qa": QAHead}
 
 
-def make_head(kind: str, model: torch.nn.Module, tokenizer: Any, labels: Sequence[str] | None,
+def head_kind(model: torch.nn.Module) -> str:
+    """The head a model has: ``qa`` for a ``*ForQuestionAnswering`` model (what
+    :func:`~sua.train.api.load_backbone` builds for ``head="qa"``), else ``classification``."""
+    return "qa" if type(model).__name__.endswith("ForQuestionAnswering") else "classification"
+
+
+def make_head(model: torch.nn.Module, tokenizer: Any, labels: Sequence[str] | None,
               config: TrainConfig, device: str | torch.device | None = None) -> TrainHead:
-    """The head named ``kind``; ``"auto"``: ``qa`` for a ``*ForQuestionAnswering`` model, else
-    ``classification``."""
-    if kind == "auto":
-        kind = "qa" if type(model).__name__.endswith("ForQuestionAnswering") else "classification"
-    if kind not in HEADS:
-        raise SUAInputError(f"unknown head {kind!r}; known: auto, {', '.join(HEADS)}")
-    return HEADS[kind](model, tokenizer, labels, config, device)
+    """The trainer's head for ``model`` (:func:`head_kind`)."""
+    return HEADS[head_kind(model)](model, tokenizer, labels, config, device)

@@ -38,6 +38,9 @@ from sua.train.rewrites import perturbed_inputs
 #: Prefix of the batch keys holding the rewrites' tokens (B·K rows).
 PERTURBED = "perturbed_"
 
+#: The record fields a :class:`SUATRCollator` reads its inputs from, and their defaults.
+ROW_FIELDS: dict[str, str | None] = {"text_field": "text", "pair_field": None, "id_field": "id"}
+
 
 def _perturber(perturber: Perturber | str) -> Perturber:
     return get_perturber(perturber) if isinstance(perturber, str) else perturber
@@ -50,22 +53,26 @@ class SUATRCollator:
     rows b·K .. b·K + K − 1). Rewrites come from ``perturber`` (a registered family name or a
     :class:`~sua.perturb.base.Perturber`) on the pair when there is one, else on the text.
 
-    Rows are dicts with ``text_field``, optional ``pair_field`` and ``label_field`` (a class id,
-    or a label name looked up in ``label2id``, e.g. ``model.config.label2id``). Needs
-    ``TrainingArguments(remove_unused_columns=False)`` so the text columns reach it.
+    Rows are dicts with the text, an optional pair and ``label_field`` (a class id, or a label
+    name looked up in ``label2id``, e.g. ``model.config.label2id``); ``fields`` name the others
+    as :func:`sua.io.example_from_record` reads them: ``text_field`` (default ``text``),
+    ``pair_field`` (default none) and ``id_field`` (default ``id``) — the same keywords
+    :class:`SUAMetricsCallback` takes. Needs ``TrainingArguments(remove_unused_columns=False)``
+    so the text columns reach it.
     """
 
     def __init__(self, tokenizer: Any, *, perturber: Perturber | str = "token", k: int = 4,
-                 text_field: str = "text", pair_field: str | None = None, label_field: str = "label",
-                 id_field: str = "id", label2id: Mapping[str, int] | None = None, max_length: int = 128,
-                 seed: int = 0) -> None:
+                 label_field: str = "label", label2id: Mapping[str, int] | None = None,
+                 max_length: int = 128, seed: int = 0, **fields: str | None) -> None:
         if not isinstance(k, int) or k < 1:
             raise SUAInputError(f"k (rewrites per row) must be an integer >= 1, got {k!r}")
+        unknown = sorted(set(fields) - set(ROW_FIELDS))
+        if unknown:
+            raise SUAInputError(f"unknown row field option(s) {unknown}; known: {', '.join(ROW_FIELDS)}")
         self.tokenizer = tokenizer
         self.perturber = _perturber(perturber)
         self.k = k
-        self.fields = {"text_field": text_field, "pair_field": pair_field, "label_field": None,
-                       "id_field": id_field}
+        self.fields = {**ROW_FIELDS, **fields, "label_field": None}
         self.label_field = label_field
         self.label2id = dict(label2id or {})
         self.max_length = max_length

@@ -7,6 +7,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,27 @@ class _Window:
         return {k: f"{v:.3f}" for k, v in self.means().items() if k != "loss" and v is not None}
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """What one :meth:`SUATrainer.fit` call trains with: the usable examples, their features and
+    targets, the batch plan, the optimiser and its schedule, and the held-out examples with
+    their scorer (``None`` when nothing is evaluated)."""
+
+    examples: list[Example]
+    clean: list[Any]
+    targets: torch.Tensor
+    plan: BatchPlan
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    eval_examples: Sequence[Example] | None
+    scorer: SUAScorer | None
+
+
 class SUATrainer:
     """Fine-tune a Hugging Face model with ``L = L_task + α·L_cons + β·L_align``.
 
-    The model's kind of output is a *head* (:mod:`sua.train.heads`; ``head="auto"`` picks ``qa``
-    for a ``*ForQuestionAnswering`` model, else ``classification``): a sequence classifier
+    The model's kind of output is a *head* (:mod:`sua.train.heads`), read from the model:
+    ``qa`` for a ``*ForQuestionAnswering`` model, else ``classification``; a sequence classifier
     (logits over ``labels``) or an extractive QA model, whose start and end distributions over
     the context window each enter eq. 15 and are averaged (only the question is rewritten;
     examples whose answer lies outside the window are skipped and counted in the log's first
@@ -114,10 +131,9 @@ class SUATrainer:
         out_dir: str | os.PathLike[str] | None = None,
         progress: bool = True,
         device: str | torch.device | None = None,
-        head: str = "auto",
     ) -> None:
         self.config = config = config or TrainConfig()
-        self.head = make_head(head, model, tokenizer, labels, config, device)
+        self.head = make_head(model, tokenizer, labels, config, device)
         self.model = self.head.predictor.model
         self.loss = SUATRLoss(config.alpha, config.beta, config.lam, config.divergence,
                               config.stop_grad)
@@ -264,75 +280,94 @@ class SUATrainer:
         (its config must equal this trainer's) and starts afresh otherwise; without it,
         checkpoints left in ``out_dir`` by an earlier run are an error (never overwritten).
         """
+        run, skipped = self._prepare(examples, eval_examples)
+        start, window = self._start(run, resume, skipped)
+        self.model.train()
+        bar = tqdm(range(start, run.plan.n_steps), initial=start, total=run.plan.n_steps, unit="step",
+                   desc=f"training ({self.config.method})", disable=not self.progress)
+        try:
+            for step in bar:
+                self._step(run, step, window)
+                window = self._bookkeeping(run, step + 1, window, bar)
+        finally:
+            bar.close()
+            self.model.eval()
+        return self.classifier
+
+    def _prepare(self, examples: Iterable[Example],
+                 eval_examples: Sequence[Example] | None) -> tuple[_Fit, int]:
+        """The state of one :meth:`fit` call and how many examples the head could not use."""
         cfg = self.config
         examples = list(examples)
         if not examples:
             raise SUAInputError("no training examples")
         kept, clean, targets = self.head.encode(examples)
-        skipped, examples = len(examples) - len(kept), [examples[i] for i in kept]
-        plan = BatchPlan(len(examples), cfg.batch_size, cfg.grad_accum, cfg.epochs, cfg.seed,
+        plan = BatchPlan(len(kept), cfg.batch_size, cfg.grad_accum, cfg.epochs, cfg.seed,
                          tuple(self.head.length(f) for f in clean) if cfg.length_buckets else None)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, linear_warmup_decay(plan.n_steps, cfg.warmup_ratio))
         self._epoch, self._train_perturber = None, None
         scorer = self._scorer(eval_examples) if eval_examples and cfg.eval_every and is_main() else None
+        run = _Fit([examples[i] for i in kept], clean, targets, plan, optimizer, scheduler, eval_examples,
+                   scorer)
+        return run, len(examples) - len(kept)
 
+    def _start(self, run: _Fit, resume: bool, skipped: int) -> tuple[int, _Window]:
+        """``(first step, log window)``: restored from the latest checkpoint, or a fresh start
+        (seeded, the log emptied, its first line written when there is something to say)."""
         found = checkpoints(self.checkpoint_dir) if self.checkpoint_dir else []
         if found and not resume:
             raise SUAInputError(f"{self.checkpoint_dir} holds checkpoints of an earlier run; pass "
                                 "resume=True to continue it, or remove them to start afresh")
         if found:
-            start, window = self._restore(found[-1], optimizer, scheduler, rewritten_side(examples[0]))
-        else:
-            start, window = 0, _Window()
-            torch.manual_seed(cfg.seed + world()[0])  # data-parallel: each process its own dropout masks
-            self._truncate_log(-1)
-            first: dict[str, Any] = {"skipped_examples": skipped} if skipped else {}
-            if cfg.max_length is None:
-                first["max_length"] = self.head.predictor.max_length
-            if scorer is not None:
-                first["eval"] = self.evaluate(eval_examples, scorer)
-            if first:
-                self._append_log({"step": 0, "epoch": 0.0, **first})
+            return self._restore(found[-1], run.optimizer, run.scheduler, rewritten_side(run.examples[0]))
+        torch.manual_seed(self.config.seed + world()[0])  # data-parallel: each process its own dropout masks
+        self._truncate_log(-1)
+        first: dict[str, Any] = {"skipped_examples": skipped} if skipped else {}
+        if self.config.max_length is None:
+            first["max_length"] = self.head.predictor.max_length
+        if run.scorer is not None:
+            first["eval"] = self.evaluate(run.eval_examples or [], run.scorer)
+        if first:
+            self._append_log({"step": 0, "epoch": 0.0, **first})
+        return 0, _Window()
 
-        self.model.train()
-        bar = tqdm(range(start, plan.n_steps), initial=start, total=plan.n_steps, unit="step",
-                   desc=f"training ({cfg.method})", disable=not self.progress)
-        try:
-            for step in bar:
-                micro = plan.micro_batches(step)
-                n_step = sum(len(idx) for _, idx in micro)
-                for epoch, idx in micro:
-                    idx, terms = shard(idx), None  # data-parallel: this process's share
-                    if len(idx):
-                        rows = self._epoch_rewrites(examples, epoch) if self.loss.needs_perturbed else None
-                        terms = self.batch_loss([clean[i] for i in idx],
-                                                None if rows is None else [rows[i] for i in idx],
-                                                targets[idx])
-                        (terms.total * (len(idx) / n_step)).backward()
-                    window.add(terms, len(idx))
-                sum_gradients(self.model.parameters())
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                done = step + 1
-                eval_due = scorer is not None and (done % cfg.eval_every == 0 or done == plan.n_steps)
-                if done % cfg.log_every == 0 or done == plan.n_steps or eval_due:
-                    record = {"step": done, "epoch": round(plan.epoch_progress(done), 4),
-                              "lr": scheduler.get_last_lr()[0], **window.means()}
-                    if eval_due:
-                        record["eval"] = self.evaluate(eval_examples, scorer)
-                    self._append_log(record)
-                    bar.set_postfix(window.postfix())
-                    window = _Window()
-                if cfg.save_every and self.checkpoint_dir and done % cfg.save_every == 0:
-                    self._save(done, optimizer, scheduler, window)
-        finally:
-            bar.close()
-            self.model.eval()
-        return self.classifier
+    def _step(self, run: _Fit, step: int, window: _Window) -> None:
+        """One optimizer step: its micro-batches' gradients (weighted by their share of the step's
+        examples, summed across processes), clipping, the AdamW and scheduler steps."""
+        micro = run.plan.micro_batches(step)
+        n_step = sum(len(idx) for _, idx in micro)
+        for epoch, idx in micro:
+            idx, terms = shard(idx), None  # data-parallel: this process's share
+            if len(idx):
+                rows = self._epoch_rewrites(run.examples, epoch) if self.loss.needs_perturbed else None
+                terms = self.batch_loss([run.clean[i] for i in idx],
+                                        None if rows is None else [rows[i] for i in idx], run.targets[idx])
+                (terms.total * (len(idx) / n_step)).backward()
+            window.add(terms, len(idx))
+        sum_gradients(self.model.parameters())
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+
+    def _bookkeeping(self, run: _Fit, done: int, window: _Window, bar: Any) -> _Window:
+        """After step ``done``: the log line (with the held-out evaluation when due) and the
+        checkpoint when due; returns the log window to continue with (a fresh one after a line)."""
+        cfg, last = self.config, done == run.plan.n_steps
+        eval_due = run.scorer is not None and (done % (cfg.eval_every or 1) == 0 or last)
+        if done % cfg.log_every == 0 or last or eval_due:
+            record = {"step": done, "epoch": round(run.plan.epoch_progress(done), 4),
+                      "lr": run.scheduler.get_last_lr()[0], **window.means()}
+            if eval_due:
+                record["eval"] = self.evaluate(run.eval_examples or [], run.scorer)
+            self._append_log(record)
+            bar.set_postfix(window.postfix())
+            window = _Window()
+        if cfg.save_every and self.checkpoint_dir and done % cfg.save_every == 0:
+            self._save(done, run.optimizer, run.scheduler, window)
+        return window
 
     # -- checkpoints -----------------------------------------------------------------------
 
