@@ -18,7 +18,7 @@ from sua.inputs import Example
 from sua.io import JsonlAppender, check_source, iter_examples, read_records
 from sua.models import HFSequenceClassifier, default_backbone_path
 from sua.perturb import TokenPerturber
-from sua.scoring import SUAScorer
+from sua.scoring import Fields, SUAScorer
 from sua.tasks import KINDS
 from sua.train import finetune_classifier
 
@@ -113,11 +113,12 @@ def run_demo(
 
     eval_file = out / "eval_data.jsonl"
     fresh_scores = _sample_file(test_data, eval_file, eval_size, seed) or retrain
-    scorer = SUAScorer(model, TokenPerturber(), k=k, lam=lam, seed=seed)
-    scores = scorer.score_file(eval_file, out / "scores.jsonl", text_field=fields.text_field,
-                               pair_field=fields.pair_field, progress=progress, overwrite=fresh_scores,
-                               metadata={"model_dir": str(model_dir), "train": train_config,
-                                         "device": str(model.device)})
+    scorer = SUAScorer(model, TokenPerturber(), k=k, lam=lam, seed=seed,
+                       metadata={"model_dir": str(model_dir), "train": train_config,
+                                 "device": str(model.device)})
+    scores = scorer.score_file(eval_file, out / "scores.jsonl",
+                               Fields(text_field=fields.text_field, pair_field=fields.pair_field),
+                               progress=progress, overwrite=fresh_scores)
     summary = summarize_file(scores)
     summary["records"] = str(scores)
     summary["explorer"] = str(write_explorer(scores))
