@@ -56,22 +56,23 @@ def main() -> None:
 
     from sua.distributed import RayScoringEngine
     from sua.eval.data import default_data_dir
-    from sua.models import load_model
+    from sua.models import ModelOptions, load_model
     from sua.perturb import TokenPerturber
-    from sua.scoring import SUAScorer
+    from sua.scoring import Fields, SUAScorer
 
     logging.set_verbosity_error()
     data = default_data_dir() / "nli/snli/dev.jsonl"
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        make_model = functools.partial(load_model, args.model or _model_dir(tmp), batch_size=args.batch_size,
-                                       max_length=128)
+        make_model = functools.partial(load_model, args.model or _model_dir(tmp),
+                                       options=ModelOptions(batch_size=args.batch_size, max_length=128))
         scorer = SUAScorer(make_model(), TokenPerturber(), k=args.k, chunk_size=512)
 
         def run(name: str, engine: RayScoringEngine | None) -> float:
             start = time.perf_counter()
-            scorer.score_file(data, tmp / f"{name}.jsonl", text_field="premise", pair_field="hypothesis",
-                              limit=args.n, progress=False, engine=engine)
+            fields = Fields(text_field="premise", pair_field="hypothesis")
+            scorer.score_file(data, tmp / f"{name}.jsonl", fields, limit=args.n, progress=False,
+                              engine=engine)
             return time.perf_counter() - start
 
         cpus = os.cpu_count() or 1

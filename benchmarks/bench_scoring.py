@@ -31,7 +31,7 @@ from sua.eval.data import default_data_dir
 from sua.io import iter_examples
 from sua.models import CallableModel, HFSequenceClassifier, ModelOptions, default_backbone_path
 from sua.perturb import TokenPerturber
-from sua.scoring import SUAScorer
+from sua.scoring import Fields, SUAScorer
 
 NLI = ("entailment", "neutral", "contradiction")
 
@@ -101,8 +101,8 @@ def memory_child(n: int) -> None:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory() as tmp:
         tracemalloc.start()
-        scorer.score_file(data, os.path.join(tmp, "s.jsonl"), text_field="premise",
-                          pair_field="hypothesis", limit=n, progress=False)
+        fields = Fields(text_field="premise", pair_field="hypothesis")
+        scorer.score_file(data, os.path.join(tmp, "s.jsonl"), fields, limit=n, progress=False)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -104,13 +104,14 @@ def generate(args: argparse.Namespace, run: Path) -> None:
                                    options=ModelOptions(device="cpu")), "qa-generative",
                            SamplingConfig(temperature=1.0, max_new_tokens=args.max_new_tokens))
     perturber = MixturePerturber(families=default_families(), weights={"paraphrase": 0.5, "token": 0.5})
-    scorer = GenerativeSUAScorer(sampler, perturber, k=args.k, m=args.m, seed=args.seed)
+    scorer = GenerativeSUAScorer(sampler, perturber, k=args.k, m=args.m, seed=args.seed,
+                                 metadata={"dtype": args.dtype, "model": args.model_name})
     records = run / "records.jsonl"
     before = len(complete_records(records))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` records the time
     start = time.perf_counter()
     try:
-        scorer.score_file(data, records, metadata={"dtype": args.dtype, "model": args.model_name})
+        scorer.score_file(data, records)
     finally:
         done = len(complete_records(records)) - before
         if done > 0:

@@ -98,9 +98,10 @@ def main() -> None:
     sampler = AnswerSampler(HFCausalLM(dtype=args.dtype, options=ModelOptions(device="cpu")), "qa-generative",
                             SamplingConfig(temperature=1.0, max_new_tokens=args.max_new_tokens))
     perturber = MixturePerturber(families=default_families(), weights={"paraphrase": 0.5, "token": 0.5})
-    scorer = GenerativeSUAScorer(sampler, perturber, k=args.k, m=args.m, seed=args.seed)
+    scorer = GenerativeSUAScorer(sampler, perturber, k=args.k, m=args.m, seed=args.seed,
+                                 metadata={"dtype": args.dtype})
     start = time.perf_counter()
-    records_path = scorer.score_file(data, out / "records.jsonl", metadata={"dtype": args.dtype})
+    records_path = scorer.score_file(data, out / "records.jsonl")
     elapsed = time.perf_counter() - start
     records = [r for _, r in read_jsonl(records_path)][:args.n]
 

@@ -25,7 +25,7 @@ from sua.distributed import RayScoringEngine, RayUnitEngine  # noqa: E402
 from sua.errors import SUAInputError  # noqa: E402
 from sua.eval.reproduce import ReproduceConfig, reproduce  # noqa: E402
 from sua.perturb import TokenPerturber  # noqa: E402
-from sua.scoring import SUAScorer, meta_path_for  # noqa: E402
+from sua.scoring import Fields, SUAScorer, meta_path_for  # noqa: E402
 
 LABELS = ["entailment", "neutral", "contradiction"]
 
@@ -69,8 +69,8 @@ def ray_session():
 
 def _score(snli_dev: Path, out: Path, make_model, engine=None, limit: int = 40) -> list[dict]:
     scorer = SUAScorer(make_model(), TokenPerturber(), k=4, lam=0.5, seed=3, chunk_size=16)
-    scorer.score_file(snli_dev, out, text_field="premise", pair_field="hypothesis", limit=limit,
-                      progress=False, engine=engine)
+    scorer.score_file(snli_dev, out, Fields("premise", "hypothesis"), limit=limit, progress=False,
+                      engine=engine)
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 

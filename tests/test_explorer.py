@@ -15,7 +15,7 @@ from sua.eval.summary import summarize_file
 from sua.io import read_jsonl
 from sua.models.callable import CallableModel
 from sua.perturb import TokenPerturber
-from sua.scoring import SUAScorer
+from sua.scoring import Fields, SUAScorer
 
 K = 4
 PAIRS = [
@@ -46,8 +46,8 @@ def nli_scores(folder: Path, pairs=PAIRS) -> Path:
     data.write_text("".join(json.dumps({"id": f"ex-{i}", "premise": p, "hypothesis": h, "label": y}) + "\n"
                             for i, (p, h, y) in enumerate(pairs)), encoding="utf-8")
     scorer = SUAScorer(length_model(), TokenPerturber(), k=K, seed=0)
-    return scorer.score_file(data, folder / "scores.jsonl", text_field="premise",
-                             pair_field="hypothesis", progress=False)
+    return scorer.score_file(data, folder / "scores.jsonl", Fields("premise", "hypothesis"),
+                             progress=False)
 
 
 def embedded(html: Path) -> dict:

@@ -20,7 +20,7 @@ pd = pytest.importorskip("pandas")
 datasets = pytest.importorskip("datasets")
 
 NLI = ["entailment", "neutral", "contradiction"]
-FIELDS = {"text_field": "premise", "pair_field": "hypothesis", "label_field": "label"}
+FIELDS = sua.Fields(text_field="premise", pair_field="hypothesis", label_field="label")
 
 
 def hashed_model() -> CallableModel:
@@ -47,7 +47,7 @@ def _scorer() -> SUAScorer:
 
 def _jsonl_records(rows, path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    out = _scorer().score_file(path, path.with_name("out.jsonl"), **FIELDS, progress=False)
+    out = _scorer().score_file(path, path.with_name("out.jsonl"), FIELDS, progress=False)
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
@@ -60,13 +60,13 @@ def test_every_input_type_gives_the_jsonl_records(snli_rows, tmp_path):
         "Dataset": datasets.Dataset.from_pandas(frame),
     }
     for name, given in inputs.items():
-        records = sua.score(hashed_model(), given, perturber="token", k=3, seed=1,
-                            text_field="premise", pair_field="hypothesis")
+        records = sua.score(hashed_model(), given, sua.Fields("premise", "hypothesis"), perturber="token",
+                            k=3, seed=1)
         assert [r.to_dict() for r in records] == reference, name
     for ext in ("csv", "parquet"):
         path = tmp_path / f"in.{ext}"
         frame.to_csv(path, index=False) if ext == "csv" else frame.to_parquet(path, index=False)
-        out = _scorer().score_file(path, tmp_path / f"out-{ext}.jsonl", **FIELDS, progress=False)
+        out = _scorer().score_file(path, tmp_path / f"out-{ext}.jsonl", FIELDS, progress=False)
         assert [json.loads(line) for line in out.read_text().splitlines()] == reference, ext
 
 
@@ -79,8 +79,8 @@ def test_strings_and_tuples_give_the_records_of_unlabelled_jsonl(snli_rows, tmp_
     singles = [{"id": str(i), "premise": r["premise"]} for i, r in enumerate(snli_rows)]
     path = tmp_path / "singles.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in singles))
-    out = _scorer().score_file(path, tmp_path / "singles-out.jsonl", text_field="premise",
-                               label_field=None, progress=False)
+    out = _scorer().score_file(path, tmp_path / "singles-out.jsonl",
+                               sua.Fields(text_field="premise", label_field=None), progress=False)
     expected = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r.to_dict() for r in _scorer().score([r["premise"] for r in snli_rows])] == expected
 
@@ -98,7 +98,7 @@ def test_wrong_input_types_say_what_is_expected(given, message):
 
 
 def test_records_become_flat_and_long_dataframes(snli_rows):
-    records = sua.score(hashed_model(), snli_rows, k=3, text_field="premise", pair_field="hypothesis")
+    records = sua.score(hashed_model(), snli_rows, sua.Fields("premise", "hypothesis"), k=3)
     flat = sua.records_frame(records, labels=NLI)
     assert len(flat) == len(records) and list(flat["id"]) == [r["id"] for r in snli_rows]
     for column in ("sua", "sensitivity", "entropy", "max_prob", "signature", "correct", "label"):

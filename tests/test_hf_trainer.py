@@ -88,7 +88,7 @@ def test_a_few_steps_train_and_the_callback_logs_sua_metrics(tokenizer, rows, tm
     now = callback.metrics()  # the model has not changed since that evaluation
     for key in ("eval_sua_S", "eval_sua_H", "eval_sua_risk", "eval_sua_accuracy"):
         assert sua_logs[0][key] == pytest.approx(now[key], abs=1e-9)
-    records = sua.score(HFSequenceClassifier(model, tokenizer), rows[:6], k=2, **FIELDS)
+    records = sua.score(HFSequenceClassifier(model, tokenizer), rows[:6], sua.Fields(**FIELDS), k=2)
     assert now["eval_sua_S"] == pytest.approx(np.mean([r.sensitivity for r in records]))
     assert now["eval_sua_risk"] == pytest.approx(np.mean([max(r.sensitivity - r.entropy, 0.0)
                                                           for r, row in zip(records, rows[:6], strict=True)]))

@@ -113,8 +113,8 @@ def test_perturb_then_own_model_then_score(nli_model_dir, snli_dev, tmp_path):
     out = tmp_path / "scores.jsonl"
     assert main(["score", "--from-predictions", str(_write(tmp_path / "preds.jsonl", preds)),
                  "--labels", ",".join(model.labels), "--out", str(out), "--format", "csv"]) == 0
-    direct = sua.score(model, list(gold.values()), perturber="token", k=3, text_field="premise",
-                       pair_field="hypothesis")
+    direct = sua.score(model, list(gold.values()), sua.Fields("premise", "hypothesis"), perturber="token",
+                       k=3)
     for got, want in zip(_lines(out), (r.to_dict() for r in direct), strict=True):
         assert got["id"] == want["id"] and got["prediction"] == want["prediction"]
         assert [p["text"] for p in got["perturbations"]] == [p["text"] for p in want["perturbations"]]

@@ -15,7 +15,7 @@ from sua.io import iter_examples
 from sua.measures import divergence, entropy, signature
 from sua.models import CallableModel
 from sua.perturb import TokenPerturber
-from sua.scoring import SUAScorer, meta_path_for
+from sua.scoring import Fields, SUAScorer, meta_path_for
 
 LABELS = ["entailment", "neutral", "contradiction"]
 
@@ -114,8 +114,7 @@ def test_unknown_label_and_bad_arguments(examples):
 
 
 def _score_file(scorer, data, out, **kw):
-    return scorer.score_file(data, out, text_field="premise", pair_field="hypothesis",
-                             progress=False, **kw)
+    return scorer.score_file(data, out, Fields("premise", "hypothesis"), progress=False, **kw)
 
 
 def test_score_file_resumes_without_rewriting(tmp_path, snli_dev):
@@ -154,11 +153,11 @@ def test_score_file_bad_input(tmp_path):
     corrupt = tmp_path / "corrupt.jsonl"
     corrupt.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": \n')
     with pytest.raises(SUAInputError, match="corrupt.jsonl:2: not valid JSON"):
-        scorer.score_file(corrupt, tmp_path / "o.jsonl", label_field=None, progress=False)
+        scorer.score_file(corrupt, tmp_path / "o.jsonl", Fields(label_field=None), progress=False)
     empty = tmp_path / "empty_text.jsonl"
     empty.write_text('{"id": "a", "text": "  "}\n')
     with pytest.raises(SUAInputError, match="empty_text.jsonl:1: .*text is empty"):
-        scorer.score_file(empty, tmp_path / "o2.jsonl", label_field=None, progress=False)
+        scorer.score_file(empty, tmp_path / "o2.jsonl", Fields(label_field=None), progress=False)
     missing_field = tmp_path / "fields.jsonl"
     missing_field.write_text('{"id": "a", "sentence": "hello there"}\n')
     with pytest.raises(SUAInputError, match="field 'text' is missing"):

@@ -16,8 +16,10 @@ __version__ = "0.1.0"
 
 #: The one-call API, imported on first use so that ``import sua`` stays light:
 #: ``sua.score(model, inputs)``, ``sua.score_predictions(records, labels)``,
-#: ``sua.records_frame(records)`` / ``sua.rewrites_frame(records)`` (pandas DataFrames).
+#: ``sua.records_frame(records)`` / ``sua.rewrites_frame(records)`` (pandas DataFrames), and the
+#: settings they take, ``sua.Fields`` (the record fields read) and ``sua.ScoringConfig``.
 _LAZY = {"score": "sua.scoring.front", "score_predictions": "sua.scoring.precomputed",
+         "Fields": "sua.scoring.config", "ScoringConfig": "sua.scoring.config",
          "as_examples": "sua.tables", "records_frame": "sua.tables", "rewrites_frame": "sua.tables"}
 __all__ = ["SUAInputError", "__version__", *_LAZY]
 

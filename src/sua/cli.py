@@ -7,14 +7,13 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import sua
 from sua import defaults
 from sua.errors import SUAInputError, SUAServiceError
-from sua.tasks import TaskKind
 
 #: --num-workers of the commands that run experiment units.
 UNITS_AT_ONCE = "experiment units run at once, a Ray task each (default: one per GPU, else one per 4 CPUs)"
@@ -30,56 +29,28 @@ def _quiet_transformers() -> None:
 
 def _score(args: argparse.Namespace) -> None:
     from sua.eval.tasks import resolve_task
-    from sua.outputs import check_not_an_input
-    from sua.validate import check_data
+    from sua.models.generation import SamplingConfig
+    from sua.scoring.config import ScoringConfig
+    from sua.scoring.run import LMOptions, ModelSpec, ScoreRequest, score_request
 
     _quiet_transformers()
-    if (args.data is None) == (args.from_predictions is None):
-        raise SUAInputError("give exactly one of --data (inputs to score with a model) and "
-                            "--from-predictions (distributions you already have)")
-    if args.from_predictions is not None:
-        return _score_predictions(args)
-    kind = resolve_task(args.task)
-    if args.backend not in kind.backends:
-        raise SUAInputError(f"--task {args.task} is scored with --backend {' or '.join(kind.backends)}, "
-                            f"not {args.backend}")
-    check_data(args.data, id_field=args.id_field, limit=args.limit, allow_empty=args.allow_empty)
-    check_not_an_input(args.out, [args.data])
-    if args.backend != "hf":
-        if args.engine != "local":
-            raise SUAInputError(f"--engine {args.engine} scores encoder classifiers (--backend hf); for a "
-                                "language model use --backend openai against a vLLM server")
-        return _score_lm(args, kind)
-    _check_encoder_args(args, kind)
-    _report_written(_score_encoder(args, kind), args.format)
-
-
-def _score_encoder(args: argparse.Namespace, kind: TaskKind) -> Path:
-    """``sua score --backend hf``: the kind's encoder adapter and scorer, its fields unless given."""
-    from sua.models import ModelOptions, load_model
-    from sua.perturb.qx import qx_for_file
-    from sua.scoring import SCORERS
-
-    text_field = args.text_field or kind.text_field
-    pair_field = (args.pair_field if args.pair_field is not None else kind.pair_field) or None
-    gold_field = (args.label_field if args.label_field is not None else kind.gold_field) or None
-    classifier = {"allow_untrained_head": args.allow_untrained_head} if kind.head == "classification" else {}
-    options = ModelOptions(device=args.device, precision=args.precision, batch_size=args.batch_size or 64,
-                           max_length=args.max_length or 256, revision=args.revision)
-    make_model = functools.partial(load_model, args.model, head=kind.head, options=options, **classifier)
-    model = make_model()
-    perturber = qx_for_file(args.perturber, model, args.data, text_field=text_field, pair_field=pair_field,
-                            rewrite=kind.rewrite, id_field=args.id_field, limit=args.limit)
-    scorer = SCORERS[kind.head](model, perturber, k=args.k, divergence=args.divergence, lam=args.lam,
-                                seed=args.seed, chunk_size=args.chunk_size, perturb_field=kind.rewrite)
-    common = {"id_field": args.id_field, "limit": args.limit, "overwrite": args.overwrite,
-              "progress": not args.quiet, "allow_empty": args.allow_empty,
-              "metadata": {"model_source": args.model, "task": kind.name, "device": str(model.device)}}
-    if kind.head == "qa":
-        return scorer.score_file(args.data, args.out, context_field=text_field,
-                                 question_field=str(pair_field), answers_field=gold_field or "", **common)
-    return scorer.score_file(args.data, args.out, text_field=text_field, pair_field=pair_field,
-                             label_field=gold_field, engine=_scoring_engine(args, make_model), **common)
+    model = ModelSpec(source=args.model, backend=args.backend, batch_size=args.batch_size,
+                      max_length=args.max_length, precision=args.precision, device=args.device,
+                      revision=args.revision, allow_untrained_head=args.allow_untrained_head)
+    lm = LMOptions(template=args.template, normalize=args.normalize, dtype=args.dtype, base_url=args.base_url,
+                   api_key=args.api_key, http_cache=args.http_cache, max_concurrency=args.max_concurrency,
+                   scoring=args.scoring, m=args.m,
+                   sampling=SamplingConfig(temperature=args.temperature, top_p=args.top_p,
+                                           max_new_tokens=args.max_new_tokens))
+    request = ScoreRequest(
+        args.out, data=args.data, predictions=args.from_predictions,
+        labels=args.labels.split(",") if args.labels else None, logits=args.logits,
+        task=resolve_task(args.task), model=model, lm=lm, perturber=args.perturber,
+        config=ScoringConfig(k=args.k, divergence=args.divergence, lam=args.lam, seed=args.seed),
+        text_field=args.text_field, pair_field=args.pair_field, label_field=args.label_field,
+        id_field=args.id_field, limit=args.limit, chunk_size=args.chunk_size, overwrite=args.overwrite,
+        allow_empty=args.allow_empty, progress=not args.quiet, engine=_scoring_engine(args))
+    _report_written(score_request(request), args.format)
 
 
 def _report_written(out: Path, fmt: str) -> None:
@@ -89,17 +60,6 @@ def _report_written(out: Path, fmt: str) -> None:
         from sua.tables import write_score_tables
 
         print(*(f"table written to {p}" for p in write_score_tables(out, fmt)), sep="\n")
-
-
-def _score_predictions(args: argparse.Namespace) -> None:
-    from sua.scoring.precomputed import score_predictions_file
-
-    out = score_predictions_file(args.from_predictions, args.out,
-                                 labels=args.labels.split(",") if args.labels else None, logits=args.logits,
-                                 divergence=args.divergence, lam=args.lam,
-                                 label_field=args.label_field or "label", id_field=args.id_field,
-                                 overwrite=args.overwrite)
-    _report_written(out, args.format)
 
 
 def _add_engine_options(parser: argparse.ArgumentParser, workers: str) -> None:
@@ -112,49 +72,17 @@ def _add_engine_options(parser: argparse.ArgumentParser, workers: str) -> None:
     group.add_argument("--num-workers", type=int, help=f"ray: {workers}")
 
 
-def _scoring_engine(args: argparse.Namespace, make_model: Callable[[], Any]) -> Any:
-    """None for the local engine, else the Ray engine whose actors each call ``make_model()``."""
+def _scoring_engine(args: argparse.Namespace) -> Any:
+    """None for the local engine, else the Ray engine's factory (the library gives it the model
+    loader and the batch size)."""
     if args.engine == "local":
         return None
     from sua.distributed import RayScoringEngine
 
-    return RayScoringEngine(make_model, num_workers=args.num_workers, address=args.address,
-                            batch_size=args.batch_size or 64)
+    return functools.partial(RayScoringEngine, num_workers=args.num_workers, address=args.address)
 
 
 # -- sua score with a language model (--backend hf-causal|openai) ------------------------
-
-def _check_encoder_args(args: argparse.Namespace, kind: TaskKind) -> None:
-    """The encoder path (--backend hf) needs --model and takes none of the LM-only options."""
-    if args.model is None:
-        raise SUAInputError("--model is required with --backend hf (a classifier folder or hub name)")
-    if args.template is not None:
-        raise SUAInputError("--template needs --backend hf-causal or openai")
-    if kind.head != "classification" and (args.revision or args.allow_untrained_head):
-        raise SUAInputError(f"--revision and --allow-untrained-head apply to classifiers, not "
-                            f"--task {args.task}")
-    if kind.head == "qa" and args.engine != "local":
-        raise SUAInputError(f"--engine {args.engine} scores classifiers; extractive QA runs locally")
-
-
-def _score_lm(args: argparse.Namespace, kind: TaskKind) -> None:
-    from sua.models.generation import SamplingConfig
-    from sua.scoring.generative import score_lm_file
-
-    sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p,
-                              max_new_tokens=args.max_new_tokens)
-    out = score_lm_file(
-        args.data, args.out, backend=args.backend, model=args.model, task=kind, template=args.template,
-        perturber=args.perturber, k=args.k, m=args.m, divergence=args.divergence, lam=args.lam,
-        seed=args.seed, normalize=args.normalize, sampling=sampling, base_url=args.base_url,
-        api_key=args.api_key, http_cache=args.http_cache, max_concurrency=args.max_concurrency,
-        scoring=args.scoring, dtype=args.dtype, precision=args.precision, device=args.device,
-        batch_size=args.batch_size, max_length=args.max_length,
-        chunk_size=args.chunk_size, text_field=args.text_field, pair_field=args.pair_field,
-        label_field=args.label_field, id_field=args.id_field, limit=args.limit, overwrite=args.overwrite,
-        progress=not args.quiet, allow_empty=args.allow_empty)
-    _report_written(out, args.format)
-
 
 def _add_lm_score_options(score: argparse.ArgumentParser) -> None:
     lm = score.add_argument_group("language-model backends (--backend hf-causal or openai)")
@@ -173,7 +101,7 @@ def _add_lm_score_options(score: argparse.ArgumentParser) -> None:
     lm.add_argument("--max-concurrency", type=int, default=4, help="openai: requests in flight")
     lm.add_argument("--scoring", choices=["echo", "first_token"], default="echo",
                     help="openai: label log-likelihoods from echoed prompts (exact) or the first token")
-    lm.add_argument("--m", type=int, default=10, help="qa-generative: sampled answers per input")
+    lm.add_argument("--m", type=int, default=defaults.M, help="qa-generative: sampled answers per input")
     lm.add_argument("--temperature", type=float, default=1.0, help="qa-generative: sampling temperature")
     lm.add_argument("--top-p", type=float, default=1.0, help="qa-generative: nucleus sampling mass")
     lm.add_argument("--max-new-tokens", type=int, default=32, help="qa-generative: tokens per answer")

@@ -11,3 +11,5 @@ K = 8
 DIVERGENCE = "jsd"
 #: The alignment coefficient λ in SUA(x) = S(x) − λ·H(x).
 LAM = 1.0
+#: Answers sampled per input (and per distinct rewrite) when a generative task is scored.
+M = 10

@@ -17,7 +17,7 @@ from sua.eval.summary import ci_text, reading, summarize_file
 from sua.io import JsonlAppender, check_source, read_records
 from sua.models import HFSequenceClassifier, ModelOptions
 from sua.perturb import TokenPerturber
-from sua.scoring import SUAScorer
+from sua.scoring import Fields, SUAScorer
 from sua.tasks import KINDS
 from sua.train import Runtime, TrainData, train_model
 from sua.validate import read_json_object
@@ -130,13 +130,14 @@ def run_demo(config: DemoConfig | None = None, *, out_dir: str | os.PathLike[str
     eval_file = out / "eval_data.jsonl"
     fresh_scores = _sample_file(test_data, eval_file, config.eval_size, config.seed) or not reused
     fields = KINDS["nli"]
-    scorer = SUAScorer(model, TokenPerturber(), k=config.k, lam=config.lam, seed=config.seed)
     train = {k: v for k, v in read_json_object(manifest, "run config").items()
              if k not in ("versions", "device")}  # what determines the weights
-    scores = scorer.score_file(eval_file, out / "scores.jsonl", text_field=fields.text_field,
-                               pair_field=fields.pair_field, progress=progress, overwrite=fresh_scores,
-                               metadata={"model_dir": str(model_dir), "train": train,
-                                         "device": str(model.device)})
+    scorer = SUAScorer(model, TokenPerturber(), k=config.k, lam=config.lam, seed=config.seed,
+                       metadata={"model_dir": str(model_dir), "train": train,
+                                 "device": str(model.device)})
+    scores = scorer.score_file(eval_file, out / "scores.jsonl",
+                               Fields(text_field=fields.text_field, pair_field=fields.pair_field),
+                               progress=progress, overwrite=fresh_scores)
     summary = summarize_file(scores)
     summary["records"] = str(scores)
     summary["explorer"] = str(write_explorer(scores))

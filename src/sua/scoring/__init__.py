@@ -2,6 +2,7 @@
 
 from sua.manifest import meta_path_for
 from sua.records import PerturbationResult, ScoreRecord
+from sua.scoring.config import Fields, ScoringConfig
 from sua.scoring.qa import QAScorer
 from sua.scoring.scorer import SUAScorer
 
@@ -9,4 +10,5 @@ from sua.scoring.scorer import SUAScorer
 #: :class:`~sua.scoring.generative.GenerativeSUAScorer`, built from a language model).
 SCORERS: dict[str, type[SUAScorer]] = {"classification": SUAScorer, "qa": QAScorer}
 
-__all__ = ["SCORERS", "PerturbationResult", "QAScorer", "ScoreRecord", "SUAScorer", "meta_path_for"]
+__all__ = ["SCORERS", "Fields", "PerturbationResult", "QAScorer", "ScoreRecord", "SUAScorer", "ScoringConfig",
+           "meta_path_for"]

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from sua import defaults
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
 from sua.io import JsonlAppender, read_records
@@ -38,6 +37,7 @@ from sua.measures import check_probabilities
 from sua.models._checks import validate_labels
 from sua.perturb.base import Perturbation
 from sua.records import ScoreRecord
+from sua.scoring.config import ScoringConfig
 from sua.scoring.scorer import SUAScorer
 
 #: ``kind`` and ``family`` of a rewrite whose prediction record does not say how it was made.
@@ -76,7 +76,10 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 class PrecomputedScorer(SUAScorer):
     """Records from stored distributions over ``labels`` (module doc), ``chunk_size`` inputs at a
-    time; inputs with the same number K of rewrites are measured together.
+    time; inputs with the same number K of rewrites are measured together. ``settings`` are
+    the :class:`~sua.scoring.config.ScoringConfig` fields that apply to stored rewrites:
+    ``divergence``, ``lam`` and ``thresholds``; ``label_field`` and ``id_field`` name the
+    prediction records' fields.
 
     >>> scorer = PrecomputedScorer(["neg", "pos"])
     >>> rec = next(scorer.score_predictions([{"id": "a", "probs": [0.5, 0.5],
@@ -85,19 +88,18 @@ class PrecomputedScorer(SUAScorer):
     (0.0, 0.6931)
     """
 
-    def __init__(self, labels: Sequence[str], *, logits: bool = False,
-                 divergence: str = defaults.DIVERGENCE, lam: float = defaults.LAM, chunk_size: int = 512,
-                 thresholds: Mapping[str, float] | None = None,
-                 label_field: str = "label", id_field: str = "id") -> None:
-        super().__init__(StoredLabels(labels), _NoRewrites(), k=1, divergence=divergence, lam=lam,
-                         chunk_size=chunk_size, thresholds=thresholds)
+    def __init__(self, labels: Sequence[str], *, logits: bool = False, chunk_size: int = 512,
+                 label_field: str = "label", id_field: str = "id", **settings: Any) -> None:
+        super().__init__(StoredLabels(labels), _NoRewrites(), ScoringConfig(k=1), chunk_size=chunk_size,
+                         **settings)
         self.logits = bool(logits)
         self.label_field = label_field
         self.id_field = id_field
 
     def config(self) -> dict[str, Any]:
-        return {"source": "precomputed", "logits": self.logits, "divergence": self.divergence,
-                "lam": self.lam, "labels": list(self.model.labels), "thresholds": self.thresholds}
+        return {"source": "precomputed", "logits": self.logits, "divergence": self.settings.divergence,
+                "lam": self.settings.lam, "labels": list(self.model.labels),
+                "thresholds": self.settings.thresholds}
 
     def _distribution(self, values: Any, where: str) -> np.ndarray:
         arr = np.asarray(values, dtype=np.float64)
@@ -173,16 +175,15 @@ def run_labels(path: str | os.PathLike[str]) -> list[str] | None:
 
 
 def score_predictions_file(predictions: str | os.PathLike[str], out: str | os.PathLike[str], *,
-                           labels: Sequence[str] | None = None, logits: bool = False,
-                           divergence: str = defaults.DIVERGENCE, lam: float = defaults.LAM,
-                           label_field: str = "label",
-                           id_field: str = "id", overwrite: bool = False) -> Path:
+                           labels: Sequence[str] | None = None, overwrite: bool = False,
+                           **options: Any) -> Path:
     """``sua score --from-predictions``: score a JSONL/CSV/Parquet file of prediction records
     (module doc) into ``out`` (JSONL) with its ``.meta.json``; no model is called.
 
     ``labels`` name the distribution's columns; by default those recorded beside
     ``predictions`` when it is a ``sua score`` output. An existing ``out`` is refused unless
-    ``overwrite``; ``out`` may never be the input.
+    ``overwrite``; ``out`` may never be the input. ``options`` go to :class:`PrecomputedScorer`
+    (``logits``, ``divergence``, ``lam``, ``thresholds``, ``label_field``, ``id_field``).
     """
     src, out_path = Path(predictions), Path(out)
     if not src.is_file():
@@ -194,8 +195,7 @@ def score_predictions_file(predictions: str | os.PathLike[str], out: str | os.Pa
         raise SUAInputError("name the label of each probability column: labels=[...] (CLI: --labels a,b,c)")
     if out_path.exists() and not overwrite:
         raise SUAInputError(f"{out_path} exists; pass --overwrite or choose another --out")
-    scorer = PrecomputedScorer(labels, logits=logits, divergence=divergence, lam=lam,
-                               label_field=label_field, id_field=id_field)
+    scorer = PrecomputedScorer(labels, **options)
     tmp = out_path.with_name(out_path.name + ".partial")
     tmp.unlink(missing_ok=True)
     with JsonlAppender(tmp) as sink:
@@ -207,11 +207,11 @@ def score_predictions_file(predictions: str | os.PathLike[str], out: str | os.Pa
     return out_path
 
 
-def score_predictions(predictions: Iterable[Mapping[str, Any]], labels: Sequence[str], *,
-                      logits: bool = False, divergence: str = defaults.DIVERGENCE, lam: float = defaults.LAM,
+def score_predictions(predictions: Iterable[Mapping[str, Any]], labels: Sequence[str],
                       **options: Any) -> list[ScoreRecord]:
     """The Python twin of ``sua score --from-predictions``: one record per prediction record
     (module doc), from any model's or API's outputs, without a model call. ``options`` go to
-    :class:`PrecomputedScorer` (``thresholds``, ``label_field``, ``id_field``, ``chunk_size``)."""
-    scorer = PrecomputedScorer(labels, logits=logits, divergence=divergence, lam=lam, **options)
+    :class:`PrecomputedScorer` (``logits``, ``divergence``, ``lam``, ``thresholds``,
+    ``label_field``, ``id_field``, ``chunk_size``)."""
+    scorer = PrecomputedScorer(labels, **options)
     return list(scorer.score_predictions(predictions))

@@ -17,32 +17,32 @@ rewrite's own predicted span; ``extra`` = ``{"em", "f1", "candidates"}``.
 from __future__ import annotations
 
 import copy
-import os
+import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sua import defaults
 from sua.errors import SUAInputError
 from sua.inputs import Example
 from sua.measures import check_probabilities, exact_match, f1_score
 from sua.models.qa_span import HFExtractiveQA
 from sua.perturb.base import Perturber
 from sua.records import ScoreRecord
+from sua.scoring.config import Fields, ScoringConfig
 from sua.scoring.generative import gold_answers
-from sua.scoring.rewrites import rewritten_inputs
 from sua.scoring.scorer import SUAScorer
 
 
 class QAScorer(SUAScorer):
     """Score extractive QA inputs with SUA over answer spans (module doc).
 
-    Everything but the model call is :class:`~sua.scoring.SUAScorer`'s: chunked streaming
-    (:meth:`score`), the measures, and resumable files with a ``.meta.json``
-    (:meth:`score_file`). One ``span_distributions`` call per chunk covers all its variants.
+    Everything but the model call is :class:`~sua.scoring.SUAScorer`'s: the settings
+    (``config``; ``perturb_field`` ``"auto"`` is the question, ``"pair"``; ``"text"`` is
+    refused), chunked streaming (:meth:`score`), the measures, and resumable files with a ``.meta.json``
+    (:meth:`score_file`, whose ``fields`` default to ``context``, ``question`` and, as the label
+    field, the gold ``answers``). One ``span_distributions`` call per chunk covers all its variants.
 
     >>> # qa = HFExtractiveQA("runs/qa/model", options=ModelOptions(max_length=256))
     >>> # scorer = QAScorer(qa, TokenPerturber(), k=4)
@@ -51,18 +51,20 @@ class QAScorer(SUAScorer):
 
     answers_field = "answers"
 
-    def __init__(self, model: HFExtractiveQA, perturber: Perturber, *, k: int = defaults.K,
-                 divergence: str = defaults.DIVERGENCE, lam: float = defaults.LAM, seed: int = 0,
-                 chunk_size: int = 64, thresholds: Mapping[str, float] | None = None,
-                 perturb_field: str = "pair") -> None:
+    default_fields = Fields("context", "question", "answers")
+
+    def __init__(self, model: HFExtractiveQA, perturber: Perturber, config: ScoringConfig | None = None, *,
+                 chunk_size: int = 64, metadata: Mapping[str, Any] | None = None, **settings: Any) -> None:
         if not callable(getattr(model, "span_distributions", None)):
             raise SUAInputError(f"QAScorer needs a span model such as HFExtractiveQA (with "
                                 f"span_distributions), got {type(model).__name__}")
-        if perturb_field != "pair":
+        config = dataclasses.replace(config or ScoringConfig(), **settings)
+        if config.perturb_field == "auto":  # the pair when there is one: a QA input always has one
+            config = dataclasses.replace(config, perturb_field="pair")
+        if config.perturb_field != "pair":
             raise SUAInputError("extractive QA rewrites only the question (the pair); perturb_field="
-                                f"{perturb_field!r} would change the context the spans live in")
-        super().__init__(model, perturber, k=k, divergence=divergence, lam=lam, seed=seed,
-                         perturb_field="pair", chunk_size=chunk_size, thresholds=thresholds)
+                                f"{config.perturb_field!r} would change the context the spans live in")
+        super().__init__(model, perturber, config, chunk_size=chunk_size, metadata=metadata)
 
     def _model_config(self) -> dict[str, Any]:
         config = getattr(self.model, "config", None)
@@ -78,8 +80,7 @@ class QAScorer(SUAScorer):
             if ex.pair is None:
                 raise SUAInputError(f"example {ex.id!r} has no question: QA examples are "
                                     "Example(text=context, pair=question)")
-            d, inputs = rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
-                                         perturb_field=self.perturb_field)
+            d, inputs = self.draw(ex)
             draws.append(d)
             items.append((ex.text, [ex.pair] + [question for _, question in inputs]))
         dists = self.model.span_distributions(items)
@@ -109,27 +110,8 @@ class QAScorer(SUAScorer):
                                            "f1": f1_score(prediction, golds)}
         return {**scores, "candidates": [c.text for c in candidates]}
 
-    def score_file(
-        self,
-        data: str | os.PathLike[str],
-        out: str | os.PathLike[str],
-        *,
-        context_field: str = "context",
-        question_field: str = "question",
-        answers_field: str = "answers",
-        id_field: str = "id",
-        limit: int | None = None,
-        overwrite: bool = False,
-        progress: bool = True,
-        metadata: Mapping[str, Any] | None = None,
-        allow_empty: bool = False,
-    ) -> Path:
-        """Score a QA JSONL file into ``out`` resumably, as :meth:`SUAScorer.score_file` (the
-        same ``.meta.json``; finished records are never rewritten). Gold answers are read
-        from ``answers_field``."""
+    def _reading(self, fields: Fields) -> tuple[SUAScorer, Fields]:
+        """The gold answers are read from ``fields.label_field`` into ``Example.meta``."""
         scorer = copy.copy(self)
-        scorer.answers_field = answers_field
-        reader = {"text_field": context_field, "pair_field": question_field, "label_field": None,
-                  "id_field": id_field}
-        return scorer._score_file(data, out, reader, limit=limit, overwrite=overwrite,
-                                  progress=progress, metadata=metadata, allow_empty=allow_empty)
+        scorer.answers_field = fields.label_field or ""
+        return scorer, dataclasses.replace(fields, label_field=None)

@@ -3,6 +3,7 @@ derived from the same cached predictions."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -12,14 +13,12 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from sua import defaults
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
 from sua.measures import (
     ambiguity_proxy,
     check_probabilities,
     entropy,
-    get_divergence,
     max_probability,
     normalised_confidence,
     sensitivity,
@@ -29,10 +28,10 @@ from sua.measures import (
 from sua.models.base import PredictiveModel
 from sua.perturb.base import Perturbation, Perturber
 from sua.records import PerturbationResult, ScoreRecord
+from sua.scoring.config import Fields, ScoringConfig
 from sua.scoring.resumable import write_scores
 from sua.scoring.rewrites import prepare_rewrites, rewritten_inputs
 from sua.tables import as_examples
-from sua.tasks import check_perturb_field
 
 
 class SUAScorer:
@@ -44,56 +43,43 @@ class SUAScorer:
     ambiguity proxy (entropy of the argmax over x and its K rewrites, §5.4), the Appendix C
     signature and the baseline scores from those cached predictions.
 
-    ``perturb_field`` says which side of a text pair is rewritten: ``"pair"`` (the NLI
-    hypothesis), ``"text"`` (the first segment), or ``"auto"`` (the pair when there is one).
-    ``thresholds`` are passed to :func:`sua.measures.signature`.
+    ``config`` (:class:`~sua.scoring.config.ScoringConfig`: ``k``, ``divergence``, ``lam``,
+    ``seed``, ``perturb_field`` — the side of a text pair that is rewritten — and the signature's
+    ``thresholds``) says what is computed; ``settings`` replace single fields of it, so
+    ``SUAScorer(model, perturber, k=4, lam=0.5)`` is ``SUAScorer(model, perturber,
+    ScoringConfig(k=4, lam=0.5))``; the config in use is ``scorer.settings``. ``chunk_size``
+    inputs go to the model per call. ``metadata`` (e.g. the model's source and the task) is
+    recorded beside every output file with :meth:`config` and must match on a resume.
 
     >>> # scorer = SUAScorer(model, TokenPerturber(), k=8)
     >>> # for rec in scorer.score(examples): print(rec.id, rec.sua, rec.signature)
     """
 
-    def __init__(
-        self,
-        model: PredictiveModel,
-        perturber: Perturber,
-        *,
-        k: int = defaults.K,
-        divergence: str = defaults.DIVERGENCE,
-        lam: float = defaults.LAM,
-        seed: int = 0,
-        perturb_field: str = "auto",
-        chunk_size: int = 512,
-        thresholds: Mapping[str, float] | None = None,
-    ) -> None:
-        if not isinstance(k, int) or k < 1:
-            raise SUAInputError(f"k (perturbations per input) must be an integer >= 1, got {k!r}")
-        if lam < 0:
-            raise SUAInputError(f"lam must be >= 0, got {lam}")
-        check_perturb_field(perturb_field)
+    #: The record fields :meth:`score_file` reads when it is given none.
+    default_fields = Fields()
+
+    def __init__(self, model: PredictiveModel, perturber: Perturber, config: ScoringConfig | None = None, *,
+                 chunk_size: int = 512, metadata: Mapping[str, Any] | None = None, **settings: Any) -> None:
+        self.settings = dataclasses.replace(config or ScoringConfig(), **settings)
         if chunk_size < 1:
             raise SUAInputError(f"chunk_size must be >= 1, got {chunk_size}")
-        get_divergence(divergence)  # fail now, not after the first model pass
         self.model = model
         self.perturber = perturber
-        self.k = k
-        self.divergence = divergence
-        self.lam = float(lam)
-        self.seed = int(seed)
-        self.perturb_field = perturb_field
         self.chunk_size = chunk_size
-        self.thresholds = dict(thresholds or {})
+        self.metadata = dict(metadata or {})
 
     def config(self) -> dict[str, Any]:
         """What determines the numbers: written beside every output file."""
+        settings = self.settings
         return {
-            "k": self.k,
-            "divergence": self.divergence,
-            "lam": self.lam,
-            "seed": self.seed,
-            "perturb_field": self.perturb_field,
+            "k": settings.k,
+            "divergence": settings.divergence,
+            "lam": settings.lam,
+            "seed": settings.seed,
+            "perturb_field": settings.perturb_field,
             "perturber": repr(self.perturber),
             **self._model_config(),
-            "thresholds": self.thresholds,
+            "thresholds": settings.thresholds,
         }
 
     def _model_config(self) -> dict[str, Any]:
@@ -105,14 +91,16 @@ class SUAScorer:
     def score_batch(self, examples: Sequence[Example]) -> list[ScoreRecord]:
         """Score a list of examples with one model call over all distinct inputs (the perturber
         first prepares the rewrites it batches, for the inputs its cache does not hold)."""
-        prepare_rewrites(examples, self.perturber, k=self.k, seed=self.seed, perturb_field=self.perturb_field)
+        settings = self.settings
+        prepare_rewrites(examples, self.perturber, k=settings.k, seed=settings.seed,
+                         perturb_field=settings.perturb_field)
         return self.score_drawn(examples, [self.draw(ex) for ex in examples])
 
     def draw(self, ex: Example) -> tuple[list[Perturbation], list[ModelInput]]:
         """The K rewrites of ``ex`` and the model inputs they make (seeded per input id, so the
         same wherever and in whatever order they are drawn)."""
-        return rewritten_inputs(ex, self.perturber, k=self.k, seed=self.seed,
-                                perturb_field=self.perturb_field)
+        return rewritten_inputs(ex, self.perturber, k=self.settings.k, seed=self.settings.seed,
+                                perturb_field=self.settings.perturb_field)
 
     def score_drawn(self, examples: Sequence[Example],
                     drawn: Sequence[tuple[list[Perturbation], list[ModelInput]]]) -> list[ScoreRecord]:
@@ -150,12 +138,12 @@ class SUAScorer:
                  extra: Sequence[dict[str, Any]] | None = None) -> list[ScoreRecord]:
         """Records from the cached distributions: ``p_clean`` (N, C), ``p_pert`` (N, K, C); per
         input, the predictions and their correctness on x then x'_1..x'_K (K + 1 each)."""
-        sens = sensitivity(p_clean, p_pert, divergence=self.divergence)
+        sens = sensitivity(p_clean, p_pert, divergence=self.settings.divergence)
         h = entropy(p_clean)
-        sua_values = sua_score(sens.expected, h, self.lam)
+        sua_values = sua_score(sens.expected, h, self.settings.lam)
         argmax_all = np.concatenate([p_clean.argmax(-1)[:, None], p_pert.argmax(-1)], axis=1)
         ambiguity = ambiguity_proxy(argmax_all, num_classes=p_clean.shape[-1])
-        sig = signature(sens.expected, h, ambiguity, **self.thresholds)
+        sig = signature(sens.expected, h, ambiguity, **self.settings.thresholds)
         conf, mp = normalised_confidence(p_clean), max_probability(p_clean)
         return [
             ScoreRecord(
@@ -203,52 +191,39 @@ class SUAScorer:
 
     # -- files -------------------------------------------------------------------------
 
-    def score_file(
-        self,
-        data: str | os.PathLike[str],
-        out: str | os.PathLike[str],
-        *,
-        text_field: str = "text",
-        pair_field: str | None = None,
-        label_field: str | None = "label",
-        id_field: str = "id",
-        limit: int | None = None,
-        overwrite: bool = False,
-        progress: bool = True,
-        metadata: Mapping[str, Any] | None = None,
-        allow_empty: bool = False,
-        engine: ScoringEngine | None = None,
-    ) -> Path:
-        """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably.
+    def score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str],
+                   fields: Fields | None = None, *, limit: int | None = None, overwrite: bool = False,
+                   progress: bool = True, allow_empty: bool = False,
+                   engine: ScoringEngine | None = None) -> Path:
+        """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably,
+        through the one writer of every scorer, :func:`~sua.scoring.resumable.write_scores`.
 
-        Writes ``<out stem>.meta.json`` with the config, versions and seed. If ``out``
-        already holds records from the same config, only the missing inputs are scored
-        and appended; finished records are never rewritten. A different config is an error
-        unless ``overwrite=True``. An empty input is an error unless ``allow_empty=True``.
-        ``engine`` says where the records are computed (default:
-        this process, :meth:`score`; e.g. :class:`sua.distributed.RayScoringEngine`); the
-        records and the file are the same either way.
+        ``fields`` name the record fields read (default :attr:`default_fields`); ``limit``: only
+        the first inputs. Writes ``<out stem>.meta.json`` with the config (:meth:`config`, the
+        data, the fields, the limit and ``metadata``), versions and seed. If ``out`` already
+        holds records from the same config, only the missing inputs are scored and appended;
+        finished records are never rewritten. A different config is an error unless
+        ``overwrite=True``. An empty input is an error unless ``allow_empty=True``. ``engine``
+        says where the records are computed (default: this process, :meth:`score`; e.g.
+        :class:`sua.distributed.RayScoringEngine`); the records and the file are the same
+        either way.
         """
-        reader = {"text_field": text_field, "pair_field": pair_field, "label_field": label_field,
-                  "id_field": id_field}
-        return self._score_file(data, out, reader, limit=limit, overwrite=overwrite,
-                                progress=progress, metadata=metadata, allow_empty=allow_empty, engine=engine)
-
-    def _score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str],
-                    reader: Mapping[str, Any], *, limit: int | None, overwrite: bool, progress: bool,
-                    metadata: Mapping[str, Any] | None, allow_empty: bool = False,
-                    engine: ScoringEngine | None = None) -> Path:
-        """:meth:`score_file` for the examples ``iter_examples(data, **reader)`` reads, through
-        the one resumable writer :func:`~sua.scoring.resumable.write_scores`."""
-        config = {**self.config(), "data": str(data), **reader, "limit": limit, **dict(metadata or {})}
+        scorer, fields = self._reading(fields or self.default_fields)
+        reader = fields.reader()
+        config = {**scorer.config(), "data": str(data), **reader, "limit": limit, **self.metadata}
 
         def score(examples: Iterator[Example], remaining: int | None) -> Iterable[ScoreRecord]:
             if engine is None:
-                return self.score(examples, progress=progress, total=remaining)
-            return engine.score(self, examples, progress=progress, total=remaining)
+                return scorer.score(examples, progress=progress, total=remaining)
+            return engine.score(scorer, examples, progress=progress, total=remaining)
 
         return write_scores(data, out, config, reader, score, limit=limit, overwrite=overwrite,
                             allow_empty=allow_empty)
+
+    def _reading(self, fields: Fields) -> tuple[SUAScorer, Fields]:
+        """The scorer for examples read with ``fields`` and the fields read into them (a subclass
+        that keeps its gold answers in ``Example.meta`` takes its gold field from ``fields``)."""
+        return self, fields
 
 
 class ScoringEngine(Protocol):
