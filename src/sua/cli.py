@@ -29,14 +29,16 @@ def _quiet_transformers() -> None:
 
 def _score(args: argparse.Namespace) -> None:
     from sua.eval.tasks import resolve_task
+    from sua.models import ModelOptions
     from sua.models.generation import SamplingConfig
     from sua.scoring.config import ScoringConfig
     from sua.scoring.run import LMOptions, ModelSpec, ScoreRequest, score_request
 
     _quiet_transformers()
-    model = ModelSpec(source=args.model, backend=args.backend, batch_size=args.batch_size,
-                      max_length=args.max_length, precision=args.precision, device=args.device,
-                      revision=args.revision, allow_untrained_head=args.allow_untrained_head)
+    options = ModelOptions(device=args.device, precision=args.precision, batch_size=args.batch_size,
+                           max_length=args.max_length, revision=args.revision)
+    model = ModelSpec(source=args.model, backend=args.backend, options=options,
+                      allow_untrained_head=args.allow_untrained_head)
     lm = LMOptions(template=args.template, normalize=args.normalize, dtype=args.dtype, base_url=args.base_url,
                    api_key=args.api_key, http_cache=args.http_cache, max_concurrency=args.max_concurrency,
                    scoring=args.scoring, m=args.m,

@@ -33,6 +33,7 @@ from typing import Any
 from sua import defaults
 from sua.errors import SUAInputError
 from sua.models.generation import SamplingConfig
+from sua.models.options import ModelOptions
 from sua.scoring.config import Fields, ScoringConfig
 from sua.scoring.generative import GenerativeSUAScorer
 from sua.scoring.scorer import ScoringEngine, SUAScorer
@@ -52,19 +53,16 @@ class ModelSpec:
       ``hf-causal``: a causal LM's hub name or folder (``None``: the offline SmolLM2);
       ``openai``: the server's model name;
     - ``backend``: ``hf`` (an encoder), ``hf-causal`` or ``openai`` (a language model);
-    - ``batch_size``: inputs per forward pass (``None``: 64 for ``hf``, 4 prompt groups for
-      ``hf-causal``); ``max_length``: tokens per input (``None``: 256; ``hf-causal``: 2048);
-    - ``precision`` (``fp32``, ``bf16``, ``int8``) and ``device`` (``cpu``, ``cuda``, ``auto``);
-    - ``revision`` (a hub branch, tag or commit) and ``allow_untrained_head``: ``hf`` classifiers.
+    - ``options``: device, precision, batch size, max length and revision, as every model
+      adapter takes them (:class:`~sua.models.options.ModelOptions`); a size left ``None`` is 64
+      inputs and 256 tokens for ``hf``, the adapter's default (4 prompt groups, 2048 tokens) for
+      ``hf-causal``; ``revision`` applies to ``hf`` classifiers;
+    - ``allow_untrained_head``: ``hf`` classifiers.
     """
 
     source: str | None = None
     backend: str = "hf"
-    batch_size: int | None = None
-    max_length: int | None = None
-    precision: str = "fp32"
-    device: str | None = None
-    revision: str | None = None
+    options: ModelOptions = field(default_factory=ModelOptions)
     allow_untrained_head: bool = False
 
 
@@ -189,7 +187,7 @@ def _scorer_options(request: ScoreRequest, kind: TaskKind, metadata: dict[str, A
 def _encoder_scorer(request: ScoreRequest, kind: TaskKind,
                     fields: Fields) -> tuple[SUAScorer, ScoringEngine | None]:
     """``backend="hf"``: the kind's encoder adapter and scorer, and the engine if one is asked."""
-    from sua.models import ModelOptions, load_model
+    from sua.models import load_model
     from sua.perturb.qx import qx_for_file
     from sua.scoring import SCORERS
 
@@ -198,15 +196,14 @@ def _encoder_scorer(request: ScoreRequest, kind: TaskKind,
         raise SUAInputError("--model is required with --backend hf (a classifier folder or hub name)")
     if request.lm.template is not None:
         raise SUAInputError("--template needs --backend hf-causal or openai")
-    if kind.head != "classification" and (spec.revision or spec.allow_untrained_head):
+    if kind.head != "classification" and (spec.options.revision or spec.allow_untrained_head):
         raise SUAInputError(f"--revision and --allow-untrained-head apply to classifiers, not "
                             f"--task {kind.name}")
     if kind.head == "qa" and request.engine is not None:
         raise SUAInputError("--engine ray scores classifiers; extractive QA runs locally")
     classifier = {"allow_untrained_head": spec.allow_untrained_head} if kind.head == "classification" else {}
-    batch_size = spec.batch_size or 64
-    options = ModelOptions(device=spec.device, precision=spec.precision, batch_size=batch_size,
-                           max_length=spec.max_length or 256, revision=spec.revision)
+    options = spec.options.sized(batch_size=64, max_length=256)
+    batch_size = options.batch_size
     make_model = functools.partial(load_model, spec.source, head=kind.head, options=options, **classifier)
     model = make_model()
     perturber = qx_for_file(request.perturber, model, request.data, text_field=fields.text_field,
@@ -225,7 +222,6 @@ def _lm_scorer(request: ScoreRequest, kind: TaskKind) -> SUAScorer | GenerativeS
     from sua.models.generation import AnswerSampler
     from sua.models.lm_backends import load_lm
     from sua.models.openai_client import OpenAIServer
-    from sua.models.options import ModelOptions
     from sua.models.prompts import available_templates, load_template
     from sua.perturb import get_perturber
 
@@ -238,12 +234,11 @@ def _lm_scorer(request: ScoreRequest, kind: TaskKind) -> SUAScorer | GenerativeS
     server = OpenAIServer(options.base_url, api_key=options.api_key, cache_dir=options.http_cache,
                           max_concurrency=options.max_concurrency) \
         if spec.backend == "openai" and options.base_url else None
-    lm = load_lm(spec.backend, spec.source, dtype=options.dtype, server=server, scoring=options.scoring,
-                 options=ModelOptions(device=spec.device, precision=spec.precision,
-                                      batch_size=spec.batch_size, max_length=spec.max_length))
+    lm = load_lm(spec.backend, spec.source, options=spec.options, dtype=options.dtype, server=server,
+                 scoring=options.scoring)
     metadata = {"backend": spec.backend, "model_source": spec.source, "task": kind.name, "lm": repr(lm),
                 "template": prompt.name, "template_version": prompt.version, "dtype": options.dtype,
-                "precision": spec.precision}
+                "precision": spec.options.precision}
     if kind.head == "generative":
         sampler = AnswerSampler(lm, prompt, options.sampling)
         return GenerativeSUAScorer(sampler, get_perturber(request.perturber), m=options.m,
