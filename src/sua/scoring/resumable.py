@@ -16,7 +16,7 @@ from typing import Any
 from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
 from sua.inputs import Example
-from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
+from sua.io import JsonlAppender, finished_ids, iter_examples
 from sua.manifest import meta_path_for, require_same_config, versions, write_manifest
 from sua.outputs import guarded_output
 from sua.records import ScoreRecord
@@ -39,9 +39,8 @@ def write_scores(data: str | os.PathLike[str], out: str | os.PathLike[str], conf
     inputs missing from ``out`` go to ``score``, and each record is appended as one line; lines
     are flushed every :data:`FLUSH_SECONDS` and at the end. Returns ``out``'s path."""
     with resumable_output(data, out, config, id_field=reader["id_field"], limit=limit,
-                          overwrite=overwrite, allow_empty=allow_empty) as (out_path, done):
-        total = count_records(data) if limit is None else limit
-        remaining = None if total is None else max(total - len(done), 0)
+                          overwrite=overwrite, allow_empty=allow_empty) as (out_path, done, data_ids):
+        remaining = len(data_ids - done)
         examples = (ex for ex in iter_examples(data, **reader, limit=limit) if ex.id not in done)
         with JsonlAppender(out_path) as sink:
             flushed = time.monotonic()
@@ -56,8 +55,9 @@ def write_scores(data: str | os.PathLike[str], out: str | os.PathLike[str], conf
 @contextmanager
 def resumable_output(data: str | os.PathLike[str], out: str | os.PathLike[str], config: Mapping[str, Any], *,
                      id_field: str, limit: int | None, overwrite: bool,
-                     allow_empty: bool) -> Iterator[tuple[Path, set[str]]]:
-    """The resumable JSONL output every scorer writes through: ``(out path, finished ids)``.
+                     allow_empty: bool) -> Iterator[tuple[Path, set[str], set[str]]]:
+    """The resumable JSONL output every scorer writes through: ``(out path, finished ids, the
+    data's ids up to limit)``.
 
     Before any model call: the data is read once (UTF-8 JSON, unique non-null ids, not empty
     unless ``allow_empty``), ``out`` must not be the data and is locked against a second writer
@@ -91,4 +91,4 @@ def resumable_output(data: str | os.PathLike[str], out: str | os.PathLike[str], 
             raise SUAInputError(f"{out_path} holds {len(stale)} record(s) whose ids are not in {data} "
                                 f"(e.g. {', '.join(map(repr, stale[:3]))}): it was written from other "
                                 "data; pass --overwrite or choose another --out")
-        yield out_path, finished
+        yield out_path, finished, data_ids
