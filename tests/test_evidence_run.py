@@ -5,6 +5,7 @@ token edits on every split, packs, and derives claims with intervals; a rerun re
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,65 @@ def test_rerun_resumes_without_work(evidence_run, data_dir) -> None:
                  "--data-dir", str(data_dir), "--quiet"]) == 0
     assert [p.stat().st_mtime_ns for p in [model, *scores]] == before
     assert main(["evidence", "unit", "nli:standard", "--run", str(run)]) == 2
+
+
+def test_a_score_file_cut_off_mid_split_resumes_from_its_last_record(evidence_run, data_dir,
+                                                                     tmp_path) -> None:
+    """The runner scores through ``score_file``: a split interrupted after 5 of 12 inputs (and half
+    a line) is finished by a rerun, which scores only the 7 missing inputs; the other files stay."""
+    profile, run, _ = evidence_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    scores = copy / "units/nli/standard-n32/seed0/scores"
+    test = scores / "test-k3-s0.jsonl"
+    whole = [json.loads(line) for line in test.read_text(encoding="utf-8").splitlines()]
+    assert len(whole) == 12 and (scores / "test-k3-s0.meta.json").exists()
+    lines = test.read_text(encoding="utf-8").splitlines(keepends=True)
+    test.write_text("".join(lines[:5]) + lines[5][:40], encoding="utf-8")
+    others = {p: p.stat().st_mtime_ns for p in scores.glob("*.jsonl") if p != test}
+    assert main(["evidence", "unit", "nli:standard:0", "--run", str(copy), "--profile", str(profile),
+                 "--data-dir", str(data_dir), "--quiet"]) == 0
+    resumed = [json.loads(line) for line in test.read_text(encoding="utf-8").splitlines()]
+    assert resumed[:5] == whole[:5]  # finished records are never rewritten
+    assert [r["id"] for r in resumed] == [r["id"] for r in whole]
+    for new, old in zip(resumed[5:], whole[5:]):  # the same model, rewrites and seeds
+        assert new["prediction"] == old["prediction"] and new["split"] == "test"
+        assert new["probs"] == pytest.approx(old["probs"], abs=1e-5)
+        assert [p["text"] for p in new["perturbations"]] == [p["text"] for p in old["perturbations"]]
+    assert {p: p.stat().st_mtime_ns for p in others} == others
+
+
+def test_a_score_file_without_manifest_is_read_as_written(evidence_run, data_dir, tmp_path) -> None:
+    """Score files an older runner wrote whole (no ``.meta.json``) are read as they are, with no
+    model: the run folders made before the runner went through ``score_file`` keep their tables."""
+    from sua.eval.runner import ExperimentRun
+
+    _, run, _ = evidence_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    scores = copy / "units/nli/standard-n32/seed0/scores"
+    (scores / "test-k3-s0.meta.json").unlink()
+    path = scores / "test-k3-s0.jsonl"
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    records[0]["entropy"] = 123.0  # a value no model gives: read back only if the file is read as is
+    path.write_text("".join(json.dumps(r) + "\n" for r in records[::-1]), encoding="utf-8")
+    logged: list[str] = []
+    runner = ExperimentRun(copy, json.loads((copy / "profile.json").read_text(encoding="utf-8")),
+                           data_dir=data_dir, progress=False, log=logged.append)
+    read = runner.scores("nli", "standard", 0, "test", n_train=32)
+    assert read == records  # in the split's order, whatever the file's
+    assert read[0]["entropy"] == 123.0 and not logged  # nothing trained or scored
+
+
+def test_multi_label_items_are_correct_when_the_prediction_is_one_of_their_labels(evidence_run,
+                                                                                  data_dir) -> None:
+    _, run, _ = evidence_run
+    gold = {r["id"]: r["labels"] for r in map(json.loads, (data_dir / "nli/ambient/test.jsonl").open())}
+    lines = (run / "units/nli/standard-n32/seed0/scores/ambient-k3-s0.jsonl").read_text(encoding="utf-8")
+    records = [json.loads(line) for line in lines.splitlines()]
+    assert len(records) == 12 and all(r["split"] == "ambient" for r in records)
+    for r in records:
+        assert r["gold_labels"] == gold[r["id"]]
+        assert r["correct"] == (r["prediction"] in gold[r["id"]] if gold[r["id"]] else None)
+        for p in r["perturbations"]:
+            assert p["correct"] == (p["prediction"] in gold[r["id"]] if gold[r["id"]] else None)

@@ -60,7 +60,8 @@ class PerturbationResult:
 
 #: Fields a kind of scorer may lack: a record leaves them out of its line when they are ``None``.
 KIND_FIELDS = ("confidence", "samples", "clusters", "gold", "f1", "exact_match", "mean_token_entropy",
-               "n_generations", "answer_token_logprobs", "answer_token_entropies", "sample_token_logprobs")
+               "n_generations", "answer_token_logprobs", "answer_token_entropies", "sample_token_logprobs",
+               "split", "role", "gold_labels")
 
 
 @dataclass(kw_only=True)
@@ -82,6 +83,10 @@ class ScoreRecord:
     pass: ``answer_token_logprobs`` and ``answer_token_entropies`` of the greedy answer,
     ``sample_token_logprobs`` of each of x's samples (:class:`~sua.models.generation.Generation`
     for the conventions; empty where the backend returns none).
+
+    The experiment runner (:mod:`sua.eval.runner`) adds where the input comes from: its
+    ``split`` and the split's ``role``, and ``gold_labels`` (QA: the gold answer texts; a
+    multi-label split: the labels any of which is correct).
     """
 
     id: str
@@ -109,6 +114,9 @@ class ScoreRecord:
     answer_token_logprobs: list[float] | None = None
     answer_token_entropies: list[float] | None = None
     sample_token_logprobs: list[list[float]] | None = None
+    split: str | None = None
+    role: str | None = None
+    gold_labels: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL line of this record: every field, but those of :data:`KIND_FIELDS` only when

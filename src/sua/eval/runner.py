@@ -3,15 +3,19 @@
 
 Layout under ``RUN_DIR``::
 
-    data/<task>/train-n<N>.jsonl                    training records (the task's train split)
+    data/<task>/<split>[-n<N>].jsonl                a split's records (first N), as trained and scored
     units/<task>/<preset>-n<N>/seed<S>/model/       Hugging Face folder (sua train)
     units/<task>/<preset>-n<N>/seed<S>/scores/<split>-k<K>-s<seed>.jsonl   per-instance records
     units/<task>/<preset>-n<N>/seed<S>/votes/<split>-m<M>.json              MC-dropout agreement
     cache/perturbations.sqlite                      rewrites shared by every model
 
-A file is written to a temporary name of its own and renamed when complete, so a file that
-exists is finished (reruns skip it) and units computed at the same time in other processes
-(``sua reproduce --engine ray``) never see or leave half a file.
+Models are trained by :func:`sua.train.train_model` and score files written by the scorers'
+``score_file`` (with its ``.meta.json``), both resumable: a rerun continues an interrupted
+unit from its last checkpoint or its last scored input. A score file with every input is read
+without a model; one without a ``.meta.json`` was written whole by an older runner and is read
+as it is. Data and vote files are written to a temporary name and renamed when complete. Units
+computed at the same time in other processes (``sua reproduce --engine ray``) write files of
+their own.
 """
 
 from __future__ import annotations
@@ -40,10 +44,12 @@ from sua.eval.tasks import (
     task_choices,
     task_kind,
 )
+from sua.fingerprint import model_fingerprint
 from sua.inputs import Example
-from sua.io import read_jsonl
-from sua.manifest import require_same_config, write_manifest
+from sua.io import finished_ids, read_jsonl
+from sua.manifest import meta_path_for, require_same_config, write_manifest
 from sua.outputs import write_atomic
+from sua.records import ScoreRecord
 from sua.tasks import KINDS, TaskKind, input_builder
 
 _PROFILE_KEYS = {"name", "seeds", "k", "k_sweep", "k_reference", "mc_passes", "coverage", "perturber",
@@ -134,6 +140,53 @@ def training_records(task: Task, examples: Sequence[Example]) -> list[dict[str, 
         return row
 
     return [record(ex) for ex in examples]
+
+
+@dataclass(frozen=True)
+class ScoreFile:
+    """What one score file holds: the model of unit (``task``, ``preset``, ``seed``, ``n_train``)
+    on a split, with K rewrites drawn with ``score_seed`` under Q_x setting ``qx`` (``None``: the
+    split's or the profile's)."""
+
+    task: str
+    preset: str
+    seed: int
+    n_train: int
+    split: str
+    k: int
+    score_seed: int
+    qx: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-k{self.k}-s{self.score_seed}" + (f"-q{self.qx}" if self.qx else "")
+
+
+def annotate_record(record: ScoreRecord, ex: Example, task: Task, split: Split) -> ScoreRecord:
+    """``record`` with its ``split`` and ``role``; for QA the gold answer texts and for a
+    multi-label split the gold labels as ``gold_labels``, a prediction (clean or perturbed) then
+    being correct when it is one of them (``None`` when the item has none)."""
+    record.split, record.role = split.name, split.role
+    if task.kind == "qa":
+        record.gold_labels = answer_texts(ex, task)
+    elif split.gold_labels_field:
+        gold = gold_labels(ex, split)
+        record.gold_labels = gold
+        record.correct = record.prediction in gold if gold else None
+        for pert in record.perturbations:
+            pert.correct = pert.prediction in gold if gold else None
+    return record
+
+
+def _finished(path: Path, examples: Sequence[Example]) -> bool:
+    """Whether the score file ``path`` holds a record of every input: it has one for each of
+    ``examples``' ids, or it has no ``.meta.json`` (the runner wrote score files whole, with no
+    manifest, before it scored through ``score_file``)."""
+    if not path.exists():
+        return False
+    if not meta_path_for(path).exists():
+        return True
+    return {ex.id for ex in examples} <= finished_ids(path)
 
 
 class ExperimentRun:
@@ -280,48 +333,62 @@ class ExperimentRun:
 
     # -- scores ----------------------------------------------------------------------------
 
+    def _in_run(self, value: str | os.PathLike[str]) -> str:
+        """``value`` with this run folder's path written ``<run>``."""
+        text = str(value)
+        return text if str(self.dir) == "." else text.replace(str(self.dir), "<run>")
+
     def scores(self, task: str, preset: str, seed: int, split: str, *, k: int | None = None,
                score_seed: int = 0, n_train: int | None = None,
                qx: str | None = None) -> list[dict[str, Any]]:
-        """Per-instance score records of a unit's model on a split (cached JSONL), under the
-        split's Q_x setting (its ``perturber``, else the profile's) or ``qx`` when given (a
-        second setting, cached in its own file).
+        """Per-instance score records of a unit's model on a split, in the split's order, under the
+        split's Q_x setting (its ``perturber``, else the profile's) or ``qx`` when given (a second
+        setting, in its own file).
 
-        Records get ``split``, ``role`` and, for multi-label splits, ``gold_labels``; a
-        prediction (clean or perturbed) is correct when it is one of the gold labels.
+        The file is written by the scorer's ``score_file`` from the split's records under
+        ``data/`` (:meth:`_split_file`), resumably: a rerun scores only the missing inputs, and a
+        file that holds every input is read without loading the model. Records get ``split``,
+        ``role`` and, for QA and multi-label splits, ``gold_labels`` (:func:`annotate_record`).
         """
-        spec = self.task(task)
-        sp = spec.split(split)
         k = k or self.profile["k"]
         n = n_train or self.train_size(task)
-        name = f"{split}-k{k}-s{score_seed}" + (f"-q{qx}" if qx else "")
-        path = self.unit_dir(task, preset, seed, n) / "scores" / f"{name}.jsonl"
-        if path not in self._records and path.exists():
-            self._records[path] = [rec for _, rec in read_jsonl(path)]
+        file = ScoreFile(task, preset, seed, n, split, k, score_seed, qx)
+        path = self.unit_dir(task, preset, seed, n) / "scores" / f"{file.name}.jsonl"
         if path in self._records:
             return self._records[path]
-        model = self.predictor(task, self.model_dir(task, preset, seed, n), sp)
         examples = self.examples(task, split)
-        perturber = self.perturber(qx or sp.perturber or self.profile["perturber"], model, examples, spec)
-        self.log(f"score {task} {preset} seed={seed} {split} K={k} ({len(examples)} inputs)")
-        from sua.scoring import SCORERS
+        if not _finished(path, examples):
+            self._score_file(file, path)
+        order = {ex.id: i for i, ex in enumerate(examples)}
+        self._records[path] = sorted((rec for _, rec in read_jsonl(path)), key=lambda rec: order[rec["id"]])
+        return self._records[path]
 
+    def _score_file(self, file: ScoreFile, path: Path) -> None:
+        """Score ``file`` into ``path`` (resuming what is there) through the task's scorer's
+        ``score_file``, training the unit's model first if it is not there yet."""
+        from sua.scoring import SCORERS, Fields
+
+        spec = self.task(file.task)
+        sp = spec.split(file.split)
+        examples = self.examples(file.task, file.split)
+        model_dir = self.model_dir(file.task, file.preset, file.seed, file.n_train)
+        model = self.predictor(file.task, model_dir, sp)
+        qx = file.qx or sp.perturber or self.profile["perturber"]
+        perturber = self.perturber(qx, model, examples, spec)
+        self.log(f"score {file.task} {file.preset} seed={file.seed} {file.split} K={file.k} Q_x={qx} "
+                 f"({len(examples)} inputs)")
         kind = task_kind(spec)
-        scorer = SCORERS[kind.head](model, perturber, k=k, seed=score_seed, perturb_field=kind.rewrite)
-        records = [r.to_dict() for r in scorer.score(examples, progress=self.progress, total=len(examples))]
-        for ex, rec in zip(examples, records):
-            rec["split"], rec["role"] = split, sp.role
-            if spec.kind == "qa":
-                rec["gold_labels"] = answer_texts(ex, spec)
-            elif sp.gold_labels_field:
-                gold = gold_labels(ex, sp)
-                rec["gold_labels"] = gold
-                rec["correct"] = rec["prediction"] in gold if gold else None
-                for pert in rec["perturbations"]:
-                    pert["correct"] = pert["prediction"] in gold if gold else None
-        write_atomic(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in records))
-        self._records[path] = records
-        return records
+        data = self._split_file(file.task, file.split, self.eval_size(file.task, file.split))
+        # the run folder's own paths as <run>/... (they override the config's), so that an
+        # interrupted file resumes in a moved or copied run folder
+        metadata = {"task": file.task, "split": file.split, "qx": qx, "data": self._in_run(data),
+                    "perturber": self._in_run(repr(perturber)), "model_dir": self._in_run(model_dir),
+                    "model_fingerprint": model_fingerprint(model_dir)}
+        scorer = SCORERS[kind.head](model, perturber, k=file.k, seed=file.score_seed,
+                                    perturb_field=kind.rewrite, metadata=metadata)
+        by_id = {ex.id: ex for ex in examples}
+        scorer.score_file(data, path, Fields.of_task(train_kind(spec)), progress=self.progress,
+                          annotate=lambda record: annotate_record(record, by_id[record.id], spec, sp))
 
     def agreement(self, task: str, preset: str, seed: int, split: str,
                   n_train: int | None = None) -> np.ndarray | None:

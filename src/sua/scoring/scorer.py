@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -191,10 +191,11 @@ class SUAScorer:
 
     # -- files -------------------------------------------------------------------------
 
-    def score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str],
+    # the file options of every scorer's score_file and two hooks, engine and annotate
+    def score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str],  # noqa: PLR0913
                    fields: Fields | None = None, *, limit: int | None = None, overwrite: bool = False,
-                   progress: bool = True, allow_empty: bool = False,
-                   engine: ScoringEngine | None = None) -> Path:
+                   progress: bool = True, allow_empty: bool = False, engine: ScoringEngine | None = None,
+                   annotate: Callable[[ScoreRecord], ScoreRecord] | None = None) -> Path:
         """Score a JSONL file (or a hub source ``hf:NAME:SPLIT``) into ``out`` (JSONL), resumably,
         through the one writer of every scorer, :func:`~sua.scoring.resumable.write_scores`.
 
@@ -206,7 +207,8 @@ class SUAScorer:
         ``overwrite=True``. An empty input is an error unless ``allow_empty=True``. ``engine``
         says where the records are computed (default: this process, :meth:`score`; e.g.
         :class:`sua.distributed.RayScoringEngine`); the records and the file are the same
-        either way.
+        either way. ``annotate`` is called on each record before it is written (the experiment
+        runner adds the split and multi-label correctness).
         """
         scorer, fields = self._reading(fields or self.default_fields)
         reader = fields.reader()
@@ -214,8 +216,10 @@ class SUAScorer:
 
         def score(examples: Iterator[Example], remaining: int | None) -> Iterable[ScoreRecord]:
             if engine is None:
-                return scorer.score(examples, progress=progress, total=remaining)
-            return engine.score(scorer, examples, progress=progress, total=remaining)
+                records = scorer.score(examples, progress=progress, total=remaining)
+            else:
+                records = engine.score(scorer, examples, progress=progress, total=remaining)
+            return records if annotate is None else map(annotate, records)
 
         return write_scores(data, out, config, reader, score, limit=limit, overwrite=overwrite,
                             allow_empty=allow_empty)
