@@ -84,13 +84,8 @@ def _draw_reliability(ax, entry: Mapping[str, Any]) -> None:
                color="#DD8452", alpha=0.45, edgecolor="none", label="gap to confidence")
     ece = f"ECE {gap / total:.3f}" if total else "no data"
     ax.set_title(f"{entry['task']} · {entry['method']} (seed {entry.get('seed', DASH)})\n{ece}", fontsize=9)
-    ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence", fontsize=8)
-    ax.set_ylabel("accuracy", fontsize=8)
-    ax.tick_params(labelsize=7)
-    if lowers:
-        ax.legend(fontsize=7, loc="upper left")
+    _unit_panel(ax, "confidence", "accuracy", legend=bool(lowers))
 
 
 def _draw_risk_coverage(ax, entry: Mapping[str, Any]) -> None:
@@ -104,11 +99,17 @@ def _draw_risk_coverage(ax, entry: Mapping[str, Any]) -> None:
             ax.plot(cov[:n], risk[:n], linewidth=1.4, label=str(score))
             drawn = True
     ax.set_title(f"{entry['task']} · {entry['method']} (seed {entry.get('seed', DASH)})", fontsize=9)
+    _unit_panel(ax, "coverage", "selective risk", legend=drawn)
+
+
+def _unit_panel(ax, xlabel: str, ylabel: str, *, legend: bool) -> None:
+    """The small panel of a per-model figure: x over [0, 1], its labels, and a legend when
+    something was drawn."""
     ax.set_xlim(0, 1)
-    ax.set_xlabel("coverage", fontsize=8)
-    ax.set_ylabel("selective risk", fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
     ax.tick_params(labelsize=7)
-    if drawn:
+    if legend:
         ax.legend(fontsize=7, loc="upper left")
 
 

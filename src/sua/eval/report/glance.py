@@ -11,12 +11,11 @@ under it.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sua.eval.report.schema import cell_mean, cell_std
+from sua.eval.report.schema import cell_mean, cell_std, is_finite_number
 
 #: The smallest gap to the paper's number still counted as reproduced (absolute, metric units).
 TOLERANCE = 0.02
@@ -44,18 +43,14 @@ class Claim:
         return abs(self.delta) <= max(TOLERANCE, 2.0 * self.std)
 
 
-def _num(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def cell_claim(cell: Any, paper: Any, *, table: str = "", row: str = "", column: str = "") -> Claim | None:
     """The :class:`Claim` of one result cell (a number or ``{mean, std, n}``), or None when either
     side is missing."""
     mean = cell_mean(cell)
-    if not (_num(mean) and _num(paper)):
+    if not (is_finite_number(mean) and is_finite_number(paper)):
         return None
     std = cell_std(cell)
-    return Claim(table, row, column, float(mean), float(std) if _num(std) else 0.0, float(paper))
+    return Claim(table, row, column, float(mean), float(std) if is_finite_number(std) else 0.0, float(paper))
 
 
 def claims(tables: Sequence[Mapping[str, Any]]) -> list[Claim]:

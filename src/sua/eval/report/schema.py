@@ -18,6 +18,7 @@ below and names the first one that does not follow it::
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -70,6 +71,11 @@ def table(table_id: str, title: str, key_columns: Sequence[str], columns: Sequen
 def is_number(x: Any) -> bool:
     """An int or float (NaN and infinities included), not a bool."""
     return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def is_finite_number(x: Any) -> bool:
+    """An int or float that is finite, not a bool."""
+    return is_number(x) and math.isfinite(x)
 
 
 def cell_mean(value: Any) -> Any:
