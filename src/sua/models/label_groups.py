@@ -16,8 +16,13 @@ class GroupedLabels:
     2-way (entailment / non-entailment = neutral + contradiction):
     p(g|x) = Σ_{y ∈ groups[g]} p(y|x). Every model label must belong to exactly one group.
 
-    >>> # GroupedLabels(nli_model, {"entailment": ["entailment"],
-    >>> #                           "non-entailment": ["neutral", "contradiction"]})
+    >>> from sua.models import CallableModel
+    >>> nli = CallableModel(lambda xs: [[0.5, 0.3, 0.2]] * len(xs),
+    ...                     labels=["entailment", "neutral", "contradiction"])
+    >>> two_way = GroupedLabels(nli, {"entailment": ["entailment"],
+    ...                               "non-entailment": ["neutral", "contradiction"]})
+    >>> two_way.labels, two_way.predict_proba([("A man plays.", "Someone plays.")]).tolist()
+    (['entailment', 'non-entailment'], [[0.5, 0.5]])
     """
 
     def __init__(self, model: PredictiveModel, groups: Mapping[str, Sequence[str]]) -> None:

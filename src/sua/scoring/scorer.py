@@ -51,8 +51,15 @@ class SUAScorer:
     inputs go to the model per call. ``metadata`` (e.g. the model's source and the task) is
     recorded beside every output file with :meth:`config` and must match on a resume.
 
-    >>> # scorer = SUAScorer(model, TokenPerturber(), k=8)
-    >>> # for rec in scorer.score(examples): print(rec.id, rec.sua, rec.signature)
+    >>> from sua.models import CallableModel
+    >>> from sua.perturb import TokenPerturber
+    >>> model = CallableModel(lambda xs: [[0.9, 0.1] if "good" in x else [0.2, 0.8] for x in xs],
+    ...                       labels=["pos", "neg"])
+    >>> rec = next(SUAScorer(model, TokenPerturber(), k=4).score(["a good film"]))
+    >>> rec.prediction, round(rec.entropy, 3), len(rec.perturbations)
+    ('pos', 0.325, 4)
+    >>> abs(rec.sua - (rec.sensitivity - rec.entropy)) < 1e-12  # SUA = S − λ·H with λ = 1
+    True
     """
 
     #: The record fields :meth:`score_file` reads when it is given none.
