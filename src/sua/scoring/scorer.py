@@ -198,7 +198,7 @@ class SUAScorer:
 
     # -- files -------------------------------------------------------------------------
 
-    # the file options of every scorer's score_file and two hooks, engine and annotate
+    # noqa reason: the file options every score_file shares (limit, overwrite, progress, allow_empty) and two hooks
     def score_file(self, data: str | os.PathLike[str], out: str | os.PathLike[str],  # noqa: PLR0913
                    fields: Fields | None = None, *, limit: int | None = None, overwrite: bool = False,
                    progress: bool = True, allow_empty: bool = False, engine: ScoringEngine | None = None,
