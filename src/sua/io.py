@@ -134,18 +134,6 @@ def read_records(source: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str
     return read_table(source) if Path(source).suffix.lower() in TABLE_SUFFIXES else read_jsonl(source)
 
 
-def count_records(source: str | os.PathLike[str]) -> int | None:
-    """Number of non-blank lines of a JSONL file (for progress bars); ``None`` for a hub source
-    or a table."""
-    if is_hub_source(source) or Path(source).suffix.lower() in TABLE_SUFFIXES:
-        return None
-    n = 0
-    with Path(source).open("rb") as fh:
-        for line in fh:
-            n += bool(line.strip())
-    return n
-
-
 def _field(record: dict[str, Any], name: str, where: str) -> Any:
     if name not in record:
         raise SUAInputError(f"{where}: field {name!r} is missing (fields present: "

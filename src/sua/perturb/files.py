@@ -22,7 +22,7 @@ from sua import defaults
 from sua.errors import SUAInputError
 from sua.fingerprint import model_fingerprint
 from sua.inputs import Example
-from sua.io import JsonlAppender, count_records, finished_ids, iter_examples
+from sua.io import JsonlAppender, finished_ids, iter_examples
 from sua.manifest import meta_path_for, require_same_config, write_manifest
 from sua.models.base import PredictiveModel
 from sua.models.loading import load_model
@@ -180,7 +180,7 @@ def perturb_file(data: str | os.PathLike[str], out: str | os.PathLike[str],
     """
     config = config or PerturbConfig()
     out = Path(out)
-    check_data(data, id_field=config.id_field, limit=config.limit, allow_empty=config.allow_empty)
+    data_ids = check_data(data, id_field=config.id_field, limit=config.limit, allow_empty=config.allow_empty)
     model_source = model if isinstance(model, (str, os.PathLike)) else None
     if model_source is not None:
         model = load_model(model_source, head=config.head)
@@ -197,8 +197,8 @@ def perturb_file(data: str | os.PathLike[str], out: str | os.PathLike[str],
         write_manifest(manifest_path, manifest)
         legacy_manifest_path(out).unlink(missing_ok=True)
         cached = CachedPerturber(perturber, config.cache_dir) if config.cache else None
-        counts = _append_draws(data, out, config, cached or perturber, contexts, progress=progress,
-                               engine=engine)
+        counts = _append_draws(data, data_ids, out, config, cached or perturber, contexts,
+                               progress=progress, engine=engine)
         if cached is not None:
             cached.close()
         manifest.update(cache=str(cached.path) if cached else None,
@@ -218,11 +218,12 @@ def _build(config: PerturbConfig, model: PredictiveModel | None,
                            **config.options)
 
 
-def _append_draws(data: str | os.PathLike[str], out: Path, config: PerturbConfig, runner: Perturber,
-                  contexts: dict[str, str] | None, *, progress: bool,
+def _append_draws(data: str | os.PathLike[str], data_ids: set[str], out: Path, config: PerturbConfig,
+                  runner: Perturber, contexts: dict[str, str] | None, *, progress: bool,
                   engine: PerturbEngine | None) -> dict[str, tuple[int, int]]:
-    """Draw the inputs of ``data`` not yet in ``out`` with ``runner`` and append their lines,
-    flushed per chunk; the mixture's acceptance counts (family -> (valid, seen)) afterwards."""
+    """Draw the inputs of ``data`` (ids ``data_ids``, as :func:`~sua.validate.check_data` read
+    them) not yet in ``out`` with ``runner`` and append their lines, flushed per chunk; the
+    mixture's acceptance counts (family -> (valid, seen)) afterwards."""
     done = finished_ids(out)
     examples = iter_examples(data, text_field=config.perturbed_field, pair_field=None, label_field=None,
                              id_field=config.id_field, limit=config.limit)
@@ -232,9 +233,7 @@ def _append_draws(data: str | os.PathLike[str], out: Path, config: PerturbConfig
     chunks = (_draw_here(runner, todo, k=config.k, seed=config.seed, chunk_size=config.chunk_size)
               if engine is None else engine.draw(runner, todo, k=config.k, seed=config.seed))
     counts = _counts(runner.perturber if isinstance(runner, CachedPerturber) else runner)
-    total = count_records(data) if config.limit is None else config.limit
-    bar = tqdm(total=None if total is None else max(total - len(done), 0), disable=not progress,
-               desc="perturb", unit="input")
+    bar = tqdm(total=len(data_ids - done), disable=not progress, desc="perturb", unit="input")
     with JsonlAppender(out) as sink, bar:
         for chunk in chunks:
             for line in chunk.lines:
