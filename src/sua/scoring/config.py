@@ -21,6 +21,7 @@ from typing import Any
 from sua import defaults
 from sua.errors import SUAInputError
 from sua.measures import get_divergence
+from sua.perturb.base import is_int
 from sua.tasks import TaskKind, check_perturb_field
 
 
@@ -51,12 +52,13 @@ class ScoringConfig:
     thresholds: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+        if not is_int(self.k) or self.k < 1:
             raise SUAInputError(f"k (perturbations per input) must be an integer >= 1, got {self.k!r}")
         if not 0 <= self.lam < math.inf:
             raise SUAInputError(f"lam must be a finite number >= 0, got {self.lam!r}")
         check_perturb_field(self.perturb_field)
         get_divergence(self.divergence)  # fail now, not after the first model pass
+        object.__setattr__(self, "k", int(self.k))
         object.__setattr__(self, "lam", float(self.lam))
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "thresholds", dict(self.thresholds or {}))
