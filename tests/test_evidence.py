@@ -173,3 +173,39 @@ def test_temperature_scaled_ece_against_scipy(tmp_path) -> None:
     t = np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x)
     p = softmax(z_test / t, axis=1)
     assert ts["a_value"] == pytest.approx(calibration_error(p.max(1), test.correct == 1), abs=2e-3)
+
+
+def _qa_records(n: int, k: int, seed: int, *, all_wrong: bool = False) -> list[dict]:
+    """Extractive-QA records (no class distributions): per-rewrite divergences, span entropy,
+    max p and token F1 in ``extra``, as the QA scorer writes them."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        f1 = 0.0 if all_wrong else float(rng.choice([0.0, 0.4, 1.0]))
+        perts = [{"text": f"q{i}-{j}", "kind": "stub", "family": FAMILIES[j % 2], "params": {},
+                  "divergence": float(rng.random() / 10), "prediction": "span", "probs": None,
+                  "correct": bool(rng.random() < 0.5) and not all_wrong} for j in range(k)]
+        out.append({"id": f"q{i}", "prediction": "span", "entropy": float(rng.random()),
+                    "max_prob": float(rng.random()), "label": "gold", "correct": f1 == 1.0,
+                    "perturbations": perts, "extra": {"f1": f1}})
+    return out
+
+
+def test_qa_f1_interval_and_a_validation_split_without_a_right_answer(tmp_path) -> None:
+    """QA reports mean token F1 with its interval; when no validation answer is right (or none
+    wrong) nothing can be fitted there, so the validation-fitted claims are left out instead of
+    failing the whole derivation."""
+    root = tmp_path / "evidence"
+    test = _qa_records(120, 4, seed=1)
+    for split, recs in (("validation", _qa_records(40, 4, seed=0, all_wrong=True)), ("test", test)):
+        write_columns(root / "units" / "qa" / "standard" / "seed0" / f"{split}.npz", pack_records(recs, None))
+    (root / "run.json").write_text(json.dumps({"profile": {"perturber": "mixture", "k": 4}}))
+    out = derive(root)
+    qa = json.loads(out["summary"].read_text())["qa"]
+    assert qa["f1"] == pytest.approx(np.mean([r["extra"]["f1"] for r in test]), abs=1e-6)
+    assert qa["f1_ci"][0] < qa["f1"] < qa["f1_ci"][1]
+    assert qa["exact_match"] == pytest.approx(np.mean([r["correct"] for r in test]))
+    claims = {c["claim"] for c in json.loads(out["claims"].read_text()) if c["split"] == "test"}
+    assert "sensitivity S alone ranks failures better than entropy" in claims
+    assert not any("logistic" in c or "λ chosen" in c for c in claims)
+    assert f"F1 {qa['f1']:.3f}" in out["evidence"].read_text()

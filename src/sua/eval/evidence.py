@@ -196,6 +196,11 @@ def fit_on_validation(val: Scored, test: Scored) -> None:
     from sklearn.preprocessing import StandardScaler
 
     wrong = ~val.correct
+    if wrong.all() or not wrong.any():
+        # one class on validation: no AUROC to choose λ by and no logistic to fit, so the
+        # claims on these two scores are left out (evaluate_claim); temperature scaling still fits
+        _fit_temperature(val, test)
+        return
     best = max(LAM_GRID, key=lambda lam: failure_auroc(
         np.asarray(sua_score(val.scores["S"], val.scores["entropy"], lam)), wrong))
     test.scores["SUA (λ val)"] = np.asarray(sua_score(test.scores["S"], test.scores["entropy"], best))
@@ -203,6 +208,11 @@ def fit_on_validation(val: Scored, test: Scored) -> None:
     model.fit(val.features, wrong)
     test.scores["logistic (H + rewrites)"] = model.predict_proba(test.features)[:, 1]
     test.lam = best
+    _fit_temperature(val, test)
+
+
+def _fit_temperature(val: Scored, test: Scored) -> None:
+    """``1 − max p (TS)`` on ``test`` under a temperature fitted on ``val`` (classifiers only)."""
     if val.columns.label is not None:
         from sua.selective import TemperatureScaler
 
@@ -227,6 +237,12 @@ def _selective(unit: Scored, score: str, coverage: float = 0.8) -> Callable[[np.
 
 def _accuracy(unit: Scored) -> Callable[[np.ndarray], float]:
     return lambda idx: float(unit.correct[idx].mean())
+
+
+def _f1(unit: Scored) -> Callable[[np.ndarray], float]:
+    """Mean token F1 of the predicted spans (extractive QA)."""
+    f1 = unit.columns.f1[unit.columns.correct >= 0].astype(np.float64)
+    return lambda idx: float(f1[idx].mean())
 
 
 def _ece(unit: Scored, score: str | None = None) -> Callable[[np.ndarray], float]:
@@ -441,7 +457,8 @@ def derive(folder: str | os.PathLike[str],
                                  "families_drawn": sorted(set(units[0].columns.families.tolist()))}
         entry["robust_accuracy"] = _robust_accuracy(results, task, seeds)
         if units[0].columns.f1 is not None:
-            entry["f1"] = float(np.nanmean([u.columns.f1[u.columns.correct >= 0] for u in units]))
+            f1 = bootstrap(seed_mean([_f1(u) for u in units]), units[0].correct.size, n_resamples=N_RESAMPLES)
+            entry["f1"], entry["f1_ci"] = f1.value, [f1.ci_low, f1.ci_high]
             entry["exact_match"] = entry["accuracy"]
         summary[task] = entry
     human = finite_or_none(human_uncertainty(results, data_dir or default_data_dir()))
@@ -573,8 +590,8 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
              f"{N_RESAMPLES} item resamples, seeds pooled. A positive difference means the claim holds; "
              "the verdict is *held* when the interval lies above 0, *not held* below 0, else *inconclusive*.",
              "", "## Accuracy per task (in-domain test, Standard training)", "",
-             "| task | accuracy [95 % CI] | n test | seeds | Q_x | families drawn | robust accuracy: "
-             "expected / worst-of-K [95 % CI] |",
+             "| task | accuracy (QA: exact match) [95 % CI] | n test | seeds | Q_x | families drawn | "
+             "robust accuracy: expected / worst-of-K [95 % CI] |",
              "|---|---|---|---|---|---|---|"]
     for task, e in summary.items():
         if "accuracy" not in e:
@@ -584,7 +601,8 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
             f"{e['qx'] if setting == 'main' else setting}: "
             + " / ".join(f"{_f(v)} [{_f(lo)}, {_f(hi)}]" for v, lo, hi in (r["expected"], r["worst_of_k"]))
             for setting, r in e.get("robust_accuracy", {}).items())
-        lines.append(f"| {task} | {_f(e['accuracy'])} [{_f(low)}, {_f(high)}] | {e['n_test']} | "
+        f1 = f"; F1 {_f(e['f1'])} [{_f(e['f1_ci'][0])}, {_f(e['f1_ci'][1])}]" if "f1" in e else ""
+        lines.append(f"| {task} | {_f(e['accuracy'])} [{_f(low)}, {_f(high)}]{f1} | {e['n_test']} | "
                      f"{len(e['seeds'])} | {e['qx']} (K = {e['k']}) | {', '.join(e['families_drawn'])} | "
                      f"{robust} |")
     lines += ["", "## Claims", "",
