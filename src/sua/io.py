@@ -235,8 +235,23 @@ def finished_ids(path: str | os.PathLike[str], id_field: str = "id") -> set[str]
     if keep < len(data):
         with p.open("r+b") as fh:
             fh.truncate(keep)
+    return _line_ids(p, data[:keep], id_field)
+
+
+def complete_ids(path: str | os.PathLike[str], id_field: str = "id") -> set[str]:
+    """Ids of the complete (newline-terminated) records of an output file, without touching it:
+    for reading a file another process may still be appending to (its last line then is not
+    counted)."""
+    p = Path(path)
+    if not p.exists():
+        return set()
+    data = p.read_bytes()
+    return _line_ids(p, data[: data.rfind(b"\n") + 1], id_field)
+
+
+def _line_ids(p: Path, data: bytes, id_field: str) -> set[str]:
     ids: set[str] = set()
-    for lineno, line in enumerate(data[:keep].splitlines(), start=1):
+    for lineno, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -40,7 +40,8 @@ from sua.eval.intervals import Draws, bootstrap, draw, seed_mean
 from sua.eval.json_values import finite_or_none
 from sua.eval.runner import ExperimentRun, UnitEngine, load_profile, pin_profile
 from sua.eval.tasks import load_task
-from sua.io import read_jsonl
+from sua.io import complete_ids, read_jsonl
+from sua.manifest import meta_path_for
 from sua.measures import ambiguity_proxy, divergence, entropy, signature, sua_score
 from sua.measures.metrics import calibration_error, selective_accuracy
 from sua.measures.ranking import TiedRanks, failure_auroc, failure_auroc_ranked, spearman_ranked
@@ -89,9 +90,22 @@ def run_units(run_dir: str | os.PathLike[str], profile: str | os.PathLike[str],
         log(f"unit {task}:{preset}:{seed} done")
 
 
-def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> list[Path]:
+def _scored_whole(scores: Path, run_dir: Path) -> bool:
+    """Whether a run's score file holds a record of every input of its split. A file with a
+    manifest is checked against the split's records it names (a unit still scoring, or cut off,
+    is not packed yet); a file without one was written whole by the older runner."""
+    meta = meta_path_for(scores)
+    if not meta.exists():
+        return True
+    data = json.loads(meta.read_text(encoding="utf-8"))["config"]["data"].replace("<run>", str(run_dir))
+    return {r["id"] for _, r in read_jsonl(data)} <= complete_ids(scores)
+
+
+def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+               log: Callable[[str], None] = print) -> list[Path]:
     """Pack every finished score file and learning curve of ``run_dir`` into ``out_dir``
-    (layout in the module doc); returns the files written. Rerunning rewrites them."""
+    (layout in the module doc), saying (``log``) which score files are left out because they
+    are not finished; returns the files written. Rerunning rewrites them."""
     run_dir, out = Path(run_dir), Path(out_dir)
     profile_file = run_dir / "profile.json"
     if not profile_file.exists():
@@ -104,6 +118,9 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str])
         for scores in sorted((unit / "scores").glob(f"*-k{profile['k']}-s0*.jsonl")):
             found = SCORE_FILE.fullmatch(scores.name)
             if found is None:
+                continue
+            if not _scored_whole(scores, run_dir):
+                log(f"not packed (not finished): {scores.relative_to(run_dir)}")
                 continue
             split, qx = found["split"], found["qx"]
             sp = spec.split(split)
