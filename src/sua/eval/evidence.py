@@ -512,7 +512,8 @@ def _robust_accuracy(results: Results, task: str, seeds: list[str]) -> dict[str,
 
 
 def plot_curves(folder: Path, out: Path) -> Path:
-    """Validation accuracy along training, one panel per task, a line per (preset, seed)."""
+    """Validation accuracy (extractive QA: exact match) along training, one panel per task, a
+    line per (preset, seed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -526,7 +527,8 @@ def plot_curves(folder: Path, out: Path) -> Path:
             if name.split("-", 1)[0] == task:
                 ax.plot([c["epoch"] for c in curve], [c["accuracy"] for c in curve], marker=".",
                         label=name.split("-", 1)[1])
-        ax.set(title=f"{task}: validation accuracy", xlabel="epoch", ylabel="accuracy")
+        metric = "exact match" if load_task(task).kind == "qa" else "accuracy"
+        ax.set(title=f"{task}: validation {metric}", xlabel="epoch", ylabel=metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
