@@ -159,13 +159,16 @@ def test_a_score_file_cut_off_mid_split_resumes_from_its_last_record(evidence_ru
 
 def test_export_leaves_out_a_score_file_still_being_written(evidence_run, tmp_path) -> None:
     """``sua evidence export`` packs only finished score files, and reads a file another process
-    may still be appending to without touching it (its cut last line stays as it is)."""
+    may still be appending to without touching it (its cut last line stays as it is); here the
+    unfinished file is in the second of two units (seed 1, a copy of seed 0)."""
     from sua.eval.evidence import export_run
 
     _, run, results = evidence_run
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
-    test = copy / "units/nli/standard-n32/seed0/scores/test-k3-s0.jsonl"
+    unit = copy / "units/nli/standard-n32"
+    shutil.copytree(unit / "seed0", unit / "seed1")
+    test = unit / "seed1/scores/test-k3-s0.jsonl"
     lines = test.read_text(encoding="utf-8").splitlines(keepends=True)
     partial = "".join(lines[:5]) + lines[5][:40]
     test.write_text(partial, encoding="utf-8")
@@ -173,11 +176,12 @@ def test_export_leaves_out_a_score_file_still_being_written(evidence_run, tmp_pa
     out = tmp_path / "packed"
     written = export_run(copy, out, log=logged.append)
     assert test.read_text(encoding="utf-8") == partial
-    assert logged == ["not packed (not finished): units/nli/standard-n32/seed0/scores/test-k3-s0.jsonl"]
-    packed = sorted(p.name for p in (out / "units/nli/standard/seed0").glob("*.npz"))
-    assert packed == sorted(p.name for p in (results / "units/nli/standard/seed0").glob("*.npz")
-                            if p.name != "test.npz")
-    assert len(written) == len(packed) + 1  # and the learning curve
+    assert logged == ["not packed (not finished): units/nli/standard-n32/seed1/scores/test-k3-s0.jsonl"]
+    whole = sorted(p.name for p in (results / "units/nli/standard/seed0").glob("*.npz"))
+    assert sorted(p.name for p in (out / "units/nli/standard/seed0").glob("*.npz")) == whole
+    packed = sorted(p.name for p in (out / "units/nli/standard/seed1").glob("*.npz"))
+    assert packed == [name for name in whole if name != "test.npz"]
+    assert len(written) == len(whole) + len(packed) + 2  # and the two learning curves
 
 
 def test_a_score_file_without_manifest_is_read_as_written(evidence_run, data_dir, tmp_path) -> None:

@@ -131,10 +131,10 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
             name = f"{split}.{qx}" if qx else split
             written.append(write_columns(out / "units" / task / preset / seed / f"{name}.npz",
                                          pack_records(records, labels, agreement)))
-        log = unit / "train_log.jsonl"
-        if log.exists():
+        train_log = unit / "train_log.jsonl"
+        if train_log.exists():
             curve = [{"step": r["step"], "epoch": r["epoch"], **r["eval"]}
-                     for _, r in read_jsonl(log) if "eval" in r]
+                     for _, r in read_jsonl(train_log) if "eval" in r]
             path = out / "curves" / f"{task}-{preset}-{seed}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(curve, indent=1), encoding="utf-8")
