@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from sua.eval.failure_scores import failure_scores, fit_scores
-from sua.eval.intervals import Draws, draw
+from sua.eval.intervals import Draws, draw, per_row
 from sua.eval.polygraph import polygraph_stats
 from sua.measures import failure_auroc
 from sua.measures.metrics import prediction_rejection_ratio
@@ -208,7 +208,7 @@ def metric_draws(values: np.ndarray, wrong: np.ndarray, metric: str, resamples: 
     """The metric on the test items and on ``resamples`` seeded item resamples (seed 0, so that
     every score sees the same resamples and differences pair)."""
     fn = METRICS[metric]
-    return draw(lambda idx: fn(values[idx], wrong[idx]), len(values), n_resamples=resamples, seed=0)
+    return draw(per_row(lambda idx: fn(values[idx], wrong[idx])), len(values), n_resamples=resamples, seed=0)
 
 
 def fmt(d: Draws) -> str:

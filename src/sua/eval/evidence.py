@@ -36,15 +36,15 @@ import numpy as np
 
 from sua.errors import SUAInputError
 from sua.eval.artifacts import Columns, pack_records, read_columns, write_columns
-from sua.eval.intervals import Draws, bootstrap, draw, seed_mean
+from sua.eval.intervals import Draws, Statistic, bootstrap, draw, per_row, seed_mean
 from sua.eval.json_values import finite_or_none
 from sua.eval.runner import ExperimentRun, UnitEngine, load_profile, pin_profile
 from sua.eval.tasks import load_task
 from sua.io import complete_ids, read_jsonl
 from sua.manifest import meta_path_for
 from sua.measures import ambiguity_proxy, divergence, entropy, signature, sua_score
-from sua.measures.metrics import calibration_error, selective_accuracy
-from sua.measures.ranking import TiedRanks, failure_auroc, failure_auroc_ranked, spearman_ranked
+from sua.measures.metrics import calibration_error, selective_accuracy_rows
+from sua.measures.ranking import TiedRanks, failure_auroc, failure_auroc_rows, spearman_ranked
 from sua.records import read_scores
 
 #: A runner score file: ``<split>-k<K>-s0[-q<setting>].jsonl``.
@@ -242,44 +242,53 @@ def _fit_temperature(val: Scored, test: Scored) -> None:
 # -- metrics as statistics of item indices --------------------------------------------------
 
 
-def _auroc(unit: Scored, score: str) -> Callable[[np.ndarray], float]:
+def _auroc(unit: Scored, score: str) -> Statistic:
     ranks, wrong = TiedRanks.of(unit.scores[score]), ~unit.correct
-    return lambda idx: failure_auroc_ranked(ranks.average_ranks(idx), wrong[idx])
+    return lambda rows: failure_auroc_rows(ranks.average_ranks(rows), wrong[rows])
 
 
-def _selective(unit: Scored, score: str, coverage: float = 0.8) -> Callable[[np.ndarray], float]:
+def _selective(unit: Scored, score: str, coverage: float = 0.8) -> Statistic:
     s, ok = unit.scores[score], unit.correct
-    return lambda idx: selective_accuracy(s[idx], ok[idx], coverage)
+    return lambda rows: selective_accuracy_rows(s, ok, rows, coverage)
 
 
-def _accuracy(unit: Scored) -> Callable[[np.ndarray], float]:
-    return lambda idx: float(unit.correct[idx].mean())
+def _accuracy(unit: Scored) -> Statistic:
+    return lambda rows: unit.correct[rows].mean(axis=1)
 
 
-def _f1(unit: Scored) -> Callable[[np.ndarray], float]:
+def _f1(unit: Scored) -> Statistic:
     """Mean token F1 of the predicted spans (extractive QA)."""
     f1 = unit.columns.f1[unit.columns.correct >= 0].astype(np.float64)
-    return lambda idx: float(f1[idx].mean())
+    return lambda rows: f1[rows].mean(axis=1)
 
 
-def _ece(unit: Scored, score: str | None = None) -> Callable[[np.ndarray], float]:
+def _ece(unit: Scored, score: str | None = None) -> Statistic:
     """ECE of max p, or with ``score`` (a ``1 − confidence`` score, e.g. after temperature
     scaling) of ``1 − score``."""
     confidence = unit.confidence if score is None else 1 - unit.scores[score]
-    return lambda idx: calibration_error(confidence[idx], unit.correct[idx])
+    return per_row(lambda idx: calibration_error(confidence[idx], unit.correct[idx]))
 
 
-def _robust(unit: Scored, worst: bool = False) -> Callable[[np.ndarray], float]:
+def _robust(unit: Scored, worst: bool = False) -> Statistic:
     keep = unit.columns.correct >= 0
     pert = unit.columns.pert_correct[keep] == 1
     per_item = (pert.all(1) & unit.correct) if worst else pert.mean(1)
-    return lambda idx: float(per_item[idx].mean())
+    return lambda rows: per_item[rows].mean(axis=1)
 
 
-METRICS: dict[str, Callable[..., Callable[[np.ndarray], float]]] = {
-    "AUROC": _auroc, "Sel. Acc (80%)": _selective, "Acc": lambda u, _=None: _accuracy(u),
+#: The coverages of the selective-accuracy claims (80 %: Table 2; 90 / 80 / 70 %: Appendix B.4).
+COVERAGES = (0.9, 0.8, 0.7)
+
+
+def _selective_metric(coverage: float) -> str:
+    return f"Sel. Acc ({round(coverage * 100)}%)"
+
+
+METRICS: dict[str, Callable[..., Statistic]] = {
+    "AUROC": _auroc, "Acc": lambda u, _=None: _accuracy(u),
     "ECE": _ece, "Rob. Acc": lambda u, _=None: _robust(u),
     "Rob. Acc (worst-of-K)": lambda u, _=None: _robust(u, worst=True),
+    **{_selective_metric(c): (lambda u, score, c=c: _selective(u, score, c)) for c in COVERAGES},
 }
 
 
@@ -324,8 +333,8 @@ class Results:
             raise SUAInputError(f"{task}: no validated grid point of {preset!r} for {seed}")
         def quality(name: str) -> tuple[float, float]:
             val = self.unit(task, name, seed, "validation")
-            idx = np.arange(val.correct.size)
-            return _robust(val)(idx), _accuracy(val)(idx)
+            every_item = np.arange(val.correct.size)[None]
+            return float(_robust(val)(every_item)[0]), float(_accuracy(val)(every_item)[0])
 
         return max(found, key=quality)
 
@@ -341,7 +350,7 @@ class Results:
         return self._scored[key]
 
     def statistic(self, task: str, preset: str, split: str, metric: str, score: str | None,
-                  seeds: list[str]) -> Callable[[np.ndarray], float]:
+                  seeds: list[str]) -> Statistic:
         units = [self.unit(task, self.resolve(task, preset, s), s, split) for s in seeds]
         ids = units[0].columns.ids
         if any(not np.array_equal(u.columns.ids, ids) for u in units):
@@ -395,6 +404,10 @@ def paper_claims(tasks: list[str], splits: dict[str, list[str]]) -> list[Claim]:
                              "Sel. Acc (80%)", (std, "SUA (λ=1)"), (std, "1 − max p")))
             out.append(Claim("SUA (λ = 1) ranks failures better than self-consistency", task, split,
                              "AUROC", (std, "SUA (λ=1)"), (std, "1 − self-consistency")))
+            for coverage in COVERAGES:
+                out.append(Claim(f"SUA (λ = 1) abstention beats entropy abstention at {round(coverage * 100)} % "
+                                 "coverage (App. B.4)", task, split, _selective_metric(coverage),
+                                 (std, "SUA (λ=1)"), (std, "entropy")))
             for tag, sua_tr, at in (("", "sua-tr", "at"), (" (both tuned on validation)",
                                                           "sua-tr" + TUNED, "at" + TUNED)):
                 for metric in ("Rob. Acc", "Rob. Acc (worst-of-K)"):
@@ -581,7 +594,8 @@ def human_uncertainty(results: Results, data_dir: str | os.PathLike[str]) -> lis
                  "ambiguity proxy": lambda u: u.ambiguity}
         for name, get in named.items():
             ranked = [TiedRanks.of(get(u)[known]) for u in units]
-            rho = seed_mean([lambda idx, v=v, y=signal_ranks: spearman_ranked(v, y, idx) for v in ranked])
+            rho = seed_mean([per_row(lambda idx, v=v, y=signal_ranks: spearman_ranked(v, y, idx))
+                             for v in ranked])
             entry["spearman"][name] = bootstrap(rho, n, n_resamples=N_RESAMPLES).to_dict()
         flagged = np.mean([signature(u.scores["S"], u.scores["entropy"], u.ambiguity)[known]
                            == "ambiguity_collapse" for u in units], axis=0) >= 0.5

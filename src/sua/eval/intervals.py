@@ -1,7 +1,8 @@
 """Bootstrap confidence intervals over test items, paired differences and the verdicts they give.
 
 A metric ``m`` of a test set of N items (an AUROC, an ECE, a selective or robust accuracy) is
-a function of the item indices it is computed on. Its 95 % interval resamples items:
+a function of the item indices it is computed on, evaluated on a batch of index rows at once
+(a :data:`Statistic`; :func:`per_row` lifts a metric of one row). Its 95 % interval resamples items:
 ``idx_b ~ Uniform{0..N-1}^N`` for b = 1..B, and the percentile interval is
 ``[q_{2.5 %}, q_{97.5 %}]`` of ``m(idx_b)`` (Efron & Tibshirani, 1993, ch. 13). With several
 seeds scored on the same items, ``m`` is the mean over seeds of the per-seed metric and every
@@ -16,6 +17,7 @@ value means the claim holds, its interval gives the verdict: *held* (low > 0), *
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,8 +26,9 @@ import numpy as np
 
 from sua.errors import SUAInputError
 
-#: A metric of the items at the given indices (NaN where it is undefined on that resample).
-Statistic = Callable[[np.ndarray], float]
+#: A metric of the items at each row of an ``(R, n)`` index array: ``R`` values, NaN where the
+#: metric is undefined on that row (one batched call per bootstrap instead of ``R`` calls).
+Statistic = Callable[[np.ndarray], np.ndarray]
 
 VERDICTS = ("held", "not held", "inconclusive")
 
@@ -58,11 +61,15 @@ def verdict(ci_low: float, ci_high: float) -> str:
     return "held" if ci_low > 0 else "not held" if ci_high < 0 else "inconclusive"
 
 
+@functools.lru_cache(maxsize=8)
 def resample_indices(n_items: int, n_resamples: int = 1000, seed: int = 0) -> np.ndarray:
-    """``(n_resamples, n_items)`` item indices drawn with replacement from a seeded stream."""
+    """``(n_resamples, n_items)`` item indices drawn with replacement from a seeded stream
+    (read-only and cached: every draw over the same items shares them)."""
     if n_items < 1 or n_resamples < 1:
         raise SUAInputError(f"need n_items >= 1 and n_resamples >= 1, got {n_items}, {n_resamples}")
-    return np.random.default_rng(seed).integers(0, n_items, size=(n_resamples, n_items))
+    indices = np.random.default_rng(seed).integers(0, n_items, size=(n_resamples, n_items))
+    indices.flags.writeable = False
+    return indices
 
 
 @dataclass(frozen=True)
@@ -98,9 +105,10 @@ class Draws:
 def draw(statistic: Statistic, n_items: int, *, n_resamples: int = 1000, seed: int = 0) -> Draws:
     """``statistic`` on all items and on ``n_resamples`` item resamples of the seeded stream
     (:func:`resample_indices`): the same ``seed`` gives the same resamples, so draws pair."""
-    value = float(statistic(np.arange(n_items)))
-    indices = resample_indices(n_items, n_resamples, seed)
-    resampled = np.array([statistic(idx) for idx in indices], dtype=float)
+    value = float(np.asarray(statistic(np.arange(n_items)[None]), dtype=float)[0])
+    resampled = np.asarray(statistic(resample_indices(n_items, n_resamples, seed)), dtype=float)
+    if resampled.shape != (n_resamples,):
+        raise SUAInputError(f"a statistic must give one value per index row; got shape {resampled.shape}")
     return Draws(value, resampled, n_items)
 
 
@@ -119,8 +127,13 @@ def paired_difference(a: Statistic, b: Statistic, n_items: int, *, n_resamples: 
     return (draw(a, n_items, **options) - draw(b, n_items, **options)).interval(level)
 
 
+def per_row(metric: Callable[[np.ndarray], float]) -> Statistic:
+    """The :data:`Statistic` of a metric of one index row: ``metric`` applied to each row."""
+    return lambda rows: np.array([metric(idx) for idx in rows], dtype=float)
+
+
 def seed_mean(per_seed: list[Statistic]) -> Statistic:
     """The mean over seeds of a per-seed statistic, each seed on the same item indices."""
     if not per_seed:
         raise SUAInputError("seed_mean needs at least one seed")
-    return lambda idx: float(np.mean([f(idx) for f in per_seed]))
+    return lambda rows: np.mean([np.asarray(f(rows), dtype=float) for f in per_seed], axis=0)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from sua.eval.intervals import bootstrap, draw
+from sua.eval.intervals import Statistic, bootstrap, draw
 from sua.measures import SIGNATURES, failure_auroc
 from sua.measures.failure_scores import FAILURE_SCORES, failure_score
+from sua.measures.ranking import TiedRanks, failure_auroc_rows
 from sua.records import Records, ScoreTable, read_scores
 
 _NEEDED = ("sensitivity", "entropy", "sua", "signature", "max_prob")
@@ -60,11 +60,12 @@ def _intervals(scores: dict[str, np.ndarray], wrong: np.ndarray, aurocs: dict[st
     difference of the best AUROC over the runner-up (:mod:`sua.eval.intervals`)."""
     n = wrong.size
 
-    def auroc_of(values: np.ndarray) -> Callable[[np.ndarray], float]:
-        return lambda idx: failure_auroc(values[idx], wrong[idx])
+    def auroc_of(values: np.ndarray) -> Statistic:
+        ranks = TiedRanks.of(values)
+        return lambda rows: failure_auroc_rows(ranks.average_ranks(rows), wrong[rows])
 
     draws = {name: draw(auroc_of(values), n) for name, values in scores.items()}
-    acc = bootstrap(lambda idx: float(1.0 - wrong[idx].mean()), n)
+    acc = bootstrap(lambda rows: 1.0 - wrong[rows].mean(axis=1), n)
     out: dict[str, Any] = {"accuracy_ci": [acc.ci_low, acc.ci_high], "failure_auroc_ci": {}}
     for name, auroc in draws.items():
         interval = auroc.interval()

@@ -533,6 +533,30 @@ def selective_accuracy(scores: ArrayLike, correct: ArrayLike, coverage: float = 
     return _selective_accuracy_compute(s, ok, check_level(coverage, "coverage"))
 
 
+def selective_accuracy_rows(scores: ArrayLike, correct: ArrayLike, idx: np.ndarray,
+                            coverage: float = 0.8) -> np.ndarray:
+    """:func:`selective_accuracy` of ``(scores[idx_r], correct[idx_r])`` for each row ``idx_r``
+    of an ``(R, n)`` index array (bootstrap resamples), with the same cut: the ``k`` inputs of
+    the row with the lowest score, ties in row order. Each row's inputs are keyed by
+    ``rank(score) · n + position``, unique per row, so the k-th smallest key (a partition, no
+    sort) splits kept from abstained exactly as the stable sort does.
+
+    >>> selective_accuracy_rows(np.array([0.1, 0.9, 0.5, 0.3]), np.array([1, 0, 0, 1]),
+    ...                         np.array([[0, 1, 2, 3], [2, 2, 1, 1]]), coverage=0.5).tolist()
+    [1.0, 0.0]
+    """
+    s, ok = _selective_update(scores, correct)
+    rows = np.asarray(idx)
+    if rows.ndim != 2:
+        raise SUAInputError(f"idx must be a 2-D (resamples, items) index array; got shape {rows.shape}")
+    n = rows.shape[1]
+    k = coverage_count(coverage, n)
+    score_rank = np.unique(s, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    keys = score_rank[rows] * n + np.arange(n)
+    kth = np.partition(keys, k - 1, axis=1)[:, k - 1:k]
+    return (ok[rows] & (keys <= kth)).sum(axis=1) / k
+
+
 def prediction_rejection_ratio(scores: ArrayLike, errors: ArrayLike,
                                max_rejection: float = 1.0) -> float:
     """Prediction rejection ratio (PRR), as LM-Polygraph's normalised ``PredictionRejectionArea``.

@@ -42,6 +42,23 @@ def failure_auroc_ranked(ranks: np.ndarray, failures: np.ndarray) -> float:
     return float(u / (n_fail * n_ok))
 
 
+def failure_auroc_rows(ranks: np.ndarray, failures: np.ndarray) -> np.ndarray:
+    """:func:`failure_auroc_ranked` of each row of ``(R, n)`` ranks and failures (NaN rows with
+    one class). Ranks are multiples of ½, so the rank sums are exact and equal the 1-D ones.
+
+    >>> failure_auroc_rows(np.array([[3.0, 1.0, 2.0], [1.0, 2.0, 3.0]]),
+    ...                    np.array([[True, False, False], [False, False, False]])).tolist()
+    [1.0, nan]
+    """
+    y = np.asarray(failures, dtype=bool)
+    n_fail = y.sum(axis=1)
+    n_ok = y.shape[1] - n_fail
+    u = np.where(y, ranks, 0.0).sum(axis=1) - n_fail * (n_fail + 1) / 2.0
+    pairs = (n_fail * n_ok).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, u / pairs, np.nan)
+
+
 class TiedRanks:
     """Values coded by their place among the distinct values, so that the average ranks of any
     resample ``values[idx]`` come from counting (no sort per resample): a value with ``b`` smaller
@@ -62,11 +79,21 @@ class TiedRanks:
         return cls(codes.reshape(-1), distinct.size)
 
     def average_ranks(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """The 1-based average ranks of ``values[idx]`` (all values when ``idx`` is None)."""
+        """The 1-based average ranks of ``values[idx]`` (all values when ``idx`` is None); for a
+        2-D ``idx`` of ``(R, n)`` resamples, the ranks within each row.
+
+        >>> TiedRanks.of(np.array([0.5, 0.1, 0.9])).average_ranks(np.array([[2, 0, 0], [1, 1, 2]]))
+        array([[3. , 1.5, 1.5],
+               [1.5, 1.5, 3. ]])
+        """
         codes = self.codes if idx is None else self.codes[idx]
-        counts = np.bincount(codes, minlength=self.n_distinct)
-        below = np.cumsum(counts) - counts
-        return (below + (counts + 1) / 2.0)[codes]
+        rows = np.atleast_2d(codes)
+        offsets = np.arange(rows.shape[0])[:, None] * self.n_distinct
+        counts = np.bincount((rows + offsets).ravel(), minlength=rows.shape[0] * self.n_distinct)
+        counts = counts.reshape(rows.shape[0], self.n_distinct)
+        below = np.cumsum(counts, axis=1) - counts
+        ranks = np.take_along_axis(below + (counts + 1) / 2.0, rows, axis=1)
+        return ranks.reshape(codes.shape)
 
 
 def spearman_ranked(x: TiedRanks, y: TiedRanks, idx: np.ndarray) -> float:
