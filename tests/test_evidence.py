@@ -209,3 +209,48 @@ def test_qa_f1_interval_and_a_validation_split_without_a_right_answer(tmp_path) 
     assert "sensitivity S alone ranks failures better than entropy" in claims
     assert not any("logistic" in c or "λ chosen" in c for c in claims)
     assert f"F1 {qa['f1']:.3f}" in out["evidence"].read_text()
+
+
+def _noisy_rewrites(n: int, k: int, noise: float, seed: int) -> list[dict]:
+    """Records whose rewrites move p(·|x) by an item-specific amount (the signal S estimates)
+    times a per-draw factor (``noise``: 0 = every rewrite of an item equally far)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        logits = rng.normal(0, 1, size=3)
+        p = np.exp(logits) / np.exp(logits).sum()
+        scale = rng.uniform(0.05, 1.0)
+        direction = rng.normal(size=3)
+        perts = []
+        for j in range(k):
+            q = np.exp(logits + scale * direction * np.exp(noise * rng.normal()))
+            q = q / q.sum()
+            perts.append({"text": f"x{i}-{j}", "kind": "stub", "family": FAMILIES[j * 3 // k], "params": {},
+                          "divergence": float(divergence(p, q)), "prediction": LABELS[int(q.argmax())],
+                          "probs": q.tolist(), "correct": True})
+        out.append({"id": f"item{i}", "prediction": LABELS[int(p.argmax())], "probs": p.tolist(),
+                    "label": LABELS[int(p.argmax())] if i % 4 else LABELS[0], "correct": None,
+                    "perturbations": perts, "extra": {}})
+        out[-1]["correct"] = out[-1]["prediction"] == out[-1]["label"]
+    return out
+
+
+@pytest.mark.parametrize("noise", [0.0, 1.0])
+def test_k_agreement_follows_the_spearman_brown_law_of_independent_draws(tmp_path, noise) -> None:
+    from sua.eval.evidence import Results, k_agreement
+
+    folder = tmp_path / "evidence" / "units" / "nli" / "standard" / "seed0"
+    write_columns(folder / "test.npz", pack_records(_noisy_rewrites(800, 8, noise, seed=3), LABELS))
+    rows = {(r["k"], r["score"]): r for r in k_agreement(Results(tmp_path / "evidence"), "nli", ["seed0"])}
+    assert sorted(k for k, _ in rows) == [1, 1, 2, 2, 4, 4]
+    rho = {k: rows[k, "S"]["rho"] for k in (1, 2, 4)}
+    if noise == 0:   # every rewrite of an item is as far as the others: any two estimates agree
+        assert rho == pytest.approx({1: 1.0, 2: 1.0, 4: 1.0})
+        return
+    # disjoint, family-mixed halves of independent draws: reliability grows as k·ρ1 / (1 + (k−1)·ρ1)
+    assert 0.2 < rho[1] < 0.9
+    for k in (2, 4):
+        predicted = k * rho[1] / (1 + (k - 1) * rho[1])
+        assert rho[k] == pytest.approx(predicted, abs=0.06)
+        assert rows[k, "S"]["ci"][0] < predicted < rows[k, "S"]["ci"][1] + 0.03
+    assert rows[4, "S"]["implied_rho_vs_exact"] == pytest.approx(np.sqrt(rho[4]))

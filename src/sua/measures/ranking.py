@@ -107,3 +107,19 @@ def spearman_ranked(x: TiedRanks, y: TiedRanks, idx: np.ndarray) -> float:
     dx, dy = rx - rx.mean(), ry - ry.mean()
     denominator = np.sqrt((dx * dx).sum() * (dy * dy).sum())
     return float((dx * dy).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def spearman_rows(x: TiedRanks, y: TiedRanks, idx: np.ndarray) -> np.ndarray:
+    """:func:`spearman_ranked` of each row of an ``(R, n)`` index array (NaN rows where either
+    side is constant).
+
+    >>> x, y = TiedRanks.of(np.array([1., 2, 3])), TiedRanks.of(np.array([3., 1, 2]))
+    >>> spearman_rows(x, y, np.array([[0, 1, 2], [0, 0, 0]])).tolist()
+    [-0.5, nan]
+    """
+    rx, ry = x.average_ranks(idx), y.average_ranks(idx)
+    dx = rx - rx.mean(axis=1, keepdims=True)
+    dy = ry - ry.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (dx * dy).sum(axis=1) / denominator, np.nan)
