@@ -86,3 +86,24 @@ def test_batched_auroc_and_selective_accuracy_match_independent_per_row_referenc
         cut = [sorted(range(120), key=lambda j, r=r: (score[r[j]], j))[:k] for r in rows]
         ref = [np.mean(~wrong[r][kept]) for r, kept in zip(rows, cut, strict=True)]
         assert selective_accuracy_rows(score, ~wrong, rows, coverage) == pytest.approx(ref)
+
+
+def test_bootstrap_p_values_and_fdr_verdicts_match_hand_counts_and_benjamini_hochberg() -> None:
+    from sua.eval.intervals import Draws, fdr_verdicts
+
+    # 1 of 9 resamples at or below 0, 8 at or above: p = 2 · (1 + 1) / 10
+    d = Draws(0.5, np.array([-0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]), 50)
+    assert d.p_value() == pytest.approx(0.4)
+    assert Draws(0.0, np.zeros(9), 5).p_value() == 1.0
+    assert np.isnan(Draws(0.0, np.full(4, np.nan), 5).p_value())
+    # hand-worked BH on four p-values: sorted 0.001, 0.01, 0.03, 0.5 -> adjusted
+    # min over j >= i of p_(j) · m / j: 0.004, 0.02, 0.04, 0.5
+    values, p = [0.2, -0.1, 0.05, 0.3], [0.01, 0.001, 0.03, 0.5]
+    adjusted, verdicts = fdr_verdicts(values, p)
+    assert adjusted == pytest.approx([0.02, 0.004, 0.04, 0.5])
+    assert verdicts == ["held", "not held", "held", "inconclusive"]
+    # a percentile-interval verdict and its p-value agree on a clear case
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.3, 1.0, 400)
+    draws = Draws(float(x.mean()), np.array([x[idx].mean() for idx in resample_indices(400, 2000, 1)]), 400)
+    assert draws.interval().verdict == "held" and draws.p_value() < 0.05

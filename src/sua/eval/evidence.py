@@ -36,7 +36,7 @@ import numpy as np
 
 from sua.errors import SUAInputError
 from sua.eval.artifacts import Columns, pack_records, read_columns, write_columns
-from sua.eval.intervals import Draws, Statistic, bootstrap, draw, per_row, seed_mean
+from sua.eval.intervals import Draws, Statistic, bootstrap, draw, fdr_verdicts, per_row, seed_mean
 from sua.eval.json_values import finite_or_none
 from sua.eval.runner import ExperimentRun, UnitEngine, load_profile, pin_profile
 from sua.eval.tasks import load_task
@@ -444,7 +444,8 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
     a = results.draws(claim.task, pa, claim.split, claim.metric, sa, seeds)
     b = results.draws(claim.task, pb, claim.split, claim.metric, sb, seeds)
     n = a.n_items
-    diff = (a - b).interval()
+    paired = a - b
+    diff = paired.interval()
     side = {"a": a.interval(), "b": b.interval()}
     name = lambda preset, score: f"{preset}" + (f" · {score}" if score else "")  # noqa: E731
     return finite_or_none({
@@ -452,6 +453,7 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
             "a": name(pa, sa), "b": name(pb, sb), "a_value": side["a"].value, "b_value": side["b"].value,
             "a_ci": [side["a"].ci_low, side["a"].ci_high], "b_ci": [side["b"].ci_low, side["b"].ci_high],
             "value": diff.value, "ci_low": diff.ci_low, "ci_high": diff.ci_high, "verdict": diff.verdict,
+            "p_value": paired.p_value(),
             "n_items": n, "seeds": [int(s.removeprefix("seed")) for s in seeds],
             "n_resamples": diff.n_resamples, "undefined_resamples": diff.undefined,
             "units": {p: c for p, c in chosen.items() if p.endswith(TUNED)},
@@ -473,6 +475,9 @@ def derive(folder: str | os.PathLike[str],
     tasks = sorted(p.name for p in (root / "units").iterdir() if p.is_dir())
     splits = {t: sorted({p.stem for p in (root / "units" / t).glob("*/seed*/*.npz")}) for t in tasks}
     claims = [c for c in (evaluate_claim(results, claim) for claim in paper_claims(tasks, splits)) if c]
+    adjusted, verdicts = fdr_verdicts([c["value"] for c in claims], [c["p_value"] for c in claims])
+    for c, p_fdr, v in zip(claims, adjusted, verdicts, strict=True):
+        c["p_fdr"], c["verdict_fdr"] = finite_or_none(p_fdr), v
     summary: dict[str, Any] = {}
     for task in tasks:
         seeds = results.seeds(task, "standard", "test")
@@ -654,7 +659,9 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
     lines = ["# Evidence: the paper's claims as paired differences with 95 % bootstrap intervals", "",
              f"Derived from the packed units in `{root.name}/` by `sua evidence derive {root.as_posix()}`; "
              f"{N_RESAMPLES} item resamples, seeds pooled. A positive difference means the claim holds; "
-             "the verdict is *held* when the interval lies above 0, *not held* below 0, else *inconclusive*.",
+             "the verdict is *held* when the interval lies above 0, *not held* below 0, else *inconclusive*. "
+             "With this many claims some verdicts arise by chance: the *FDR* column keeps a verdict only where "
+             "the Benjamini–Hochberg adjusted bootstrap p-value over all claims (q) is below 0.05.",
              "", "## Accuracy per task (in-domain test, Standard training)", "",
              "| task | accuracy (QA: exact match) [95 % CI] | n test | seeds | Q_x | families drawn | "
              "robust accuracy: expected / worst-of-K [95 % CI] |",
@@ -672,13 +679,14 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
                      f"{len(e['seeds'])} | {e['qx']} (K = {e['k']}) | {', '.join(e['families_drawn'])} | "
                      f"{robust} |")
     lines += ["", "## Claims", "",
-              "| claim | task / split | metric | A | B | A − B [95 % CI] | verdict | n | seeds |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| claim | task / split | metric | A | B | A − B [95 % CI] | verdict | FDR verdict (q) | n | seeds |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for c in claims:
         lines.append(f"| {c['claim']} | {c['task']} / {c['split']} | {c['metric']} | "
                      f"{c['a']}: {_f(c['a_value'])} | {c['b']}: {_f(c['b_value'])} | "
                      f"{_f(c['value'], '+.3f')} [{_f(c['ci_low'], '+.3f')}, {_f(c['ci_high'], '+.3f')}] | "
-                     f"**{c['verdict']}** | {c['n_items']} | {len(c['seeds'])} |")
+                     f"**{c['verdict']}** | {c['verdict_fdr']} ({_f(c['p_fdr'])}) | {c['n_items']} | "
+                     f"{len(c['seeds'])} |")
     for task, e in summary.items():
         if not e.get("k_agreement"):
             continue
