@@ -88,6 +88,22 @@ def test_batched_auroc_and_selective_accuracy_match_independent_per_row_referenc
         assert selective_accuracy_rows(score, ~wrong, rows, coverage) == pytest.approx(ref)
 
 
+def test_batched_calibration_error_matches_torchmetrics_per_resample() -> None:
+    import torch
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    from sua.measures.metrics import calibration_error_rows
+
+    rng = np.random.default_rng(11)
+    confidence = np.concatenate([rng.uniform(0.3, 1.0, 150), [1.0, 1 / 15, 0.5]])
+    correct = rng.random(confidence.size) < confidence
+    rows = resample_indices(confidence.size, 30, seed=2)
+    ref = [float(binary_calibration_error(torch.tensor(confidence[r], dtype=torch.float32),
+                                          torch.tensor(correct[r].astype(int)), n_bins=15, norm="l1"))
+           for r in rows]
+    assert calibration_error_rows(confidence, correct, rows) == pytest.approx(ref, abs=1e-6)
+
+
 def test_bootstrap_p_values_and_fdr_verdicts_match_hand_counts_and_benjamini_hochberg() -> None:
     from sua.eval.intervals import Draws, fdr_verdicts
 

@@ -43,7 +43,7 @@ from sua.eval.tasks import load_task
 from sua.io import complete_ids, read_jsonl
 from sua.manifest import meta_path_for
 from sua.measures import ambiguity_proxy, divergence, entropy, signature, sua_score
-from sua.measures.metrics import calibration_error, selective_accuracy_rows
+from sua.measures.metrics import calibration_error_rows, selective_accuracy_rows
 from sua.measures.ranking import TiedRanks, failure_auroc, failure_auroc_rows, spearman_ranked, spearman_rows
 from sua.records import read_scores
 
@@ -266,7 +266,7 @@ def _ece(unit: Scored, score: str | None = None) -> Statistic:
     """ECE of max p, or with ``score`` (a ``1 − confidence`` score, e.g. after temperature
     scaling) of ``1 − score``."""
     confidence = unit.confidence if score is None else 1 - unit.scores[score]
-    return per_row(lambda idx: calibration_error(confidence[idx], unit.correct[idx]))
+    return lambda rows: calibration_error_rows(confidence, unit.correct, rows)
 
 
 def _robust(unit: Scored, worst: bool = False) -> Statistic:
@@ -360,8 +360,9 @@ class Results:
     def draws(self, task: str, preset: str, split: str, metric: str, score: str | None,
               seeds: list[str]) -> Draws:
         """:meth:`statistic` on all items and on the :data:`N_RESAMPLES` item resamples, computed
-        once per argument set (the same statistic enters several claims)."""
-        key = (task, preset, split, metric, str(score), *seeds)
+        once per argument set and resolved unit (the same statistic enters several claims, and a
+        tuned row with one grid point is that point's row)."""
+        key = (task, tuple(self.resolve(task, preset, s) for s in seeds), split, metric, str(score), *seeds)
         if key not in self._draws:
             n = self.unit(task, self.resolve(task, preset, seeds[0]), seeds[0], split).correct.size
             self._draws[key] = draw(self.statistic(task, preset, split, metric, score, seeds), n,
