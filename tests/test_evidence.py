@@ -254,3 +254,23 @@ def test_k_agreement_follows_the_spearman_brown_law_of_independent_draws(tmp_pat
         assert rho[k] == pytest.approx(predicted, abs=0.06)
         assert rows[k, "S"]["ci"][0] < predicted < rows[k, "S"]["ci"][1] + 0.03
     assert rows[4, "S"]["implied_rho_vs_exact"] == pytest.approx(np.sqrt(rho[4]))
+
+
+def test_method_rows_put_each_preset_on_its_own_seeds(tmp_path) -> None:
+    import torch
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    root = _results(tmp_path)
+    write_columns(root / "units/nli/sua-tr/seed0/test.npz", pack_records(_records(300, 6, seed=7), LABELS))
+    rows = json.loads(derive(root)["summary"].read_text())["nli"]["methods"]
+    assert rows["standard"]["seeds"] == [0, 1] and rows["sua-tr"]["seeds"] == [0]
+    per_seed = [score_columns(read_columns(root / "units/nli/standard" / f"seed{s}" / "test.npz")) for s in (0, 1)]
+    assert rows["standard"]["AUROC (entropy)"][0] == pytest.approx(
+        np.mean([roc_auc_score(~u.correct, u.scores["entropy"]) for u in per_seed]))
+    one = score_columns(read_columns(root / "units/nli/sua-tr/seed0/test.npz"))
+    assert rows["sua-tr"]["Acc"][0] == pytest.approx(one.correct.mean())
+    ece = binary_calibration_error(torch.tensor(one.confidence, dtype=torch.float32),
+                                   torch.tensor(one.correct.astype(int)), n_bins=15, norm="l1")
+    assert rows["sua-tr"]["ECE"][0] == pytest.approx(float(ece), abs=1e-6)
+    assert all(lo <= v <= hi for row in rows.values() for key, (v, lo, hi) in
+               ((k, x) for k, x in row.items() if k != "seeds"))

@@ -493,6 +493,7 @@ def derive(folder: str | os.PathLike[str],
                                  "families_drawn": sorted(set(units[0].columns.families.tolist()))}
         entry["robust_accuracy"] = _robust_accuracy(results, task, seeds)
         entry["k_agreement"] = k_agreement(results, task, seeds)
+        entry["methods"] = method_rows(results, task)
         if units[0].columns.f1 is not None:
             f1 = bootstrap(seed_mean([_f1(u) for u in units]), units[0].correct.size, n_resamples=N_RESAMPLES)
             entry["f1"], entry["f1_ci"] = f1.value, [f1.ci_low, f1.ci_high]
@@ -529,6 +530,34 @@ def _robust_accuracy(results: Results, task: str, seeds: list[str]) -> dict[str,
             iv = results.draws(task, "standard", split, metric, None, seeds).interval()
             out[setting][kind] = [iv.value, iv.ci_low, iv.ci_high]
     return out
+
+
+#: The columns of :func:`method_rows`: (name, metric, failure score).
+ROW_METRICS = (("Acc", "Acc", None), ("Rob. Acc", "Rob. Acc", None),
+               ("Rob. Acc (worst-of-K)", "Rob. Acc (worst-of-K)", None), ("ECE", "ECE", None),
+               ("AUROC (entropy)", "AUROC", "entropy"), ("AUROC (SUA λ=1)", "AUROC", "SUA (λ=1)"),
+               ("Sel. Acc 80% (entropy)", "Sel. Acc (80%)", "entropy"),
+               ("Sel. Acc 80% (SUA λ=1)", "Sel. Acc (80%)", "SUA (λ=1)"))
+
+
+def method_rows(results: Results, task: str, split: str = "test") -> dict[str, dict[str, Any]]:
+    """Table 2 / Table 3 rows: every preset (training method, ablation or grid point) scored on
+    the in-domain ``split``, each :data:`ROW_METRICS` column as ``[value, ci_low, ci_high]`` over
+    that preset's own seeds (pooled), with the seeds."""
+    rows = {}
+    for preset in sorted(p.name for p in (results.dir / "units" / task).iterdir() if p.is_dir()):
+        seeds = results.seeds(task, preset, split)
+        if not seeds:
+            continue
+        row: dict[str, Any] = {"seeds": [int(s.removeprefix("seed")) for s in seeds]}
+        unit = results.unit(task, preset, seeds[0], split)
+        for name, metric, score in ROW_METRICS:
+            if score is not None and score not in unit.scores:
+                continue
+            iv = results.draws(task, preset, split, metric, score, seeds).interval()
+            row[name] = [iv.value, iv.ci_low, iv.ci_high]
+        rows[preset] = row
+    return rows
 
 
 #: Draws per half in :func:`k_agreement` (two disjoint halves of the packed K rewrites).
@@ -688,6 +717,18 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
                      f"{_f(c['value'], '+.3f')} [{_f(c['ci_low'], '+.3f')}, {_f(c['ci_high'], '+.3f')}] | "
                      f"**{c['verdict']}** | {c['verdict_fdr']} ({_f(c['p_fdr'])}) | {c['n_items']} | "
                      f"{len(c['seeds'])} |")
+    for task, e in summary.items():
+        if not e.get("methods"):
+            continue
+        lines += ["", f"## Methods side by side ({task}, in-domain test): Table 2 and Table 3 rows", "",
+                  "Each preset over its own seeds (pooled), 95 % intervals; robust accuracy under the main Q_x. "
+                  "The claims above pair presets on their shared seeds.", "",
+                  "| preset | seeds | " + " | ".join(name for name, _, _ in ROW_METRICS) + " |",
+                  "|---|---|" + "---|" * len(ROW_METRICS)]
+        for preset, row in e["methods"].items():
+            cells = [f"{_f(row[name][0])} [{_f(row[name][1])}, {_f(row[name][2])}]" if name in row else "—"
+                     for name, _, _ in ROW_METRICS]
+            lines.append(f"| {preset} | {', '.join(map(str, row['seeds']))} | " + " | ".join(cells) + " |")
     for task, e in summary.items():
         if not e.get("k_agreement"):
             continue
