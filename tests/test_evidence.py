@@ -264,7 +264,8 @@ def test_method_rows_put_each_preset_on_its_own_seeds(tmp_path) -> None:
     write_columns(root / "units/nli/sua-tr/seed0/test.npz", pack_records(_records(300, 6, seed=7), LABELS))
     rows = json.loads(derive(root)["summary"].read_text())["nli"]["methods"]
     assert rows["standard"]["seeds"] == [0, 1] and rows["sua-tr"]["seeds"] == [0]
-    per_seed = [score_columns(read_columns(root / "units/nli/standard" / f"seed{s}" / "test.npz")) for s in (0, 1)]
+    per_seed = [score_columns(read_columns(root / "units/nli/standard" / f"seed{s}" / "test.npz"))
+                for s in (0, 1)]
     assert rows["standard"]["AUROC (entropy)"][0] == pytest.approx(
         np.mean([roc_auc_score(~u.correct, u.scores["entropy"]) for u in per_seed]))
     one = score_columns(read_columns(root / "units/nli/sua-tr/seed0/test.npz"))

@@ -36,7 +36,7 @@ import numpy as np
 
 from sua.errors import SUAInputError
 from sua.eval.artifacts import Columns, pack_records, read_columns, write_columns
-from sua.eval.intervals import Draws, Statistic, bootstrap, draw, fdr_verdicts, per_row, seed_mean
+from sua.eval.intervals import Draws, Statistic, bootstrap, draw, fdr_verdicts, seed_mean
 from sua.eval.json_values import finite_or_none
 from sua.eval.runner import ExperimentRun, UnitEngine, load_profile, pin_profile
 from sua.eval.tasks import load_task
@@ -44,7 +44,7 @@ from sua.io import complete_ids, read_jsonl
 from sua.manifest import meta_path_for
 from sua.measures import ambiguity_proxy, divergence, entropy, signature, sua_score
 from sua.measures.metrics import calibration_error_rows, selective_accuracy_rows
-from sua.measures.ranking import TiedRanks, failure_auroc, failure_auroc_rows, spearman_ranked, spearman_rows
+from sua.measures.ranking import TiedRanks, failure_auroc, failure_auroc_rows, spearman_rows
 from sua.records import read_scores
 
 #: A runner score file: ``<split>-k<K>-s0[-q<setting>].jsonl``.
@@ -406,8 +406,9 @@ def paper_claims(tasks: list[str], splits: dict[str, list[str]]) -> list[Claim]:
             out.append(Claim("SUA (λ = 1) ranks failures better than self-consistency", task, split,
                              "AUROC", (std, "SUA (λ=1)"), (std, "1 − self-consistency")))
             for coverage in COVERAGES:
-                out.append(Claim(f"SUA (λ = 1) abstention beats entropy abstention at {round(coverage * 100)} % "
-                                 "coverage (App. B.4)", task, split, _selective_metric(coverage),
+                percent = round(coverage * 100)
+                out.append(Claim(f"SUA (λ = 1) abstention beats entropy abstention at {percent} % coverage "
+                                 "(App. B.4)", task, split, _selective_metric(coverage),
                                  (std, "SUA (λ=1)"), (std, "entropy")))
             for tag, sua_tr, at in (("", "sua-tr", "at"), (" (both tuned on validation)",
                                                           "sua-tr" + TUNED, "at" + TUNED)):
@@ -581,12 +582,13 @@ def k_agreement(results: Results, task: str, seeds: list[str], split: str = "tes
     rows = []
     for k in (k for k in K_HALVES if 2 * k <= min(d.shape[1] for d, _ in halves)):
         for name, lam in (("S", 0.0), ("SUA (λ=1)", 1.0)):
-            ranked = [(TiedRanks.of(d[:, :k].mean(1) - lam * h), TiedRanks.of(d[:, k:2 * k].mean(1) - lam * h))
-                      for d, h in halves]
+            ranked = [(TiedRanks.of(d[:, :k].mean(1) - lam * h),
+                       TiedRanks.of(d[:, k:2 * k].mean(1) - lam * h)) for d, h in halves]
             rho = seed_mean([lambda rows, a=a, b=b: spearman_rows(a, b, rows) for a, b in ranked])
             iv = bootstrap(rho, halves[0][1].size, n_resamples=N_RESAMPLES)
             r = max(iv.value, 0.0)
-            rows.append({"k": k, "score": name, "split": split, "rho": iv.value, "ci": [iv.ci_low, iv.ci_high],
+            rows.append({"k": k, "score": name, "split": split, "rho": iv.value,
+                         "ci": [iv.ci_low, iv.ci_high],
                          "implied_rho_vs_exact": float(np.sqrt(r)),
                          "implied_rho_vs_exact_2k": float(np.sqrt(2 * r / (1 + r)))})
     return rows
@@ -662,8 +664,7 @@ def human_uncertainty(results: Results, data_dir: str | os.PathLike[str]) -> lis
                  "ambiguity proxy": lambda u: u.ambiguity}
         for name, get in named.items():
             ranked = [TiedRanks.of(get(u)[known]) for u in units]
-            rho = seed_mean([per_row(lambda idx, v=v, y=signal_ranks: spearman_ranked(v, y, idx))
-                             for v in ranked])
+            rho = seed_mean([lambda rows, v=v, y=signal_ranks: spearman_rows(v, y, rows) for v in ranked])
             entry["spearman"][name] = bootstrap(rho, n, n_resamples=N_RESAMPLES).to_dict()
         flagged = np.mean([signature(u.scores["S"], u.scores["entropy"], u.ambiguity)[known]
                            == "ambiguity_collapse" for u in units], axis=0) >= 0.5
@@ -684,63 +685,41 @@ def _f(value: float | None, spec: str = ".3f") -> str:
     return "—" if value is None else format(value, spec)
 
 
-def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list[dict[str, Any]],
-              root: Path) -> str:
-    lines = ["# Evidence: the paper's claims as paired differences with 95 % bootstrap intervals", "",
-             f"Derived from the packed units in `{root.name}/` by `sua evidence derive {root.as_posix()}`; "
-             f"{N_RESAMPLES} item resamples, seeds pooled. A positive difference means the claim holds; "
-             "the verdict is *held* when the interval lies above 0, *not held* below 0, else *inconclusive*. "
-             "With this many claims some verdicts arise by chance: the *FDR* column keeps a verdict only where "
-             "the Benjamini–Hochberg adjusted bootstrap p-value over all claims (q) is below 0.05.",
-             "", "## Accuracy per task (in-domain test, Standard training)", "",
+def _interval(cells: list[float | None]) -> str:
+    """``value [low, high]`` of a ``[value, ci_low, ci_high]`` list."""
+    value, low, high = cells
+    return f"{_f(value)} [{_f(low)}, {_f(high)}]"
+
+
+def _accuracy_section(summary: dict[str, Any]) -> list[str]:
+    lines = ["## Accuracy per task (in-domain test, Standard training)", "",
              "| task | accuracy (QA: exact match) [95 % CI] | n test | seeds | Q_x | families drawn | "
              "robust accuracy: expected / worst-of-K [95 % CI] |",
              "|---|---|---|---|---|---|---|"]
     for task, e in summary.items():
         if "accuracy" not in e:
             continue
-        low, high = e["accuracy_ci"]
-        robust = "; ".join(
-            f"{e['qx'] if setting == 'main' else setting}: "
-            + " / ".join(f"{_f(v)} [{_f(lo)}, {_f(hi)}]" for v, lo, hi in (r["expected"], r["worst_of_k"]))
-            for setting, r in e.get("robust_accuracy", {}).items())
-        f1 = f"; F1 {_f(e['f1'])} [{_f(e['f1_ci'][0])}, {_f(e['f1_ci'][1])}]" if "f1" in e else ""
-        lines.append(f"| {task} | {_f(e['accuracy'])} [{_f(low)}, {_f(high)}]{f1} | {e['n_test']} | "
+        robust = "; ".join(f"{e['qx'] if setting == 'main' else setting}: "
+                           f"{_interval(r['expected'])} / {_interval(r['worst_of_k'])}"
+                           for setting, r in e.get("robust_accuracy", {}).items())
+        f1 = f"; F1 {_interval([e['f1'], *e['f1_ci']])}" if "f1" in e else ""
+        lines.append(f"| {task} | {_interval([e['accuracy'], *e['accuracy_ci']])}{f1} | {e['n_test']} | "
                      f"{len(e['seeds'])} | {e['qx']} (K = {e['k']}) | {', '.join(e['families_drawn'])} | "
                      f"{robust} |")
-    lines += ["", "## Claims", "",
-              "| claim | task / split | metric | A | B | A − B [95 % CI] | verdict | FDR verdict (q) | n | seeds |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    return lines
+
+
+def _claims_section(claims: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Claims", "",
+             "| claim | task / split | metric | A | B | A − B [95 % CI] | verdict | FDR verdict (q) | n "
+             "| seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for c in claims:
         lines.append(f"| {c['claim']} | {c['task']} / {c['split']} | {c['metric']} | "
                      f"{c['a']}: {_f(c['a_value'])} | {c['b']}: {_f(c['b_value'])} | "
                      f"{_f(c['value'], '+.3f')} [{_f(c['ci_low'], '+.3f')}, {_f(c['ci_high'], '+.3f')}] | "
                      f"**{c['verdict']}** | {c['verdict_fdr']} ({_f(c['p_fdr'])}) | {c['n_items']} | "
                      f"{len(c['seeds'])} |")
-    for task, e in summary.items():
-        if not e.get("methods"):
-            continue
-        lines += ["", f"## Methods side by side ({task}, in-domain test): Table 2 and Table 3 rows", "",
-                  "Each preset over its own seeds (pooled), 95 % intervals; robust accuracy under the main Q_x. "
-                  "The claims above pair presets on their shared seeds.", "",
-                  "| preset | seeds | " + " | ".join(name for name, _, _ in ROW_METRICS) + " |",
-                  "|---|---|" + "---|" * len(ROW_METRICS)]
-        for preset, row in e["methods"].items():
-            cells = [f"{_f(row[name][0])} [{_f(row[name][1])}, {_f(row[name][2])}]" if name in row else "—"
-                     for name, _, _ in ROW_METRICS]
-            lines.append(f"| {preset} | {', '.join(map(str, row['seeds']))} | " + " | ".join(cells) + " |")
-    for task, e in summary.items():
-        if not e.get("k_agreement"):
-            continue
-        lines += ["", f"## Appendix B.1: stability of the K-draw estimate ({task}, in-domain test, Standard)", "",
-                  "Each item's packed rewrites in a seeded random order; two estimates from disjoint draws (the "
-                  "first k, the next k); ρ between them, seeds pooled. √ρ approximates the estimate's rank "
-                  "correlation with the exact (K → ∞) score at k draws, √(2ρ/(1+ρ)) at 2k draws.", "",
-                  "| k | score | ρ(two k-draw estimates) [95 % CI] | implied ρ vs exact, k draws | same, 2k draws |",
-                  "|---|---|---|---|---|"]
-        for row in e["k_agreement"]:
-            lines.append(f"| {row['k']} | {row['score']} | {_f(row['rho'])} [{_f(row['ci'][0])}, {_f(row['ci'][1])}] "
-                         f"| {_f(row['implied_rho_vs_exact'])} | {_f(row['implied_rho_vs_exact_2k'])} |")
     tuned = {(c["task"], preset, tuple(names), tuple(sorted(c["units"][preset].items())))
              for c in claims for preset, names in c.get("candidates", {}).items()}
     if tuned:
@@ -749,18 +728,64 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
             chosen = ", ".join(f"{seed}: `{name}`" for seed, name in picks)
             lines.append(f"- {task} / {preset}: among {', '.join(f'`{n}`' for n in names)}; chosen {chosen}"
                          + (" (one point run so far: not yet a selection)" if len(names) == 1 else ""))
-    for entry in human:
-        lines += ["", f"## Human uncertainty: {entry['split']} ({entry['n_items']} items)", "",
-                  f"Signal: {entry['signal']}. Spearman ρ with each score [95 % CI]:", "",
-                  "| score | ρ [95 % CI] |", "|---|---|"]
-        for name, iv in entry["spearman"].items():
-            lines.append(f"| {name} | {_f(iv['value'], '+.3f')} [{_f(iv['ci_low'], '+.3f')}, "
-                         f"{_f(iv['ci_high'], '+.3f')}] |")
-        flags = entry["ambiguity_collapse"]
-        lines.append(f"\nAmbiguity-collapse flags: {flags['n_flagged']} items; mean signal flagged "
-                     f"{_f(flags['mean_signal_flagged'])}, others {_f(flags['mean_signal_others'])}.")
-        if "lemma_4_6" in entry:
-            lemma = entry["lemma_4_6"]
-            lines.append(f"Lemma 4.6 (H* = crowd label entropy): holds on {_f(lemma['share_holds'], '.1%')} "
-                         f"of items, mean slack {_f(lemma['mean_slack'], '+.3f')}.")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _methods_section(task: str, rows: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [f"## Methods side by side ({task}, in-domain test): Table 2 and Table 3 rows", "",
+             "Each preset over its own seeds (pooled), 95 % intervals; robust accuracy under the main Q_x. "
+             "The claims above pair presets on their shared seeds.", "",
+             "| preset | seeds | " + " | ".join(name for name, _, _ in ROW_METRICS) + " |",
+             "|---|---|" + "---|" * len(ROW_METRICS)]
+    for preset, row in rows.items():
+        cells = [_interval(row[name]) if name in row else "—" for name, _, _ in ROW_METRICS]
+        lines.append(f"| {preset} | {', '.join(map(str, row['seeds']))} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _k_section(task: str, rows: list[dict[str, Any]]) -> list[str]:
+    lines = [f"## Appendix B.1: stability of the K-draw estimate ({task}, in-domain test, Standard)", "",
+             "Each item's packed rewrites in a seeded random order; two estimates from disjoint draws (the "
+             "first k, the next k); ρ between them, seeds pooled. √ρ approximates the estimate's rank "
+             "correlation with the exact (K → ∞) score at k draws, √(2ρ/(1+ρ)) at 2k draws.", "",
+             "| k | score | ρ(two k-draw estimates) [95 % CI] | implied ρ vs exact, k draws "
+             "| same, 2k draws |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['k']} | {row['score']} | {_interval([row['rho'], *row['ci']])} | "
+                     f"{_f(row['implied_rho_vs_exact'])} | {_f(row['implied_rho_vs_exact_2k'])} |")
+    return lines
+
+
+def _human_section(entry: dict[str, Any]) -> list[str]:
+    lines = [f"## Human uncertainty: {entry['split']} ({entry['n_items']} items)", "",
+             f"Signal: {entry['signal']}. Spearman ρ with each score [95 % CI]:", "",
+             "| score | ρ [95 % CI] |", "|---|---|"]
+    for name, iv in entry["spearman"].items():
+        lines.append(f"| {name} | {_f(iv['value'], '+.3f')} [{_f(iv['ci_low'], '+.3f')}, "
+                     f"{_f(iv['ci_high'], '+.3f')}] |")
+    flags = entry["ambiguity_collapse"]
+    lines.append(f"\nAmbiguity-collapse flags: {flags['n_flagged']} items; mean signal flagged "
+                 f"{_f(flags['mean_signal_flagged'])}, others {_f(flags['mean_signal_others'])}.")
+    if "lemma_4_6" in entry:
+        lemma = entry["lemma_4_6"]
+        lines.append(f"Lemma 4.6 (H* = crowd label entropy): holds on {_f(lemma['share_holds'], '.1%')} "
+                     f"of items, mean slack {_f(lemma['mean_slack'], '+.3f')}.")
+    return lines
+
+
+def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list[dict[str, Any]],
+              root: Path) -> str:
+    header = ["# Evidence: the paper's claims as paired differences with 95 % bootstrap intervals", "",
+              f"Derived from the packed units in `{root.name}/` by "
+              f"`sua evidence derive {root.as_posix()}`; "
+              f"{N_RESAMPLES} item resamples, seeds pooled. A positive difference means the claim holds; "
+              "the verdict is *held* when the interval lies above 0, *not held* below 0, else "
+              "*inconclusive*. With this many claims some verdicts arise by chance: the *FDR* column "
+              "keeps a verdict only where the Benjamini–Hochberg adjusted bootstrap p-value over all "
+              "claims (q) is below 0.05."]
+    sections = [_accuracy_section(summary), _claims_section(claims),
+                *(_methods_section(task, e["methods"]) for task, e in summary.items() if e.get("methods")),
+                *(_k_section(task, e["k_agreement"]) for task, e in summary.items() if e.get("k_agreement")),
+                *(_human_section(entry) for entry in human)]
+    return "\n\n".join("\n".join(lines) for lines in [header, *sections]) + "\n"

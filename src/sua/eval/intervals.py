@@ -152,7 +152,8 @@ def seed_mean(per_seed: list[Statistic]) -> Statistic:
     return lambda rows: np.mean([np.asarray(f(rows), dtype=float) for f in per_seed], axis=0)
 
 
-def fdr_verdicts(values: list[float], p_values: list[float], q: float = 0.05) -> tuple[list[float], list[str]]:
+def fdr_verdicts(values: list[float], p_values: list[float],
+                 q: float = 0.05) -> tuple[list[float], list[str]]:
     """Benjamini–Hochberg adjusted p-values (``scipy.stats.false_discovery_control``) of the
     claims' bootstrap p-values (:meth:`Draws.p_value`) and the verdict of each at false-discovery
     rate ``q``: *held* / *not held* by the sign of its ``value`` where the adjusted p is below
@@ -164,5 +165,6 @@ def fdr_verdicts(values: list[float], p_values: list[float], q: float = 0.05) ->
     finite = np.isfinite(p)
     if finite.any():
         adjusted[finite] = false_discovery_control(p[finite])
-    out = ["inconclusive" if not (a < q) else "held" if v > 0 else "not held" for v, a in zip(values, adjusted, strict=True)]
+    out = ["inconclusive" if not (a < q) else "held" if v > 0 else "not held"
+           for v, a in zip(values, adjusted, strict=True)]
     return adjusted.tolist(), out
