@@ -275,3 +275,23 @@ def test_method_rows_put_each_preset_on_its_own_seeds(tmp_path) -> None:
     assert rows["sua-tr"]["ECE"][0] == pytest.approx(float(ece), abs=1e-6)
     assert all(lo <= v <= hi for row in rows.values() for key, (v, lo, hi) in
                ((k, x) for k, x in row.items() if k != "seeds"))
+
+
+def test_qa_flip_share_compares_answers_not_correctness(tmp_path) -> None:
+    """A failure score must not read the gold answer: the QA flip share counts rewrites whose
+    normalised answer differs from x's, whatever is right."""
+    recs = _qa_records(3, 4, seed=2)
+    answers = [("the Broncos", ["Broncos!", "broncos", "Panthers", "the broncos"]),   # one real change
+               ("1990", ["1990", "1990", "1990", "1990"]),                           # none
+               ("Paris", ["London", "Rome", "Paris", "Berlin"])]                      # three
+    for r, (answer, rewritten) in zip(recs, answers, strict=True):
+        r["prediction"] = answer
+        for p, text in zip(r["perturbations"], rewritten, strict=True):
+            p["prediction"] = text
+    flips = score_columns(read_columns(write_columns(tmp_path / "a.npz", pack_records(recs, None))))
+    assert flips.scores["flip share"].tolist() == [0.25, 0.0, 0.75]
+    # the same answers judged against another gold answer: x's correctness changes, the score does not
+    for r in recs:
+        r["correct"] = not r["correct"]
+    again = score_columns(read_columns(write_columns(tmp_path / "b.npz", pack_records(recs, None))))
+    assert again.scores["flip share"].tolist() == [0.25, 0.0, 0.75]

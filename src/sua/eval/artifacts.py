@@ -14,7 +14,9 @@ Columns (N inputs, K rewrites, C classes):
   set), ``probs`` (N, C) and ``pert_probs`` (N, K, C) float32 — p(·|x) and p(·|x'_k), from which
   S, H and every baseline (temperature scaling included) are recomputed;
 - extractive QA (span distributions differ per input and are not stored): ``divergence`` (N, K),
-  and ``entropy``, ``max_prob``, ``f1`` (N,) float32;
+  ``entropy``, ``max_prob``, ``f1`` (N,) float32, and ``pert_flip`` (N, K) bool: the answer on
+  x'_k differs from the answer on x after SQuAD normalisation (no gold answer needed, unlike
+  ``pert_correct``);
 - ``agreement`` (N,) float32, the MC-dropout agreement of the modal label, when it was computed.
 """
 
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from sua.errors import SUAInputError
+from sua.measures.answers import normalize_answer
 from sua.outputs import write_atomic
 from sua.records import Records, ScoreTable
 
@@ -66,6 +69,9 @@ def pack_records(records: Records, labels: Sequence[str] | None,
         out["pert_probs"] = np.array([[p.probs for p in row] for row in perts], dtype=np.float32)
     else:
         out["divergence"] = np.array([[p.divergence for p in row] for row in perts], dtype=np.float32)
+        answers = [normalize_answer(answer or "") for answer in table.prediction]
+        out["pert_flip"] = np.array([[normalize_answer(p.prediction or "") != answer for p in row]
+                                     for row, answer in zip(perts, answers, strict=True)])
         for key in ("entropy", "max_prob", "f1"):
             out[key] = table.numbers[key].astype(np.float32)
     if agreement is not None:
@@ -96,6 +102,7 @@ class Columns:
     max_prob: np.ndarray | None
     f1: np.ndarray | None
     agreement: np.ndarray | None
+    pert_flip: np.ndarray | None
 
     @property
     def n(self) -> int:
@@ -115,7 +122,7 @@ def read_columns(path: str | os.PathLike[str]) -> Columns:
     except (OSError, ValueError) as err:
         raise SUAInputError(f"cannot read the packed scores {path}: {err}") from err
     optional = ("probs", "pert_probs", "labels", "label", "divergence", "entropy", "max_prob", "f1",
-                "agreement")
+                "agreement", "pert_flip")
     return Columns(ids=arrays["ids"], correct=arrays["correct"], pert_correct=arrays["pert_correct"],
                    pert_family=arrays["pert_family"], families=arrays["families"],
                    **{key: arrays.get(key) for key in optional})

@@ -148,8 +148,12 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
 
 
 def _flip_share(c: Columns) -> np.ndarray:
+    """Share of rewrites whose prediction differs from x's (label-free: argmax class, or for QA
+    the normalised answer)."""
     if c.probs is None:
-        return np.mean(c.pert_correct != c.correct[:, None], axis=1)
+        if c.pert_flip is None:
+            raise SUAInputError("a QA pack without pert_flip (packed before it existed): re-export the run")
+        return c.pert_flip.mean(axis=1)
     return np.mean(c.pert_probs.argmax(-1) != c.probs.argmax(-1)[:, None], axis=1)
 
 
