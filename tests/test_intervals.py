@@ -79,7 +79,7 @@ def test_batched_auroc_and_selective_accuracy_match_independent_per_row_referenc
     score = np.round(rng.random(120), 1)           # ten distinct values: many ties
     wrong = rng.random(120) < 0.3
     rows = resample_indices(120, 40, seed=3)
-    auroc = failure_auroc_rows(TiedRanks.of(score).average_ranks(rows), wrong[rows])
+    auroc = failure_auroc_rows(TiedRanks.of(score), wrong, rows)
     assert auroc == pytest.approx([roc_auc_score(wrong[r], score[r]) for r in rows])
     for coverage in (0.9, 0.8, 0.7):
         k = int(np.ceil(coverage * 120))

@@ -248,7 +248,7 @@ def _fit_temperature(val: Scored, test: Scored) -> None:
 
 def _auroc(unit: Scored, score: str) -> Statistic:
     ranks, wrong = TiedRanks.of(unit.scores[score]), ~unit.correct
-    return lambda rows: failure_auroc_rows(ranks.average_ranks(rows), wrong[rows])
+    return lambda rows: failure_auroc_rows(ranks, wrong, rows)
 
 
 def _selective(unit: Scored, score: str, coverage: float = 0.8) -> Statistic:

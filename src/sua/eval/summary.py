@@ -62,7 +62,7 @@ def _intervals(scores: dict[str, np.ndarray], wrong: np.ndarray, aurocs: dict[st
 
     def auroc_of(values: np.ndarray) -> Statistic:
         ranks = TiedRanks.of(values)
-        return lambda rows: failure_auroc_rows(ranks.average_ranks(rows), wrong[rows])
+        return lambda rows: failure_auroc_rows(ranks, wrong, rows)
 
     draws = {name: draw(auroc_of(values), n) for name, values in scores.items()}
     acc = bootstrap(lambda rows: 1.0 - wrong[rows].mean(axis=1), n)

@@ -42,19 +42,28 @@ def failure_auroc_ranked(ranks: np.ndarray, failures: np.ndarray) -> float:
     return float(u / (n_fail * n_ok))
 
 
-def failure_auroc_rows(ranks: np.ndarray, failures: np.ndarray) -> np.ndarray:
-    """:func:`failure_auroc_ranked` of each row of ``(R, n)`` ranks and failures (NaN rows with
-    one class). Ranks are multiples of ½, so the rank sums are exact and equal the 1-D ones.
+def failure_auroc_rows(scores: TiedRanks, failures: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """:func:`failure_auroc` of ``scores[idx_r]`` against ``failures[idx_r]`` for each row of an
+    ``(R, n)`` index array (bootstrap resamples), NaN rows with one class. Per row, with ``c_d``
+    the items at distinct value ``d`` and ``w_d`` the failures among them, the rank sum of the
+    failures is ``Σ_d w_d · (c_{<d} + (c_d + 1)/2)``: counts only, no per-item ranks. Ranks are
+    multiples of ½, so the sums are exact and equal the 1-D ones.
 
-    >>> failure_auroc_rows(np.array([[3.0, 1.0, 2.0], [1.0, 2.0, 3.0]]),
-    ...                    np.array([[True, False, False], [False, False, False]])).tolist()
+    >>> failure_auroc_rows(TiedRanks.of(np.array([0.9, 0.1, 0.5])), np.array([True, False, False]),
+    ...                    np.array([[0, 1, 2], [1, 2, 2]])).tolist()
     [1.0, nan]
     """
-    y = np.asarray(failures, dtype=bool)
-    n_fail = y.sum(axis=1)
-    n_ok = y.shape[1] - n_fail
-    u = np.where(y, ranks, 0.0).sum(axis=1) - n_fail * (n_fail + 1) / 2.0
-    pairs = (n_fail * n_ok).astype(np.float64)
+    rows = np.asarray(idx)
+    r, d = rows.shape[0], scores.n_distinct
+    flat = (scores.codes[rows] + np.arange(r)[:, None] * d).ravel()
+    counts = np.bincount(flat, minlength=r * d).reshape(r, d)
+    fails = np.bincount(flat, weights=np.asarray(failures, dtype=np.float64)[rows].ravel(),
+                        minlength=r * d).reshape(r, d)
+    rank = np.cumsum(counts, axis=1) - counts + (counts + 1) / 2.0
+    n_fail = fails.sum(axis=1)
+    n_ok = rows.shape[1] - n_fail
+    u = (fails * rank).sum(axis=1) - n_fail * (n_fail + 1) / 2.0
+    pairs = n_fail * n_ok
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, u / pairs, np.nan)
 
