@@ -295,3 +295,20 @@ def test_qa_flip_share_compares_answers_not_correctness(tmp_path) -> None:
         r["correct"] = not r["correct"]
     again = score_columns(read_columns(write_columns(tmp_path / "b.npz", pack_records(recs, None))))
     assert again.scores["flip share"].tolist() == [0.25, 0.0, 0.75]
+
+
+def test_claims_report_the_difference_on_each_seed(tmp_path) -> None:
+    """The pooled difference is the mean of the per-seed ones, each sklearn's AUROC gap there:
+    the seed spread that the item-resampling interval does not cover."""
+    root = _results(tmp_path)
+    claims = json.loads(derive(root)["claims"].read_text())
+    sua = next(c for c in claims if c["claim"] == "SUA (λ = 1) ranks failures better than entropy"
+               and c["split"] == "test")
+    direct = []
+    for seed in (0, 1):
+        u = score_columns(read_columns(root / "units/nli/standard" / f"seed{seed}" / "test.npz"))
+        auroc = {name: roc_auc_score(~u.correct, u.scores[name]) for name in ("SUA (λ=1)", "entropy")}
+        direct.append(auroc["SUA (λ=1)"] - auroc["entropy"])
+    assert sua["per_seed"] == pytest.approx(direct)
+    assert np.mean(sua["per_seed"]) == pytest.approx(sua["value"])
+    assert all(len(c["per_seed"]) == len(c["seeds"]) for c in claims)

@@ -4,7 +4,8 @@
 split; ``export_run`` packs every score file of a run folder (:mod:`sua.eval.artifacts`) and the
 learning curves of its trained units into a results folder; ``derive`` computes, from that folder
 alone (no model, no run folder), ``claims.json`` (each of the paper's comparative claims as a
-signed paired difference with its 95 % bootstrap interval and verdict, :mod:`sua.eval.intervals`),
+signed paired difference with its 95 % bootstrap interval, verdict, FDR-controlled verdict and
+its value on each seed, :mod:`sua.eval.intervals`),
 ``summary.json`` (per task: in-domain accuracy, test size, Q_x setting) and ``evidence.md``.
 
 Layout of a results folder::
@@ -453,13 +454,17 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
     paired = a - b
     diff = paired.interval()
     side = {"a": a.interval(), "b": b.interval()}
+    every_item = np.arange(n)[None]
+    per_seed = [float(results.statistic(claim.task, pa, claim.split, claim.metric, sa, [s])(every_item)[0]
+                      - results.statistic(claim.task, pb, claim.split, claim.metric, sb, [s])(every_item)[0])
+                for s in seeds]
     name = lambda preset, score: f"{preset}" + (f" · {score}" if score else "")  # noqa: E731
     return finite_or_none({
             "claim": claim.claim, "task": claim.task, "split": claim.split, "metric": claim.metric,
             "a": name(pa, sa), "b": name(pb, sb), "a_value": side["a"].value, "b_value": side["b"].value,
             "a_ci": [side["a"].ci_low, side["a"].ci_high], "b_ci": [side["b"].ci_low, side["b"].ci_high],
             "value": diff.value, "ci_low": diff.ci_low, "ci_high": diff.ci_high, "verdict": diff.verdict,
-            "p_value": paired.p_value(),
+            "p_value": paired.p_value(), "per_seed": per_seed,
             "n_items": n, "seeds": [int(s.removeprefix("seed")) for s in seeds],
             "n_resamples": diff.n_resamples, "undefined_resamples": diff.undefined,
             "units": {p: c for p, c in chosen.items() if p.endswith(TUNED)},
@@ -716,14 +721,14 @@ def _accuracy_section(summary: dict[str, Any]) -> list[str]:
 def _claims_section(claims: list[dict[str, Any]]) -> list[str]:
     lines = ["## Claims", "",
              "| claim | task / split | metric | A | B | A − B [95 % CI] | verdict | FDR verdict (q) | n "
-             "| seeds |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| seeds | A − B per seed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in claims:
         lines.append(f"| {c['claim']} | {c['task']} / {c['split']} | {c['metric']} | "
                      f"{c['a']}: {_f(c['a_value'])} | {c['b']}: {_f(c['b_value'])} | "
                      f"{_f(c['value'], '+.3f')} [{_f(c['ci_low'], '+.3f')}, {_f(c['ci_high'], '+.3f')}] | "
                      f"**{c['verdict']}** | {c['verdict_fdr']} ({_f(c['p_fdr'])}) | {c['n_items']} | "
-                     f"{len(c['seeds'])} |")
+                     f"{len(c['seeds'])} | {' / '.join(_f(v, '+.3f') for v in c['per_seed'])} |")
     tuned = {(c["task"], preset, tuple(names), tuple(sorted(c["units"][preset].items())))
              for c in claims for preset, names in c.get("candidates", {}).items()}
     if tuned:
