@@ -43,7 +43,7 @@ import torch
 from numpy.typing import ArrayLike
 
 from sua.errors import SUAInputError
-from sua.measures.ranking import failure_auroc
+from sua.measures.ranking import failure_auroc, row_counts
 from sua.measures.validation import check_probabilities
 
 __all__ = [
@@ -428,9 +428,7 @@ def calibration_error_rows(confidence: ArrayLike, correct: ArrayLike, idx: np.nd
     edges = _bin_edges(conf, n_bins, "uniform")
     size = len(edges)
     bins = np.searchsorted(edges, conf.astype(edges.dtype), side="right") - 1
-    offsets = np.arange(rows.shape[0])[:, None] * size
-    gap = np.bincount((bins[rows] + offsets).ravel(), weights=(ok - conf)[rows].ravel(),
-                      minlength=rows.shape[0] * size).reshape(rows.shape[0], size)
+    gap = row_counts(bins[rows], size, (ok - conf)[rows])
     return np.abs(gap).sum(axis=1) / rows.shape[1]
 
 

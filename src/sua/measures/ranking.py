@@ -42,6 +42,20 @@ def failure_auroc_ranked(ranks: np.ndarray, failures: np.ndarray) -> float:
     return float(u / (n_fail * n_ok))
 
 
+def row_counts(codes: np.ndarray, n_codes: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """``(R, n_codes)``: how often each code in ``0..n_codes-1`` occurs in each row of the
+    ``(R, n)`` integer array ``codes`` (with ``weights`` of the same shape: their sum per code),
+    one ``bincount`` for all rows.
+
+    >>> row_counts(np.array([[0, 2, 2], [1, 1, 1]]), 3).tolist()
+    [[1, 0, 2], [0, 3, 0]]
+    """
+    r = codes.shape[0]
+    flat = (codes + np.arange(r)[:, None] * n_codes).ravel()
+    return np.bincount(flat, weights=None if weights is None else weights.ravel(),
+                       minlength=r * n_codes).reshape(r, n_codes)
+
+
 def failure_auroc_rows(scores: TiedRanks, failures: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """:func:`failure_auroc` of ``scores[idx_r]`` against ``failures[idx_r]`` for each row of an
     ``(R, n)`` index array (bootstrap resamples), NaN rows with one class. Per row, with ``c_d``
@@ -54,11 +68,9 @@ def failure_auroc_rows(scores: TiedRanks, failures: np.ndarray, idx: np.ndarray)
     [1.0, nan]
     """
     rows = np.asarray(idx)
-    r, d = rows.shape[0], scores.n_distinct
-    flat = (scores.codes[rows] + np.arange(r)[:, None] * d).ravel()
-    counts = np.bincount(flat, minlength=r * d).reshape(r, d)
-    fails = np.bincount(flat, weights=np.asarray(failures, dtype=np.float64)[rows].ravel(),
-                        minlength=r * d).reshape(r, d)
+    codes = scores.codes[rows]
+    counts = row_counts(codes, scores.n_distinct)
+    fails = row_counts(codes, scores.n_distinct, np.asarray(failures, dtype=np.float64)[rows])
     rank = np.cumsum(counts, axis=1) - counts + (counts + 1) / 2.0
     n_fail = fails.sum(axis=1)
     n_ok = rows.shape[1] - n_fail
@@ -97,9 +109,7 @@ class TiedRanks:
         """
         codes = self.codes if idx is None else self.codes[idx]
         rows = np.atleast_2d(codes)
-        offsets = np.arange(rows.shape[0])[:, None] * self.n_distinct
-        counts = np.bincount((rows + offsets).ravel(), minlength=rows.shape[0] * self.n_distinct)
-        counts = counts.reshape(rows.shape[0], self.n_distinct)
+        counts = row_counts(rows, self.n_distinct)
         below = np.cumsum(counts, axis=1) - counts
         ranks = np.take_along_axis(below + (counts + 1) / 2.0, rows, axis=1)
         return ranks.reshape(codes.shape)
