@@ -37,7 +37,7 @@ import numpy as np
 
 from sua.errors import SUAInputError
 from sua.eval.artifacts import Columns, pack_records, read_columns, write_columns
-from sua.eval.intervals import Draws, Statistic, bootstrap, draw, fdr_verdicts, seed_mean
+from sua.eval.intervals import Draws, Statistic, bootstrap, draw, fdr_verdicts, pool_seeds, seed_mean
 from sua.eval.json_values import finite_or_none
 from sua.eval.runner import ExperimentRun, UnitEngine, load_profile, pin_profile
 from sua.eval.tasks import load_task
@@ -354,25 +354,26 @@ class Results:
             self._scored[key] = scored
         return self._scored[key]
 
-    def statistic(self, task: str, preset: str, split: str, metric: str, score: str | None,
-                  seeds: list[str]) -> Statistic:
-        units = [self.unit(task, self.resolve(task, preset, s), s, split) for s in seeds]
-        ids = units[0].columns.ids
-        if any(not np.array_equal(u.columns.ids, ids) for u in units):
-            raise SUAInputError(f"{task}/{preset}/{split}: seeds were scored on different items")
-        return seed_mean([METRICS[metric](u, score) for u in units])
+    def seed_draws(self, task: str, preset: str, split: str, metric: str, score: str | None,
+                   seed: str) -> Draws:
+        """``metric`` of one seed's unit on all items and on the :data:`N_RESAMPLES` item
+        resamples, computed once per resolved unit (the same statistic enters several claims, and
+        a tuned row with one grid point is that point's row)."""
+        name = self.resolve(task, preset, seed)
+        key = (task, name, split, metric, str(score), seed)
+        if key not in self._draws:
+            unit = self.unit(task, name, seed, split)
+            self._draws[key] = draw(METRICS[metric](unit, score), unit.correct.size, n_resamples=N_RESAMPLES)
+        return self._draws[key]
 
     def draws(self, task: str, preset: str, split: str, metric: str, score: str | None,
               seeds: list[str]) -> Draws:
-        """:meth:`statistic` on all items and on the :data:`N_RESAMPLES` item resamples, computed
-        once per argument set and resolved unit (the same statistic enters several claims, and a
-        tuned row with one grid point is that point's row)."""
-        key = (task, tuple(self.resolve(task, preset, s) for s in seeds), split, metric, str(score), *seeds)
-        if key not in self._draws:
-            n = self.unit(task, self.resolve(task, preset, seeds[0]), seeds[0], split).correct.size
-            self._draws[key] = draw(self.statistic(task, preset, split, metric, score, seeds), n,
-                                    n_resamples=N_RESAMPLES)
-        return self._draws[key]
+        """:meth:`seed_draws` pooled over ``seeds`` (:func:`~sua.eval.intervals.pool_seeds`),
+        which must have scored the same items."""
+        ids = [self.unit(task, self.resolve(task, preset, s), s, split).columns.ids for s in seeds]
+        if any(not np.array_equal(i, ids[0]) for i in ids):
+            raise SUAInputError(f"{task}/{preset}/{split}: seeds were scored on different items")
+        return pool_seeds([self.seed_draws(task, preset, split, metric, score, s) for s in seeds])
 
 
 @dataclass(frozen=True)
@@ -454,10 +455,8 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
     paired = a - b
     diff = paired.interval()
     side = {"a": a.interval(), "b": b.interval()}
-    every_item = np.arange(n)[None]
-    per_seed = [float(results.statistic(claim.task, pa, claim.split, claim.metric, sa, [s])(every_item)[0]
-                      - results.statistic(claim.task, pb, claim.split, claim.metric, sb, [s])(every_item)[0])
-                for s in seeds]
+    per_seed = [results.seed_draws(claim.task, pa, claim.split, claim.metric, sa, s).value
+                - results.seed_draws(claim.task, pb, claim.split, claim.metric, sb, s).value for s in seeds]
     name = lambda preset, score: f"{preset}" + (f" · {score}" if score else "")  # noqa: E731
     return finite_or_none({
             "claim": claim.claim, "task": claim.task, "split": claim.split, "metric": claim.metric,

@@ -140,6 +140,15 @@ def paired_difference(a: Statistic, b: Statistic, n_items: int, *, n_resamples: 
     return (draw(a, n_items, **options) - draw(b, n_items, **options)).interval(level)
 
 
+def pool_seeds(per_seed: list[Draws]) -> Draws:
+    """The draws of :func:`seed_mean` from each seed's draws over the same resamples: the mean
+    value and the mean of each resample."""
+    if not per_seed:
+        raise SUAInputError("pool_seeds needs at least one seed")
+    return Draws(float(np.mean([d.value for d in per_seed])),
+                 np.mean([d.resampled for d in per_seed], axis=0), per_seed[0].n_items)
+
+
 def per_row(metric: Callable[[np.ndarray], float]) -> Statistic:
     """The :data:`Statistic` of a metric of one index row: ``metric`` applied to each row."""
     return lambda rows: np.array([metric(idx) for idx in rows], dtype=float)
