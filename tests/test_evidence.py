@@ -312,3 +312,40 @@ def test_claims_report_the_difference_on_each_seed(tmp_path) -> None:
     assert sua["per_seed"] == pytest.approx(direct)
     assert np.mean(sua["per_seed"]) == pytest.approx(sua["value"])
     assert all(len(c["per_seed"]) == len(c["seeds"]) for c in claims)
+
+
+class _RecordingRun:
+    """An ExperimentRun stand-in that records which files a unit asks for."""
+
+    def __init__(self) -> None:
+        from sua.eval.tasks import load_task
+
+        self.profile = {"second_qx": "token"}
+        self.spec = load_task("nli")
+        self.calls: list[tuple] = []
+
+    def task(self, name: str):
+        return self.spec
+
+    def scores(self, task, preset, seed, split, qx=None):
+        self.calls.append(("scores", split, qx))
+
+    def agreement(self, task, preset, seed, split):
+        self.calls.append(("agreement", split))
+
+
+def test_run_unit_scores_validation_first_and_only_the_splits_asked_for() -> None:
+    from sua.errors import SUAInputError
+    from sua.eval.evidence import run_unit
+
+    every = _RecordingRun()
+    run_unit(every, "nli", "standard", 0)
+    scored = [c[1] for c in every.calls if c[0] == "scores" and c[2] is None]
+    assert scored[:2] == ["validation", "test"] and "train" not in scored
+    assert sorted(scored) == sorted(s for s in every.spec.splits if s != "train")
+    grid = _RecordingRun()
+    run_unit(grid, "nli", "sua-tr@alpha=10", 0, splits=["validation"])
+    assert grid.calls == [("scores", "validation", None), ("scores", "validation", "token"),
+                          ("agreement", "validation")]
+    with pytest.raises(SUAInputError, match="no split 'tset'"):
+        run_unit(_RecordingRun(), "nli", "standard", 0, splits=["tset"])

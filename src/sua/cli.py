@@ -257,8 +257,8 @@ def _evidence(args: argparse.Namespace) -> None:
     if args.evidence_command == "unit":
         _quiet_transformers()
         units = list(dict.fromkeys(_unit(unit) for unit in args.units))  # one task per unit folder
-        evidence.run_units(args.run, args.profile, units, data_dir=args.data_dir, progress=not args.quiet,
-                           engine=_unit_engine(args))
+        evidence.run_units(args.run, args.profile, units, data_dir=args.data_dir, splits=args.split,
+                           progress=not args.quiet, engine=_unit_engine(args))
     elif args.evidence_command == "export":
         print(f"{len(evidence.export_run(args.run, args.out))} files written under {args.out}")
     else:
@@ -550,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     unit.add_argument("--run", required=True, help="run folder (cached models and score files)")
     unit.add_argument("--profile", default="evidence", help="profile name or TOML file (default: evidence)")
     unit.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
+    unit.add_argument("--split", action="append", metavar="NAME",
+                      help="score only this split (repeatable; default: every split but train), e.g. "
+                           "--split validation for a grid point, which a tuned row is selected on")
     unit.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_engine_options(unit, UNITS_AT_ONCE)
     export = evidence_sub.add_parser("export", help="pack a run's score files and learning curves")

@@ -30,6 +30,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,16 @@ N_RESAMPLES = 1000
 # -- units and export -----------------------------------------------------------------------
 
 
-def run_unit(run: ExperimentRun, task: str, preset: str, seed: int) -> None:
+def run_unit(run: ExperimentRun, task: str, preset: str, seed: int,
+             splits: Sequence[str] | None = None) -> None:
     """Train (or resume) one unit and score it on every split of its task but ``train``
-    (validation and the in-domain test first), under the profile's Q_x and its ``second_qx``,
-    with the MC-dropout agreement; everything is cached in the run folder, so a rerun resumes."""
+    (validation and the in-domain test first), or only on ``splits`` (a grid point is scored on
+    ``validation``, where its tuned row is selected, :meth:`Results.resolve`), under the profile's
+    Q_x and its ``second_qx``, with the MC-dropout agreement; everything is cached in the run
+    folder, so a rerun resumes."""
     spec = run.task(task)
-    order = sorted((s for s in spec.splits.values() if s.role != "train"),
+    chosen = [spec.split(name) for name in splits] if splits else spec.splits.values()
+    order = sorted((s for s in chosen if s.role != "train"),
                    key=lambda s: (s.role not in ("validation", "in-domain"), s.role != "validation"))
     second = run.profile.get("second_qx")
     for split in order:
@@ -75,19 +80,20 @@ def run_unit(run: ExperimentRun, task: str, preset: str, seed: int) -> None:
 
 def run_units(run_dir: str | os.PathLike[str], profile: str | os.PathLike[str],
               units: Sequence[tuple[str, str, int]], *, data_dir: str | os.PathLike[str] | None = None,
-              progress: bool = True, engine: UnitEngine | None = None,
-              log: Callable[[str], None] = print) -> None:
-    """``sua evidence unit``: :func:`run_unit` for each ``(task, preset, seed)`` of ``units`` in
-    the run folder ``run_dir`` pinned to ``profile`` (a name or TOML file; another profile on the
-    same folder is an error), in this process (one ``log`` line per finished unit) or on
-    ``engine`` (e.g. :class:`sua.distributed.RayUnitEngine`)."""
+              splits: Sequence[str] | None = None, progress: bool = True,
+              engine: UnitEngine | None = None, log: Callable[[str], None] = print) -> None:
+    """``sua evidence unit``: :func:`run_unit` for each ``(task, preset, seed)`` of ``units`` (on
+    ``splits`` only, when given) in the run folder ``run_dir`` pinned to ``profile`` (a name or
+    TOML file; another profile on the same folder is an error), in this process (one ``log`` line
+    per finished unit) or on ``engine`` (e.g. :class:`sua.distributed.RayUnitEngine`)."""
     config = load_profile(profile)
     run = ExperimentRun(pin_profile(run_dir, config), config, data_dir=data_dir, progress=progress, log=log)
+    work = partial(run_unit, splits=splits)
     if engine is not None:
-        engine.run(run, run_unit, units)
+        engine.run(run, work, units)
         return
     for task, preset, seed in units:
-        run_unit(run, task, preset, seed)
+        work(run, task, preset, seed)
         log(f"unit {task}:{preset}:{seed} done")
 
 
