@@ -145,12 +145,32 @@ def test_tuned_rows_pick_the_grid_point_best_on_validation(tmp_path) -> None:
     assert tuned["candidates"] == {"sua-tr (tuned)": ["sua-tr", "sua-tr@alpha=10"], "at (tuned)": ["at"]}
     assert tuned["a_value"] == 1.0 and tuned["verdict"] == "held"  # every rewrite answers right
     evidence = (tmp_path / "evidence.md").read_text()
-    assert ("- nli / sua-tr (tuned): among `sua-tr`, `sua-tr@alpha=10`; chosen seed0: `sua-tr@alpha=10`\n"
-            in evidence)
-    assert ("- nli / at (tuned): among `at`; chosen seed0: `at` (one point run so far: not yet a selection)"
-            in evidence)
+    assert ("- sua-tr (tuned): among `sua-tr`, `sua-tr@alpha=10`; chosen seed0: `sua-tr@alpha=10` "
+            "(rob. acc 1.000, acc " in evidence)
+    assert "- at (tuned): among `at`; chosen seed0: `at` (rob. acc " in evidence
+    assert "(one point run so far: not yet a selection)" in evidence
     plain = find("SUA-TR raises robust accuracy above AT")
     assert plain["a_value"] == 0.0 and plain["verdict"] == "not held" and plain["units"] == {}
+
+
+def test_a_grid_point_scored_on_validation_only_is_chosen_and_its_tuned_claims_wait(tmp_path) -> None:
+    root = _results(tmp_path, seeds=(0,))
+    val = {"sua-tr": _rewrites_answer(_records(200, 6, seed=0), False),
+           "sua-tr@alpha=10": _rewrites_answer(_records(200, 6, seed=0), True)}
+    for preset, recs in val.items():
+        write_columns(root / "units" / "nli" / preset / "seed0" / "validation.npz", pack_records(recs, LABELS))
+    write_columns(root / "units" / "nli" / "sua-tr" / "seed0" / "test.npz",
+                  pack_records(_records(300, 6, seed=1), LABELS))
+    out = derive(root)
+    claims = json.loads(out["claims"].read_text())
+    tuned = json.loads(out["summary"].read_text())["nli"]["tuning"]["sua-tr"]
+    accuracy = np.mean([r["correct"] for r in val["sua-tr@alpha=10"]])
+    assert tuned["chosen"] == {"seed0": {"preset": "sua-tr@alpha=10", "validation": [1.0, accuracy]}}
+    assert tuned["pending_test"] == ["seed0"]
+    assert tuned["candidates"]["sua-tr"]["Rob. Acc"][0] == 0.0
+    assert not any("(both tuned on validation)" in c["claim"] for c in claims)
+    assert any(c["claim"] == "SUA-TR keeps accuracy (difference to Standard)" for c in claims)
+    assert "; not yet scored on test: seed0" in (tmp_path / "evidence.md").read_text()
 
 
 def test_temperature_scaled_ece_against_scipy(tmp_path) -> None:

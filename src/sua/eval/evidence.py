@@ -308,6 +308,8 @@ METRICS: dict[str, Callable[..., Statistic]] = {
 
 #: A preset name ending in this is the grid point chosen on validation (:meth:`Results.resolve`).
 TUNED = " (tuned)"
+#: The training presets with a tuned row: SUA-TR and AT, given the same selection budget.
+TUNED_FAMILIES = ("sua-tr", "at")
 
 
 class Results:
@@ -339,15 +341,21 @@ class Results:
         if not preset.endswith(TUNED):
             return preset
         found = [c for c in self.candidates(task, preset.removesuffix(TUNED))
-                 if (self.dir / "units" / task / c / seed / "validation.npz").exists()]
+                 if self.has(task, c, seed, "validation")]
         if not found:
             raise SUAInputError(f"{task}: no validated grid point of {preset!r} for {seed}")
-        def quality(name: str) -> tuple[float, float]:
-            val = self.unit(task, name, seed, "validation")
-            every_item = np.arange(val.correct.size)[None]
-            return float(_robust(val)(every_item)[0]), float(_accuracy(val)(every_item)[0])
+        return max(found, key=lambda name: self.validation_quality(task, name, seed))
 
-        return max(found, key=quality)
+    def validation_quality(self, task: str, preset: str, seed: str) -> tuple[float, float]:
+        """What a tuned row is selected by: (robust accuracy expected over K, accuracy) on
+        validation, under the main Q_x."""
+        val = self.unit(task, preset, seed, "validation")
+        every_item = np.arange(val.correct.size)[None]
+        return float(_robust(val)(every_item)[0]), float(_accuracy(val)(every_item)[0])
+
+    def has(self, task: str, preset: str, seed: str, split: str) -> bool:
+        """Whether ``preset`` (a plain preset or grid point) on ``seed`` was scored on ``split``."""
+        return (self.dir / "units" / task / preset / seed / f"{split}.npz").exists()
 
     def unit(self, task: str, preset: str, seed: str, split: str) -> Scored:
         key = (task, preset, seed, split)
@@ -423,7 +431,7 @@ def paper_claims(tasks: list[str], splits: dict[str, list[str]]) -> list[Claim]:
                                  "(App. B.4)", task, split, _selective_metric(coverage),
                                  (std, "SUA (λ=1)"), (std, "entropy")))
             for tag, sua_tr, at in (("", "sua-tr", "at"), (" (both tuned on validation)",
-                                                          "sua-tr" + TUNED, "at" + TUNED)):
+                                                          *(family + TUNED for family in TUNED_FAMILIES))):
                 for metric in ("Rob. Acc", "Rob. Acc (worst-of-K)"):
                     out.append(Claim(f"SUA-TR raises robust accuracy above AT{tag}", task, split, metric,
                                      (sua_tr, None), (at, None)))
@@ -452,6 +460,8 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
             chosen[preset] = {s: results.resolve(claim.task, preset, s) for s in seeds}
         except SUAInputError:
             return None
+        if not all(results.has(claim.task, name, s, claim.split) for s, name in chosen[preset].items()):
+            return None  # a grid point chosen on validation and not yet scored on this split
         unit = results.unit(claim.task, chosen[preset][seeds[0]], seeds[0], claim.split)
         if score is not None and score not in unit.scores:
             return None
@@ -509,6 +519,7 @@ def derive(folder: str | os.PathLike[str],
         entry["robust_accuracy"] = _robust_accuracy(results, task, seeds)
         entry["k_agreement"] = k_agreement(results, task, seeds)
         entry["methods"] = method_rows(results, task)
+        entry["tuning"] = tuning(results, task)
         if units[0].columns.f1 is not None:
             f1 = bootstrap(seed_mean([_f1(u) for u in units]), units[0].correct.size, n_resamples=N_RESAMPLES)
             entry["f1"], entry["f1_ci"] = f1.value, [f1.ci_low, f1.ci_high]
@@ -573,6 +584,29 @@ def method_rows(results: Results, task: str, split: str = "test") -> dict[str, d
             row[name] = [iv.value, iv.ci_low, iv.ci_high]
         rows[preset] = row
     return rows
+
+
+def tuning(results: Results, task: str) -> dict[str, dict[str, Any]]:
+    """Per family of :data:`TUNED_FAMILIES` that was run: its candidates (the preset and its grid
+    points), each with its validation rows (:func:`method_rows` on ``validation``), the point
+    chosen on each seed (:meth:`Results.resolve`) with its validation (robust accuracy,
+    accuracy), and the seeds whose chosen point is not yet scored on the in-domain test (its
+    tuned claims wait for that unit)."""
+    rows = method_rows(results, task, "validation")
+    out = {}
+    for family in TUNED_FAMILIES:
+        names = [n for n in results.candidates(task, family) if n in rows]
+        if not names:
+            continue
+        chosen = {s: results.resolve(task, family + TUNED, s)
+                  for s in results.seeds(task, family + TUNED, "validation")}
+        out[family] = {"candidates": {n: rows[n] for n in names},
+                       "chosen": {s: {"preset": name,
+                                      "validation": list(results.validation_quality(task, name, s))}
+                                  for s, name in chosen.items()},
+                       "pending_test": sorted(s for s, name in chosen.items()
+                                              if not results.has(task, name, s, "test"))}
+    return out
 
 
 #: Draws per half in :func:`k_agreement` (two disjoint halves of the packed K rewrites).
@@ -734,14 +768,27 @@ def _claims_section(claims: list[dict[str, Any]]) -> list[str]:
                      f"{_f(c['value'], '+.3f')} [{_f(c['ci_low'], '+.3f')}, {_f(c['ci_high'], '+.3f')}] | "
                      f"**{c['verdict']}** | {c['verdict_fdr']} ({_f(c['p_fdr'])}) | {c['n_items']} | "
                      f"{len(c['seeds'])} | {' / '.join(_f(v, '+.3f') for v in c['per_seed'])} |")
-    tuned = {(c["task"], preset, tuple(names), tuple(sorted(c["units"][preset].items())))
-             for c in claims for preset, names in c.get("candidates", {}).items()}
-    if tuned:
-        lines += ["", "## Tuned rows: the grid points compared on validation", ""]
-        for task, preset, names, picks in sorted(tuned):
-            chosen = ", ".join(f"{seed}: `{name}`" for seed, name in picks)
-            lines.append(f"- {task} / {preset}: among {', '.join(f'`{n}`' for n in names)}; chosen {chosen}"
-                         + (" (one point run so far: not yet a selection)" if len(names) == 1 else ""))
+    return lines
+
+
+def _tuning_section(task: str, tuned: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [f"## Tuned rows ({task}): the grid points compared on validation", "",
+             "A tuned row is, per seed, the point with the best validation robust accuracy (expected over K, "
+             "main Q_x), then accuracy; only that point needs scoring beyond validation.", ""]
+    for family, entry in tuned.items():
+        names = list(entry["candidates"])
+        chosen = ", ".join(f"{seed}: `{c['preset']}` (rob. acc {_f(c['validation'][0])}, acc "
+                           f"{_f(c['validation'][1])})" for seed, c in entry["chosen"].items())
+        pending = entry["pending_test"]
+        lines.append(f"- {family} (tuned): among {', '.join(f'`{n}`' for n in names)}; chosen {chosen}"
+                     + (" (one point run so far: not yet a selection)" if len(names) == 1 else "")
+                     + (f"; not yet scored on test: {', '.join(pending)}" if pending else ""))
+    lines += ["", "| candidate | seeds | " + " | ".join(name for name, _, _ in ROW_METRICS[:3]) + " |",
+              "|---|---|" + "---|" * 3]
+    for entry in tuned.values():
+        for name, row in entry["candidates"].items():
+            cells = [_interval(row[metric]) for metric, _, _ in ROW_METRICS[:3]]
+            lines.append(f"| {name} | {', '.join(map(str, row['seeds']))} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -800,6 +847,7 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
               "claims (q) is below 0.05."]
     sections = [_accuracy_section(summary), _claims_section(claims),
                 *(_methods_section(task, e["methods"]) for task, e in summary.items() if e.get("methods")),
+                *(_tuning_section(task, e["tuning"]) for task, e in summary.items() if e.get("tuning")),
                 *(_k_section(task, e["k_agreement"]) for task, e in summary.items() if e.get("k_agreement")),
                 *(_human_section(entry) for entry in human)]
     return "\n\n".join("\n".join(lines) for lines in [header, *sections]) + "\n"
