@@ -158,7 +158,8 @@ def test_a_grid_point_scored_on_validation_only_is_chosen_and_its_tuned_claims_w
     val = {"sua-tr": _rewrites_answer(_records(200, 6, seed=0), False),
            "sua-tr@alpha=10": _rewrites_answer(_records(200, 6, seed=0), True)}
     for preset, recs in val.items():
-        write_columns(root / "units" / "nli" / preset / "seed0" / "validation.npz", pack_records(recs, LABELS))
+        write_columns(root / "units" / "nli" / preset / "seed0" / "validation.npz",
+                      pack_records(recs, LABELS))
     write_columns(root / "units" / "nli" / "sua-tr" / "seed0" / "test.npz",
                   pack_records(_records(300, 6, seed=1), LABELS))
     out = derive(root)
@@ -369,3 +370,32 @@ def test_run_unit_scores_validation_first_and_only_the_splits_asked_for() -> Non
                           ("agreement", "validation")]
     with pytest.raises(SUAInputError, match="no split 'tset'"):
         run_unit(_RecordingRun(), "nli", "standard", 0, splits=["tset"])
+
+
+def test_coverage_counts_a_unit_landed_only_with_every_pack_of_its_scope(tmp_path) -> None:
+    from sua.eval.evidence import Results, coverage, expected_packs, planned_units
+
+    profile = {"tasks": {"topic": {}}, "methods": ["standard", "at"], "seeds": [0, 1],
+               "grid": {"at": ["adv_epsilon=0.001"]}, "table3": {"task": "topic", "seeds": [0],
+                                                                 "presets": ["standard", "sua-tr-k4"]}}
+    assert planned_units(profile) == [
+        ("topic", "standard", 0, "all"), ("topic", "standard", 1, "all"), ("topic", "at", 0, "all"),
+        ("topic", "at", 1, "all"), ("topic", "at@adv_epsilon=0.001", 0, "validation"),
+        ("topic", "at@adv_epsilon=0.001", 1, "validation"), ("topic", "sua-tr-k4", 0, "all")]
+    packs = expected_packs("topic")
+    assert packs == ["validation", "validation.token", "test", "test.token", "bbc_news", "bbc_news.token",
+                     "test_adversarial"]
+    columns = pack_records(_records(20, 6, seed=0), LABELS)
+    units = tmp_path / "units" / "topic"
+    for name in packs:
+        write_columns(units / "standard" / "seed0" / f"{name}.npz", columns)
+    for name in packs[:-1]:  # the adversarial split not scored yet
+        write_columns(units / "standard" / "seed1" / f"{name}.npz", columns)
+    for name in ("validation", "validation.token"):
+        write_columns(units / "at@adv_epsilon=0.001" / "seed1" / f"{name}.npz", columns)
+    rows = {r["preset"]: r for r in coverage(Results(tmp_path), profile, "topic")}
+    assert rows["standard"] == {"preset": "standard", "scope": "all", "planned": [0, 1], "landed": [0],
+                                "partial": [1]}
+    assert rows["at@adv_epsilon=0.001"]["landed"] == [1] and rows["at"]["landed"] == []
+    assert rows["sua-tr-k4"] == {"preset": "sua-tr-k4", "scope": "all", "planned": [0], "landed": [],
+                                 "partial": []}

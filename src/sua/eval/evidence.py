@@ -520,6 +520,7 @@ def derive(folder: str | os.PathLike[str],
         entry["k_agreement"] = k_agreement(results, task, seeds)
         entry["methods"] = method_rows(results, task)
         entry["tuning"] = tuning(results, task)
+        entry["coverage"] = coverage(results, profile, task)
         if units[0].columns.f1 is not None:
             f1 = bootstrap(seed_mean([_f1(u) for u in units]), units[0].correct.size, n_resamples=N_RESAMPLES)
             entry["f1"], entry["f1_ci"] = f1.value, [f1.ci_low, f1.ci_high]
@@ -607,6 +608,51 @@ def tuning(results: Results, task: str) -> dict[str, dict[str, Any]]:
                        "pending_test": sorted(s for s, name in chosen.items()
                                               if not results.has(task, name, s, "test"))}
     return out
+
+
+def planned_units(profile: dict[str, Any]) -> list[tuple[str, str, int, str]]:
+    """Every unit an evidence profile asks for, as ``(task, preset, seed, scope)``: each Table 2
+    method on every task and seed (scope ``all``: every split), each grid point of
+    :data:`TUNED_FAMILIES` (scope ``validation``) and each Table 3 preset on its task and seeds
+    (``all``). A profile without some of these keys plans none of those units."""
+    out = []
+    seeds = profile.get("seeds", [])
+    for task in profile.get("tasks", {}):
+        for method in profile.get("methods", []):
+            out += [(task, method, seed, "all") for seed in seeds]
+        for family, points in profile.get("grid", {}).items():
+            out += [(task, f"{family}@{point}", seed, "validation") for point in points for seed in seeds]
+    table3 = profile.get("table3")
+    if table3:
+        out += [(table3["task"], preset, seed, "all")
+                for preset in table3["presets"] for seed in table3["seeds"]]
+    return list(dict.fromkeys(out))
+
+
+def expected_packs(task: str) -> list[str]:
+    """The packs a unit scored on every split has: each split but ``train``, and for a split
+    scored under the profile's Q_x also ``<split>.<second_qx>`` (:func:`run_unit`)."""
+    spec = load_task(task)
+    return [name for s in spec.splits.values() if s.role != "train"
+            for name in ([s.name] if s.perturber else [s.name, f"{s.name}.token"])]
+
+
+def coverage(results: Results, profile: dict[str, Any], task: str) -> list[dict[str, Any]]:
+    """What of ``profile``'s :func:`planned_units` on ``task`` has landed in ``results``: per preset,
+    the seeds planned, those with every pack of their scope (``landed``) and those with only
+    some (``partial``, e.g. a Table 2 unit scored on validation so far)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for _, preset, seed, scope in (u for u in planned_units(profile) if u[0] == task):
+        packs = ["validation", "validation.token"] if scope == "validation" else expected_packs(task)
+        have = [results.has(task, preset, f"seed{seed}", name) for name in packs]
+        row = rows.setdefault(preset, {"preset": preset, "scope": scope, "planned": [], "landed": [],
+                                       "partial": []})
+        row["planned"].append(seed)
+        if all(have):
+            row["landed"].append(seed)
+        elif any(have):
+            row["partial"].append(seed)
+    return list(rows.values())
 
 
 #: Draws per half in :func:`k_agreement` (two disjoint halves of the packed K rewrites).
@@ -818,6 +864,21 @@ def _k_section(task: str, rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _coverage_section(summary: dict[str, Any]) -> list[str]:
+    rows = [{"task": task, **r} for task, e in summary.items() for r in e.get("coverage", [])]
+    done = sum(len(r["landed"]) for r in rows)
+    total = sum(len(r["planned"]) for r in rows)
+    lines = ["## Run coverage: what of the profile has landed", "",
+             f"{done} of {total} planned units have every pack of their scope (`all`: every split under "
+             "both Q_x settings; `validation`: a grid point, scored where its tuned row is selected).", "",
+             "| task | preset | scope | seeds planned | landed | partial |", "|---|---|---|---|---|---|"]
+    seeds = lambda values: ", ".join(map(str, values)) or "—"  # noqa: E731
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['preset']} | {r['scope']} | {seeds(r['planned'])} | "
+                     f"{seeds(r['landed'])} | {seeds(r['partial'])} |")
+    return lines
+
+
 def _human_section(entry: dict[str, Any]) -> list[str]:
     lines = [f"## Human uncertainty: {entry['split']} ({entry['n_items']} items)", "",
              f"Signal: {entry['signal']}. Spearman ρ with each score [95 % CI]:", "",
@@ -845,7 +906,7 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
               "*inconclusive*. With this many claims some verdicts arise by chance: the *FDR* column "
               "keeps a verdict only where the Benjamini–Hochberg adjusted bootstrap p-value over all "
               "claims (q) is below 0.05."]
-    sections = [_accuracy_section(summary), _claims_section(claims),
+    sections = [_accuracy_section(summary), _coverage_section(summary), _claims_section(claims),
                 *(_methods_section(task, e["methods"]) for task, e in summary.items() if e.get("methods")),
                 *(_tuning_section(task, e["tuning"]) for task, e in summary.items() if e.get("tuning")),
                 *(_k_section(task, e["k_agreement"]) for task, e in summary.items() if e.get("k_agreement")),
