@@ -375,14 +375,15 @@ def test_run_unit_scores_validation_first_and_only_the_splits_asked_for() -> Non
 def test_coverage_counts_a_unit_landed_only_with_every_pack_of_its_scope(tmp_path) -> None:
     from sua.eval.evidence import Results, coverage, expected_packs, planned_units
 
-    profile = {"tasks": {"topic": {}}, "methods": ["standard", "at"], "seeds": [0, 1],
+    profile = {"tasks": {"topic": {}}, "methods": ["standard", "at"], "seeds": [0, 1], "second_qx": "token",
                "grid": {"at": ["adv_epsilon=0.001"]}, "table3": {"task": "topic", "seeds": [0],
                                                                  "presets": ["standard", "sua-tr-k4"]}}
     assert planned_units(profile) == [
         ("topic", "standard", 0, "all"), ("topic", "standard", 1, "all"), ("topic", "at", 0, "all"),
         ("topic", "at", 1, "all"), ("topic", "at@adv_epsilon=0.001", 0, "validation"),
         ("topic", "at@adv_epsilon=0.001", 1, "validation"), ("topic", "sua-tr-k4", 0, "all")]
-    packs = expected_packs("topic")
+    assert expected_packs("topic", None) == ["validation", "test", "bbc_news", "test_adversarial"]
+    packs = expected_packs("topic", "token")
     assert packs == ["validation", "validation.token", "test", "test.token", "bbc_news", "bbc_news.token",
                      "test_adversarial"]
     columns = pack_records(_records(20, 6, seed=0), LABELS)

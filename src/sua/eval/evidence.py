@@ -629,12 +629,12 @@ def planned_units(profile: dict[str, Any]) -> list[tuple[str, str, int, str]]:
     return list(dict.fromkeys(out))
 
 
-def expected_packs(task: str) -> list[str]:
+def expected_packs(task: str, second_qx: str | None) -> list[str]:
     """The packs a unit scored on every split has: each split but ``train``, and for a split
     scored under the profile's Q_x also ``<split>.<second_qx>`` (:func:`run_unit`)."""
     spec = load_task(task)
     return [name for s in spec.splits.values() if s.role != "train"
-            for name in ([s.name] if s.perturber else [s.name, f"{s.name}.token"])]
+            for name in ([s.name] if s.perturber or not second_qx else [s.name, f"{s.name}.{second_qx}"])]
 
 
 def coverage(results: Results, profile: dict[str, Any], task: str) -> list[dict[str, Any]]:
@@ -642,8 +642,9 @@ def coverage(results: Results, profile: dict[str, Any], task: str) -> list[dict[
     the seeds planned, those with every pack of their scope (``landed``) and those with only
     some (``partial``, e.g. a Table 2 unit scored on validation so far)."""
     rows: dict[str, dict[str, Any]] = {}
+    every = expected_packs(task, profile.get("second_qx"))
     for _, preset, seed, scope in (u for u in planned_units(profile) if u[0] == task):
-        packs = ["validation", "validation.token"] if scope == "validation" else expected_packs(task)
+        packs = [p for p in every if p.split(".")[0] == "validation"] if scope == "validation" else every
         have = [results.has(task, preset, f"seed{seed}", name) for name in packs]
         row = rows.setdefault(preset, {"preset": preset, "scope": scope, "planned": [], "landed": [],
                                        "partial": []})
