@@ -145,9 +145,9 @@ def test_tuned_rows_pick_the_grid_point_best_on_validation(tmp_path) -> None:
     assert tuned["candidates"] == {"sua-tr (tuned)": ["sua-tr", "sua-tr@alpha=10"], "at (tuned)": ["at"]}
     assert tuned["a_value"] == 1.0 and tuned["verdict"] == "held"  # every rewrite answers right
     evidence = (tmp_path / "evidence.md").read_text()
-    assert ("- sua-tr (tuned): among `sua-tr`, `sua-tr@alpha=10`; chosen seed0: `sua-tr@alpha=10` "
+    assert ("- sua-tr (tuned): among `sua-tr`, `sua-tr@alpha=10` on seed0; chosen `sua-tr@alpha=10` "
             "(rob. acc 1.000, acc " in evidence)
-    assert "- at (tuned): among `at`; chosen seed0: `at` (rob. acc " in evidence
+    assert "- at (tuned): among `at` on seed0; chosen `at` (rob. acc " in evidence
     assert "(one point run so far: not yet a selection)" in evidence
     plain = find("SUA-TR raises robust accuracy above AT")
     assert plain["a_value"] == 0.0 and plain["verdict"] == "not held" and plain["units"] == {}
@@ -155,6 +155,7 @@ def test_tuned_rows_pick_the_grid_point_best_on_validation(tmp_path) -> None:
 
 def test_a_grid_point_scored_on_validation_only_is_chosen_and_its_tuned_claims_wait(tmp_path) -> None:
     root = _results(tmp_path, seeds=(0,))
+    (root / "run.json").write_text(json.dumps({"profile": {"perturber": "mixture", "k": 6, "seeds": [0]}}))
     val = {"sua-tr": _rewrites_answer(_records(200, 6, seed=0), False),
            "sua-tr@alpha=10": _rewrites_answer(_records(200, 6, seed=0), True)}
     for preset, recs in val.items():
@@ -166,7 +167,7 @@ def test_a_grid_point_scored_on_validation_only_is_chosen_and_its_tuned_claims_w
     claims = json.loads(out["claims"].read_text())
     tuned = json.loads(out["summary"].read_text())["nli"]["tuning"]["sua-tr"]
     accuracy = np.mean([r["correct"] for r in val["sua-tr@alpha=10"]])
-    assert tuned["chosen"] == {"seed0": {"preset": "sua-tr@alpha=10", "validation": [1.0, accuracy]}}
+    assert tuned["chosen"] == {"seed": "seed0", "preset": "sua-tr@alpha=10", "validation": [1.0, accuracy]}
     assert tuned["pending_test"] == ["seed0"]
     assert tuned["candidates"]["sua-tr"]["Rob. Acc"][0] == 0.0
     assert not any("(both tuned on validation)" in c["claim"] for c in claims)
@@ -381,7 +382,7 @@ def test_coverage_counts_a_unit_landed_only_with_every_pack_of_its_scope(tmp_pat
     assert planned_units(profile) == [
         ("topic", "standard", 0, "all"), ("topic", "standard", 1, "all"), ("topic", "at", 0, "all"),
         ("topic", "at", 1, "all"), ("topic", "at@adv_epsilon=0.001", 0, "validation"),
-        ("topic", "at@adv_epsilon=0.001", 1, "validation"), ("topic", "sua-tr-k4", 0, "all")]
+        ("topic", "sua-tr-k4", 0, "all")]
     assert expected_packs("topic", None) == ["validation", "test", "bbc_news", "test_adversarial"]
     packs = expected_packs("topic", "token")
     assert packs == ["validation", "validation.token", "test", "test.token", "bbc_news", "bbc_news.token",
@@ -393,10 +394,29 @@ def test_coverage_counts_a_unit_landed_only_with_every_pack_of_its_scope(tmp_pat
     for name in packs[:-1]:  # the adversarial split not scored yet
         write_columns(units / "standard" / "seed1" / f"{name}.npz", columns)
     for name in ("validation", "validation.token"):
-        write_columns(units / "at@adv_epsilon=0.001" / "seed1" / f"{name}.npz", columns)
-    rows = {r["preset"]: r for r in coverage(Results(tmp_path), profile, "topic")}
-    assert rows["standard"] == {"preset": "standard", "scope": "all", "planned": [0, 1], "landed": [0],
-                                "partial": [1]}
-    assert rows["at@adv_epsilon=0.001"]["landed"] == [1] and rows["at"]["landed"] == []
-    assert rows["sua-tr-k4"] == {"preset": "sua-tr-k4", "scope": "all", "planned": [0], "landed": [],
-                                 "partial": []}
+        write_columns(units / "at@adv_epsilon=0.001" / "seed0" / f"{name}.npz", columns)
+    rows = {(r["preset"], r["scope"]): r for r in coverage(Results(tmp_path), profile, "topic")}
+    assert rows["standard", "all"] == {"preset": "standard", "scope": "all", "planned": [0, 1], "landed": [0],
+                                       "partial": [1]}
+    assert rows["at@adv_epsilon=0.001", "validation"]["landed"] == [0] and rows["at", "all"]["landed"] == []
+    # the only validated AT candidate is chosen, and is then planned on every seed and split
+    assert rows["at@adv_epsilon=0.001", "all"] == {"preset": "at@adv_epsilon=0.001", "scope": "all",
+                                                   "planned": [0, 1], "landed": [], "partial": [0]}
+    assert rows["sua-tr-k4", "all"] == {"preset": "sua-tr-k4", "scope": "all", "planned": [0], "landed": [],
+                                        "partial": []}
+
+
+def test_the_point_chosen_on_the_first_seed_is_the_tuned_row_on_every_seed(tmp_path) -> None:
+    root = _results(tmp_path)
+    # seed 0's validation prefers alpha=10, seed 1's the defaults: seed 0 decides for both
+    for seed, best in ((0, "sua-tr@alpha=10"), (1, "sua-tr")):
+        for preset in ("sua-tr", "sua-tr@alpha=10"):
+            for split, n, salt in (("validation", 200, 0), ("test", 300, 1)):
+                recs = _rewrites_answer(_records(n, 6, seed=salt), preset == best)
+                write_columns(root / "units" / "nli" / preset / f"seed{seed}" / f"{split}.npz",
+                              pack_records(recs, LABELS))
+    claims = json.loads(derive(root)["claims"].read_text())
+    tuned = next(c for c in claims if c["claim"] == "SUA-TR raises robust accuracy above Standard training "
+                 "(both tuned on validation)" and c["split"] == "test" and c["metric"] == "Rob. Acc")
+    assert tuned["units"]["sua-tr (tuned)"] == {"seed0": "sua-tr@alpha=10", "seed1": "sua-tr@alpha=10"}
+    assert tuned["seeds"] == [0, 1] and tuned["a_value"] == 0.5  # seed 0's rewrites all right, seed 1's wrong

@@ -323,10 +323,13 @@ class Results:
         self._draws: dict[tuple[str, ...], Draws] = {}
 
     def seeds(self, task: str, preset: str, split: str) -> list[str]:
-        """Seeds of ``preset`` (for a tuned preset: of any of its grid points) scored on ``split``."""
-        presets = self.candidates(task, preset.removesuffix(TUNED)) if preset.endswith(TUNED) else [preset]
-        return sorted({p.parent.name for name in presets
-                       for p in (self.dir / "units" / task / name).glob(f"seed*/{split}.npz")})
+        """Seeds of ``preset`` (for a tuned preset: of the point it resolves to) scored on ``split``."""
+        if preset.endswith(TUNED):
+            chosen = self.selection(task, preset.removesuffix(TUNED))
+            if chosen is None:
+                return []
+            preset = chosen[1]
+        return sorted(p.parent.name for p in (self.dir / "units" / task / preset).glob(f"seed*/{split}.npz"))
 
     def candidates(self, task: str, family: str) -> list[str]:
         """A preset and its grid points (``family@...``) that were run."""
@@ -335,16 +338,29 @@ class Results:
             return []
         return sorted(p.name for p in folder.iterdir() if p.name == family or p.name.startswith(family + "@"))
 
+    def selection(self, task: str, family: str) -> tuple[str, str] | None:
+        """``(seed, point)``: the selection seed, the lowest seed on which any of ``family``'s
+        candidates was scored on validation, and the candidate validated there with the best
+        :meth:`validation_quality`; ``None`` when none was validated. Selected once per task, the
+        point is then run on every seed (the usual protocol, and a third of the grid's cost)."""
+        names = self.candidates(task, family)
+        validated = {p.parent.name for name in names
+                     for p in (self.dir / "units" / task / name).glob("seed*/validation.npz")}
+        if not validated:
+            return None
+        seed = min(validated, key=lambda s: int(s.removeprefix("seed")))
+        found = [name for name in names if self.has(task, name, seed, "validation")]
+        return seed, max(found, key=lambda name: self.validation_quality(task, name, seed))
+
     def resolve(self, task: str, preset: str, seed: str) -> str:
-        """``preset`` itself, or for ``"<family> (tuned)"`` the grid point of ``family`` with the best
-        validation robust accuracy (expected over K), then accuracy, on this seed."""
+        """``preset`` itself, or for ``"<family> (tuned)"`` the point of its :meth:`selection`
+        (the same on every ``seed``)."""
         if not preset.endswith(TUNED):
             return preset
-        found = [c for c in self.candidates(task, preset.removesuffix(TUNED))
-                 if self.has(task, c, seed, "validation")]
-        if not found:
-            raise SUAInputError(f"{task}: no validated grid point of {preset!r} for {seed}")
-        return max(found, key=lambda name: self.validation_quality(task, name, seed))
+        chosen = self.selection(task, preset.removesuffix(TUNED))
+        if chosen is None:
+            raise SUAInputError(f"{task}: no validated grid point of {preset!r}")
+        return chosen[1]
 
     def validation_quality(self, task: str, preset: str, seed: str) -> tuple[float, float]:
         """What a tuned row is selected by: (robust accuracy expected over K, accuracy) on
@@ -460,8 +476,6 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
             chosen[preset] = {s: results.resolve(claim.task, preset, s) for s in seeds}
         except SUAInputError:
             return None
-        if not all(results.has(claim.task, name, s, claim.split) for s, name in chosen[preset].items()):
-            return None  # a grid point chosen on validation and not yet scored on this split
         unit = results.unit(claim.task, chosen[preset][seeds[0]], seeds[0], claim.split)
         if score is not None and score not in unit.scores:
             return None
@@ -519,7 +533,7 @@ def derive(folder: str | os.PathLike[str],
         entry["robust_accuracy"] = _robust_accuracy(results, task, seeds)
         entry["k_agreement"] = k_agreement(results, task, seeds)
         entry["methods"] = method_rows(results, task)
-        entry["tuning"] = tuning(results, task)
+        entry["tuning"] = tuning(results, task, profile.get("seeds", []))
         entry["coverage"] = coverage(results, profile, task)
         if units[0].columns.f1 is not None:
             f1 = bootstrap(seed_mean([_f1(u) for u in units]), units[0].correct.size, n_resamples=N_RESAMPLES)
@@ -587,41 +601,41 @@ def method_rows(results: Results, task: str, split: str = "test") -> dict[str, d
     return rows
 
 
-def tuning(results: Results, task: str) -> dict[str, dict[str, Any]]:
-    """Per family of :data:`TUNED_FAMILIES` that was run: its candidates (the preset and its grid
-    points), each with its validation rows (:func:`method_rows` on ``validation``), the point
-    chosen on each seed (:meth:`Results.resolve`) with its validation (robust accuracy,
-    accuracy), and the seeds whose chosen point is not yet scored on the in-domain test (its
-    tuned claims wait for that unit)."""
+def tuning(results: Results, task: str, seeds: Sequence[int]) -> dict[str, dict[str, Any]]:
+    """Per family of :data:`TUNED_FAMILIES` that was validated: its candidates (the preset and
+    its grid points), each with its validation rows (:func:`method_rows` on ``validation``), the
+    point chosen (:meth:`Results.selection`) with the seed it was chosen on and its validation
+    (robust accuracy, accuracy), and the planned ``seeds`` on which that point is not yet scored
+    on the in-domain test (its tuned claims wait for those units)."""
     rows = method_rows(results, task, "validation")
     out = {}
     for family in TUNED_FAMILIES:
-        names = [n for n in results.candidates(task, family) if n in rows]
-        if not names:
+        chosen = results.selection(task, family)
+        if chosen is None:
             continue
-        chosen = {s: results.resolve(task, family + TUNED, s)
-                  for s in results.seeds(task, family + TUNED, "validation")}
-        out[family] = {"candidates": {n: rows[n] for n in names},
-                       "chosen": {s: {"preset": name,
-                                      "validation": list(results.validation_quality(task, name, s))}
-                                  for s, name in chosen.items()},
-                       "pending_test": sorted(s for s, name in chosen.items()
-                                              if not results.has(task, name, s, "test"))}
+        seed, name = chosen
+        out[family] = {"candidates": {n: rows[n] for n in results.candidates(task, family) if n in rows},
+                       "chosen": {"seed": seed, "preset": name,
+                                  "validation": list(results.validation_quality(task, name, seed))},
+                       "pending_test": [s for s in (f"seed{i}" for i in seeds)
+                                        if not results.has(task, name, s, "test")]}
     return out
 
 
 def planned_units(profile: dict[str, Any]) -> list[tuple[str, str, int, str]]:
     """Every unit an evidence profile asks for, as ``(task, preset, seed, scope)``: each Table 2
     method on every task and seed (scope ``all``: every split), each grid point of
-    :data:`TUNED_FAMILIES` (scope ``validation``) and each Table 3 preset on its task and seeds
-    (``all``). A profile without some of these keys plans none of those units."""
+    :data:`TUNED_FAMILIES` on the first seed (scope ``validation``: where the tuned row is
+    selected, :meth:`Results.selection`) and each Table 3 preset on its task and seeds (``all``).
+    The chosen grid point on every seed is planned by :func:`coverage` once it is known. A profile
+    without some of these keys plans none of those units."""
     out = []
     seeds = profile.get("seeds", [])
     for task in profile.get("tasks", {}):
         for method in profile.get("methods", []):
             out += [(task, method, seed, "all") for seed in seeds]
         for family, points in profile.get("grid", {}).items():
-            out += [(task, f"{family}@{point}", seed, "validation") for point in points for seed in seeds]
+            out += [(task, f"{family}@{point}", seed, "validation") for point in points for seed in seeds[:1]]
     table3 = profile.get("table3")
     if table3:
         out += [(table3["task"], preset, seed, "all")
@@ -638,16 +652,22 @@ def expected_packs(task: str, second_qx: str | None) -> list[str]:
 
 
 def coverage(results: Results, profile: dict[str, Any], task: str) -> list[dict[str, Any]]:
-    """What of ``profile``'s :func:`planned_units` on ``task`` has landed in ``results``: per preset,
-    the seeds planned, those with every pack of their scope (``landed``) and those with only
-    some (``partial``, e.g. a Table 2 unit scored on validation so far)."""
-    rows: dict[str, dict[str, Any]] = {}
+    """What of ``profile``'s :func:`planned_units` on ``task``, and of each chosen grid point on
+    every seed, has landed in ``results``: per (preset, scope), the seeds planned, those with
+    every pack of their scope (``landed``) and those with only some (``partial``, e.g. a Table 2
+    unit scored on validation so far)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
     every = expected_packs(task, profile.get("second_qx"))
-    for _, preset, seed, scope in (u for u in planned_units(profile) if u[0] == task):
+    planned = [u[1:] for u in planned_units(profile) if u[0] == task]
+    for family in TUNED_FAMILIES:
+        chosen = results.selection(task, family)
+        if chosen is not None and chosen[1] != family:
+            planned += [(chosen[1], seed, "all") for seed in profile.get("seeds", [])]
+    for preset, seed, scope in planned:
         packs = [p for p in every if p.split(".")[0] == "validation"] if scope == "validation" else every
         have = [results.has(task, preset, f"seed{seed}", name) for name in packs]
-        row = rows.setdefault(preset, {"preset": preset, "scope": scope, "planned": [], "landed": [],
-                                       "partial": []})
+        row = rows.setdefault((preset, scope), {"preset": preset, "scope": scope, "planned": [], "landed": [],
+                                                "partial": []})
         row["planned"].append(seed)
         if all(have):
             row["landed"].append(seed)
@@ -820,14 +840,15 @@ def _claims_section(claims: list[dict[str, Any]]) -> list[str]:
 
 def _tuning_section(task: str, tuned: dict[str, dict[str, Any]]) -> list[str]:
     lines = [f"## Tuned rows ({task}): the grid points compared on validation", "",
-             "A tuned row is, per seed, the point with the best validation robust accuracy (expected over K, "
-             "main Q_x), then accuracy; only that point needs scoring beyond validation.", ""]
+             "A tuned row is the point with the best validation robust accuracy (expected over K, main Q_x), "
+             "then accuracy, on the first seed validated; that point is then run on every seed, the other "
+             "points only on validation.", ""]
     for family, entry in tuned.items():
         names = list(entry["candidates"])
-        chosen = ", ".join(f"{seed}: `{c['preset']}` (rob. acc {_f(c['validation'][0])}, acc "
-                           f"{_f(c['validation'][1])})" for seed, c in entry["chosen"].items())
+        c = entry["chosen"]
         pending = entry["pending_test"]
-        lines.append(f"- {family} (tuned): among {', '.join(f'`{n}`' for n in names)}; chosen {chosen}"
+        lines.append(f"- {family} (tuned): among {', '.join(f'`{n}`' for n in names)} on {c['seed']}; chosen "
+                     f"`{c['preset']}` (rob. acc {_f(c['validation'][0])}, acc {_f(c['validation'][1])})"
                      + (" (one point run so far: not yet a selection)" if len(names) == 1 else "")
                      + (f"; not yet scored on test: {', '.join(pending)}" if pending else ""))
     lines += ["", "| candidate | seeds | " + " | ".join(name for name, _, _ in ROW_METRICS[:3]) + " |",
