@@ -184,7 +184,7 @@ class Scored:
     confidence: np.ndarray       # max p, for the ECE
     ids: np.ndarray              # of the labelled items
     ambiguity: np.ndarray | None  # the ambiguity proxy over x and its rewrites (classifiers)
-    lam: float | None = None     # λ chosen on validation (fit_on_validation)
+    lam: float | None = None     # λ chosen on validation (ValidationFit)
 
 
 def score_columns(c: Columns) -> Scored:
@@ -216,38 +216,49 @@ def _log_probs(c: Columns, rows: np.ndarray) -> np.ndarray:
     return np.log(np.clip(c.probs[rows].astype(np.float64), 1e-12, None))
 
 
-def fit_on_validation(val: Scored, test: Scored) -> None:
-    """Add the validation-fitted scores to ``test``: SUA at the λ of :data:`LAM_GRID` with the
-    best validation AUROC, the logistic score and temperature scaling (module doc)."""
+@dataclass(frozen=True)
+class ValidationFit:
+    """What is fitted on a unit's validation split, once, and added to each of its other splits:
+    ``lam``, the λ of :data:`LAM_GRID` with the best validation AUROC of SUA; ``logistic``, the
+    logistic score's model; ``scaler``, temperature scaling (classifiers). ``lam`` and
+    ``logistic`` are ``None`` when validation has one class (no AUROC to choose λ by, no logistic
+    to fit: the claims on these scores are left out, :func:`evaluate_claim`)."""
+
+    lam: float | None
+    logistic: Any | None
+    scaler: Any | None
+
+    def apply(self, test: Scored) -> None:
+        """Add ``SUA (λ val)``, ``logistic (H + rewrites)`` and ``1 − max p (TS)`` to ``test``."""
+        if self.lam is not None:
+            s, h = test.scores["S"], test.scores["entropy"]
+            test.scores["SUA (λ val)"] = np.asarray(sua_score(s, h, self.lam))
+            test.scores["logistic (H + rewrites)"] = self.logistic.predict_proba(test.features)[:, 1]
+            test.lam = self.lam
+        if self.scaler is not None:
+            scaled = self.scaler.transform(_log_probs(test.columns, test.columns.correct >= 0))
+            test.scores["1 − max p (TS)"] = 1 - scaled.max(-1)
+
+
+def fit_validation(val: Scored) -> ValidationFit:
+    """The :class:`ValidationFit` of a validation split (module doc)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    wrong = ~val.correct
-    if wrong.all() or not wrong.any():
-        # one class on validation: no AUROC to choose λ by and no logistic to fit, so the
-        # claims on these two scores are left out (evaluate_claim); temperature scaling still fits
-        _fit_temperature(val, test)
-        return
-    best = max(LAM_GRID, key=lambda lam: failure_auroc(
-        np.asarray(sua_score(val.scores["S"], val.scores["entropy"], lam)), wrong))
-    test.scores["SUA (λ val)"] = np.asarray(sua_score(test.scores["S"], test.scores["entropy"], best))
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    model.fit(val.features, wrong)
-    test.scores["logistic (H + rewrites)"] = model.predict_proba(test.features)[:, 1]
-    test.lam = best
-    _fit_temperature(val, test)
-
-
-def _fit_temperature(val: Scored, test: Scored) -> None:
-    """``1 − max p (TS)`` on ``test`` under a temperature fitted on ``val`` (classifiers only)."""
+    scaler = None
     if val.columns.label is not None:
         from sua.selective import TemperatureScaler
 
         labelled = (val.columns.correct >= 0) & (val.columns.label >= 0)
         scaler = TemperatureScaler().fit(_log_probs(val.columns, labelled), val.columns.label[labelled])
-        scaled = scaler.transform(_log_probs(test.columns, test.columns.correct >= 0))
-        test.scores["1 − max p (TS)"] = 1 - scaled.max(-1)
+    wrong = ~val.correct
+    if wrong.all() or not wrong.any():
+        return ValidationFit(None, None, scaler)
+    best = max(LAM_GRID, key=lambda lam: failure_auroc(
+        np.asarray(sua_score(val.scores["S"], val.scores["entropy"], lam)), wrong))
+    logistic = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(val.features, wrong)
+    return ValidationFit(best, logistic, scaler)
 
 
 # -- metrics as statistics of item indices --------------------------------------------------
@@ -320,6 +331,7 @@ class Results:
         if not (self.dir / "units").is_dir():
             raise SUAInputError(f"{self.dir} holds no packed units (units/); run `sua evidence export` first")
         self._scored: dict[tuple[str, str, str, str], Scored] = {}
+        self._fits: dict[tuple[str, str, str, str], ValidationFit] = {}
         self._draws: dict[tuple[str, ...], Draws] = {}
 
     def seeds(self, task: str, preset: str, split: str) -> list[str]:
@@ -379,8 +391,11 @@ class Results:
             scored = score_columns(read_columns(self.dir / "units" / task / preset / seed / f"{split}.npz"))
             # a second Q_x setting ("test.token") is fitted on validation under the same setting
             val = "validation" + split[len(split.split(".")[0]):]
-            if split != val and (self.dir / "units" / task / preset / seed / f"{val}.npz").exists():
-                fit_on_validation(self.unit(task, preset, seed, val), scored)
+            if split != val and self.has(task, preset, seed, val):
+                fit = (task, preset, seed, val)
+                if fit not in self._fits:
+                    self._fits[fit] = fit_validation(self.unit(*fit))
+                self._fits[fit].apply(scored)
             self._scored[key] = scored
         return self._scored[key]
 
