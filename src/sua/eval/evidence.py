@@ -333,6 +333,11 @@ class Results:
         self._scored: dict[tuple[str, str, str, str], Scored] = {}
         self._fits: dict[tuple[str, str, str, str], ValidationFit] = {}
         self._draws: dict[tuple[str, ...], Draws] = {}
+        self._selections: dict[tuple[str, str], tuple[str, str] | None] = {}
+
+    def pack(self, task: str, preset: str, seed: str, split: str) -> Path:
+        """The packed file of ``preset`` (a plain preset or grid point) on ``seed`` and ``split``."""
+        return self.dir / "units" / task / preset / seed / f"{split}.npz"
 
     def seeds(self, task: str, preset: str, split: str) -> list[str]:
         """Seeds of ``preset`` (for a tuned preset: of the point it resolves to) scored on ``split``."""
@@ -354,7 +359,13 @@ class Results:
         """``(seed, point)``: the selection seed, the lowest seed on which any of ``family``'s
         candidates was scored on validation, and the candidate validated there with the best
         :meth:`validation_quality`; ``None`` when none was validated. Selected once per task, the
-        point is then run on every seed (the usual protocol, and a third of the grid's cost)."""
+        point is then run on every seed (the usual protocol, and a third of the grid's cost).
+        Computed once per (task, family)."""
+        if (task, family) not in self._selections:
+            self._selections[task, family] = self._select(task, family)
+        return self._selections[task, family]
+
+    def _select(self, task: str, family: str) -> tuple[str, str] | None:
         names = self.candidates(task, family)
         validated = {p.parent.name for name in names
                      for p in (self.dir / "units" / task / name).glob("seed*/validation.npz")}
@@ -383,12 +394,12 @@ class Results:
 
     def has(self, task: str, preset: str, seed: str, split: str) -> bool:
         """Whether ``preset`` (a plain preset or grid point) on ``seed`` was scored on ``split``."""
-        return (self.dir / "units" / task / preset / seed / f"{split}.npz").exists()
+        return self.pack(task, preset, seed, split).exists()
 
     def unit(self, task: str, preset: str, seed: str, split: str) -> Scored:
         key = (task, preset, seed, split)
         if key not in self._scored:
-            scored = score_columns(read_columns(self.dir / "units" / task / preset / seed / f"{split}.npz"))
+            scored = score_columns(read_columns(self.pack(task, preset, seed, split)))
             # a second Q_x setting ("test.token") is fitted on validation under the same setting
             val = "validation" + split[len(split.split(".")[0]):]
             if split != val and self.has(task, preset, seed, val):
@@ -596,12 +607,15 @@ ROW_METRICS = (("Acc", "Acc", None), ("Rob. Acc", "Rob. Acc", None),
                ("Sel. Acc 80% (SUA λ=1)", "Sel. Acc (80%)", "SUA (λ=1)"))
 
 
-def method_rows(results: Results, task: str, split: str = "test") -> dict[str, dict[str, Any]]:
-    """Table 2 / Table 3 rows: every preset (training method, ablation or grid point) scored on
-    the in-domain ``split``, each :data:`ROW_METRICS` column as ``[value, ci_low, ci_high]`` over
-    that preset's own seeds (pooled), with the seeds."""
+def method_rows(results: Results, task: str, split: str = "test",
+                presets: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Table 2 / Table 3 rows: every preset (training method, ablation or grid point; or those of
+    ``presets``) scored on the in-domain ``split``, each :data:`ROW_METRICS` column as
+    ``[value, ci_low, ci_high]`` over that preset's own seeds (pooled), with the seeds."""
     rows = {}
-    for preset in sorted(p.name for p in (results.dir / "units" / task).iterdir() if p.is_dir()):
+    if presets is None:
+        presets = sorted(p.name for p in (results.dir / "units" / task).iterdir() if p.is_dir())
+    for preset in presets:
         seeds = results.seeds(task, preset, split)
         if not seeds:
             continue
@@ -622,14 +636,14 @@ def tuning(results: Results, task: str, seeds: Sequence[int]) -> dict[str, dict[
     point chosen (:meth:`Results.selection`) with the seed it was chosen on and its validation
     (robust accuracy, accuracy), and the planned ``seeds`` on which that point is not yet scored
     on the in-domain test (its tuned claims wait for those units)."""
-    rows = method_rows(results, task, "validation")
     out = {}
     for family in TUNED_FAMILIES:
         chosen = results.selection(task, family)
         if chosen is None:
             continue
         seed, name = chosen
-        out[family] = {"candidates": {n: rows[n] for n in results.candidates(task, family) if n in rows},
+        rows = method_rows(results, task, "validation", results.candidates(task, family))
+        out[family] = {"candidates": rows,
                        "chosen": {"seed": seed, "preset": name,
                                   "validation": list(results.validation_quality(task, name, seed))},
                        "pending_test": [s for s in (f"seed{i}" for i in seeds)
