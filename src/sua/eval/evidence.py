@@ -184,7 +184,6 @@ class Scored:
     confidence: np.ndarray       # max p, for the ECE
     ids: np.ndarray              # of the labelled items
     ambiguity: np.ndarray | None  # the ambiguity proxy over x and its rewrites (classifiers)
-    lam: float | None = None     # λ chosen on validation (ValidationFit)
 
 
 def score_columns(c: Columns) -> Scored:
@@ -234,7 +233,6 @@ class ValidationFit:
             s, h = test.scores["S"], test.scores["entropy"]
             test.scores["SUA (λ val)"] = np.asarray(sua_score(s, h, self.lam))
             test.scores["logistic (H + rewrites)"] = self.logistic.predict_proba(test.features)[:, 1]
-            test.lam = self.lam
         if self.scaler is not None:
             scaled = self.scaler.transform(_log_probs(test.columns, test.columns.correct >= 0))
             test.scores["1 − max p (TS)"] = 1 - scaled.max(-1)
