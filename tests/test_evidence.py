@@ -420,3 +420,12 @@ def test_the_point_chosen_on_the_first_seed_is_the_tuned_row_on_every_seed(tmp_p
                  "(both tuned on validation)" and c["split"] == "test" and c["metric"] == "Rob. Acc")
     assert tuned["units"]["sua-tr (tuned)"] == {"seed0": "sua-tr@alpha=10", "seed1": "sua-tr@alpha=10"}
     assert tuned["seeds"] == [0, 1] and tuned["a_value"] == 0.5  # seed 0's rewrites all right, seed 1's wrong
+
+
+def test_a_split_whose_items_the_human_signal_does_not_name_is_left_out(tmp_path, data_dir) -> None:
+    root = _results(tmp_path)
+    # an "mnli" split of other items than MNLI dev-matched (ids item0...): no signal to correlate with
+    write_columns(root / "units/nli/standard/seed0/mnli.npz", pack_records(_records(150, 6, seed=9), LABELS))
+    summary = json.loads(derive(root, data_dir=data_dir)["summary"].read_text())
+    assert "human_uncertainty" not in summary["nli"]
+    assert any(c["split"] == "mnli" for c in json.loads((root.parent / "claims.json").read_text()))

@@ -797,6 +797,8 @@ def human_uncertainty(results: Results, data_dir: str | os.PathLike[str]) -> lis
         signal_of = {str(row["id"]): _signal(row, field) for _, row in read_jsonl(path)}
         units = [results.unit("nli", "standard", seed, split) for seed in seeds]
         known = np.array([signal_of.get(str(i)) is not None for i in units[0].ids])
+        if not known.any():  # the split's items are not the signal file's (another data version)
+            continue
         signal = np.array([signal_of[str(i)] for i in units[0].ids[known]], dtype=np.float64)
         n, signal_ranks = int(known.sum()), TiedRanks.of(signal)
         entry: dict[str, Any] = {"split": split, "signal": meaning, "n_items": n,
