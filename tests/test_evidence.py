@@ -429,3 +429,43 @@ def test_a_split_whose_items_the_human_signal_does_not_name_is_left_out(tmp_path
     summary = json.loads(derive(root, data_dir=data_dir)["summary"].read_text())
     assert "human_uncertainty" not in summary["nli"]
     assert any(c["split"] == "mnli" for c in json.loads((root.parent / "claims.json").read_text()))
+
+def test_figure2_gives_each_score_its_seed_pooled_auroc_with_its_interval(tmp_path) -> None:
+    root = _results(tmp_path)
+    # a shift split scored on seed 0 only: its AUROCs come from that seed alone
+    write_columns(root / "units/nli/standard/seed0/vitaminc.npz",
+                  pack_records(_records(150, 6, seed=9), LABELS))
+    out = derive(root)
+    fig2 = json.loads(out["summary"].read_text())["nli"]["figure2"]
+    assert list(fig2) == ["test", "vitaminc"]  # the task's split order, validation left out
+    assert fig2["vitaminc"]["seeds"] == [0] and fig2["vitaminc"]["n_items"] == 150
+    # no MC-dropout votes were packed, so there is no self-consistency bar
+    assert "1 − self-consistency" not in fig2["test"]["auroc"]
+    for split, seeds in (("test", (0, 1)), ("vitaminc", (0,))):
+        units = [score_columns(read_columns(root / "units/nli/standard" / f"seed{s}" / f"{split}.npz"))
+                 for s in seeds]
+        for score in ("entropy", "S", "SUA (λ=1)"):
+            value, low, high = fig2[split]["auroc"][score]
+            direct = [roc_auc_score(~u.correct, u.scores[score]) for u in units]
+            assert value == pytest.approx(np.mean(direct))
+            assert low <= value <= high
+        low, high = fig2[split]["auroc"]["entropy"][1:]
+        assert low < high
+    assert out["figure2"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Figure 2 (nli)" in out["evidence"].read_text()
+
+
+def test_figure2_error_bars_span_the_interval_of_a_cell() -> None:
+    from matplotlib.container import ErrorbarContainer
+
+    from sua.eval.report.figures import figure2_figure
+
+    table = {"id": "figure2", "key_columns": ["Split", "Score"], "columns": ["AUROC"],
+             "rows": [{"keys": {"Split": "test", "Score": "entropy"},
+                       "cells": {"AUROC": {"mean": 0.7, "ci": [0.62, 0.75]}}},
+                      {"keys": {"Split": "test", "Score": "S"},
+                       "cells": {"AUROC": {"mean": 0.6, "std": 0.05}}}]}
+    ax = figure2_figure(table).axes[0]
+    spans = [c.lines[2][0].get_segments()[0][:, 1] for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert spans[0] == pytest.approx([0.62, 0.75])  # the 95 % interval, asymmetric
+    assert spans[1] == pytest.approx([0.55, 0.65])  # ± the std over seeds

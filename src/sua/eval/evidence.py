@@ -6,7 +6,8 @@ learning curves of its trained units into a results folder; ``derive`` computes,
 alone (no model, no run folder), ``claims.json`` (each of the paper's comparative claims as a
 signed paired difference with its 95 % bootstrap interval, verdict, FDR-controlled verdict and
 its value on each seed, :mod:`sua.eval.intervals`),
-``summary.json`` (per task: in-domain accuracy, test size, Q_x setting) and ``evidence.md``.
+``summary.json`` (per task: in-domain accuracy, test size, Q_x setting, Figure 2's AUROC per
+score and split), ``evidence.md``, ``figure2_auroc.png`` and ``learning_curves.png``.
 
 Layout of a results folder::
 
@@ -556,6 +557,7 @@ def derive(folder: str | os.PathLike[str],
                                  "families_drawn": sorted(set(units[0].columns.families.tolist()))}
         entry["robust_accuracy"] = _robust_accuracy(results, task, seeds)
         entry["k_agreement"] = k_agreement(results, task, seeds)
+        entry["figure2"] = figure2(results, task)
         entry["methods"] = method_rows(results, task)
         entry["tuning"] = tuning(results, task, profile.get("seeds", []))
         entry["coverage"] = coverage(results, profile, task)
@@ -575,6 +577,8 @@ def derive(folder: str | os.PathLike[str],
     out["evidence"].write_text(_markdown(claims, summary, human, root), encoding="utf-8")
     if any((root / "curves").glob("*.json")):
         out["curves"] = plot_curves(root / "curves", root.parent / "learning_curves.png")
+    if summary:
+        out["figure2"] = plot_figure2(summary, root.parent / "figure2_auroc.png")
     return out
 
 
@@ -626,6 +630,34 @@ def method_rows(results: Results, task: str, split: str = "test",
             row[name] = [iv.value, iv.ci_low, iv.ci_high]
         rows[preset] = row
     return rows
+
+
+#: Figure 2's failure scores: the paper's four (SUA, self-consistency, entropy, temperature-scaled
+#: confidence), then S alone, SUA with λ chosen on validation and the logistic combination.
+FIGURE2_SCORES = ("SUA (λ=1)", "1 − self-consistency", "entropy", "1 − max p (TS)", "S", "SUA (λ val)",
+                  "logistic (H + rewrites)")
+
+
+def figure2(results: Results, task: str) -> dict[str, dict[str, Any]]:
+    """Figure 2: the failure-prediction AUROC, P(score(wrong) > score(right)), of each
+    :data:`FIGURE2_SCORES` score a unit has, for Standard training under the main Q_x, on every
+    split but validation (where λ, the logistic and the temperature are fitted), in the task's
+    split order: per split its ``n_items``, ``seeds`` and ``auroc`` {score: ``[value, ci_low,
+    ci_high]``} over the seeds that scored it (pooled)."""
+    out = {}
+    for split in load_task(task).splits:
+        seeds = results.seeds(task, "standard", split)
+        if split == "validation" or not seeds:
+            continue
+        unit = results.unit(task, "standard", seeds[0], split)
+        auroc = {}
+        for score in FIGURE2_SCORES:
+            if score in unit.scores:
+                iv = results.draws(task, "standard", split, "AUROC", score, seeds).interval()
+                auroc[score] = [iv.value, iv.ci_low, iv.ci_high]
+        out[split] = {"n_items": int(unit.correct.size),
+                      "seeds": [int(s.removeprefix("seed")) for s in seeds], "auroc": auroc}
+    return out
 
 
 def tuning(results: Results, task: str, seeds: Sequence[int]) -> dict[str, dict[str, Any]]:
@@ -762,6 +794,23 @@ def plot_curves(folder: Path, out: Path) -> Path:
     return out
 
 
+def plot_figure2(summary: dict[str, Any], out: Path) -> Path:
+    """Figure 2 (:func:`figure2`) as grouped bars: a panel per task, a group per split, a bar per
+    failure score, its 95 % interval as the error bar, chance (0.5) dotted."""
+    import matplotlib.style
+
+    from sua.eval.report.figures import figure2_figure, save_png
+
+    rows = [{"keys": {"Task": task, "Split": split, "Score": score},
+             "cells": {"AUROC": {"mean": value, "ci": [low, high]}}}
+            for task, entry in summary.items() for split, row in entry.get("figure2", {}).items()
+            for score, (value, low, high) in row["auroc"].items()]
+    table = {"id": "figure2", "key_columns": ["Task", "Split", "Score"], "columns": ["AUROC"], "rows": rows}
+    with matplotlib.style.context("default"):
+        save_png(figure2_figure(table), out)
+    return out
+
+
 # -- real human uncertainty ----------------------------------------------------------------
 
 #: Per-item human signals in the data: split -> (data file, field, how it becomes "uncertainty").
@@ -889,6 +938,18 @@ def _tuning_section(task: str, tuned: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _figure2_section(task: str, rows: dict[str, dict[str, Any]]) -> list[str]:
+    scores = [s for s in FIGURE2_SCORES if any(s in r["auroc"] for r in rows.values())]
+    lines = [f"## Figure 2 ({task}): failure-prediction AUROC per score and split", "",
+             "Standard training, main Q_x, seeds pooled, 95 % intervals (`figure2_auroc.png`). "
+             "0.5 is chance; below it a score ranks failures backwards.", "",
+             "| split | n | seeds | " + " | ".join(scores) + " |", "|---|---|---|" + "---|" * len(scores)]
+    for split, row in rows.items():
+        cells = [_interval(row["auroc"][s]) if s in row["auroc"] else "—" for s in scores]
+        lines.append(f"| {split} | {row['n_items']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _methods_section(task: str, rows: dict[str, dict[str, Any]]) -> list[str]:
     lines = [f"## Methods side by side ({task}, in-domain test): Table 2 and Table 3 rows", "",
              "Each preset over its own seeds (pooled), 95 % intervals; robust accuracy under the main Q_x. "
@@ -957,7 +1018,9 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
               "*inconclusive*. With this many claims some verdicts arise by chance: the *FDR* column "
               "keeps a verdict only where the Benjamini–Hochberg adjusted bootstrap p-value over all "
               "claims (q) is below 0.05."]
-    sections = [_accuracy_section(summary), _coverage_section(summary), _claims_section(claims),
+    sections = [_accuracy_section(summary), _coverage_section(summary),
+                *(_figure2_section(task, e["figure2"]) for task, e in summary.items() if e.get("figure2")),
+                _claims_section(claims),
                 *(_methods_section(task, e["methods"]) for task, e in summary.items() if e.get("methods")),
                 *(_tuning_section(task, e["tuning"]) for task, e in summary.items() if e.get("tuning")),
                 *(_k_section(task, e["k_agreement"]) for task, e in summary.items() if e.get("k_agreement")),

@@ -231,8 +231,9 @@ def _figure2_layout(table: Mapping[str, Any]) -> tuple[list[str], list[tuple[str
     return columns, layout
 
 
-def _figure2_figure(table: Mapping[str, Any]):
-    """Grouped bars of failure-prediction AUROC with the paper's numbers as black diamonds."""
+def figure2_figure(table: Mapping[str, Any]):
+    """Grouped bars of failure-prediction AUROC (error bars: a cell's 95 % interval ``ci``, else
+    ± its std over seeds) with the paper's numbers as black diamonds."""
     from matplotlib.figure import Figure
 
     columns, layout = _figure2_layout(table)
@@ -252,19 +253,30 @@ def _figure2_figure(table: Mapping[str, Any]):
     return fig
 
 
+def _error_bar(value: Any) -> tuple[float, float]:
+    """(below, above) the mean of a cell's error bar: its 95 % interval ``ci`` where it has one,
+    else ± its std over seeds, else none."""
+    ci = value.get("ci") if isinstance(value, Mapping) else None
+    if ci is not None and all(is_number(v) for v in ci):
+        return cell_mean(value) - ci[0], ci[1] - cell_mean(value)
+    std = cell_std(value)
+    return (std, std) if is_number(std) else (0.0, 0.0)
+
+
 def _bar_points(rows: Sequence[tuple[str, str, Mapping]], bar: str, groups: Sequence[str], column: str,
-                offset: float) -> tuple[list[tuple[float, Any, Any]], list[tuple[float, Any]]]:
-    """One bar series of a Figure 2 panel: (x, mean, error bar) of the run's cells and (x, value)
-    of the paper's numbers (the column's, else the paper's ``AUROC``)."""
+                offset: float) -> tuple[list[tuple[float, Any, float, float]], list[tuple[float, Any]]]:
+    """One bar series of a Figure 2 panel: (x, mean, error below, error above) of the run's cells
+    (:func:`_error_bar`) and (x, value) of the paper's numbers (the column's, else the paper's
+    ``AUROC``)."""
     measured, paper_points = [], []
     for group, name, row in rows:
         if name != bar:
             continue
         x = groups.index(group) + offset
         value = row.get("cells", {}).get(column)
-        mean, std = cell_mean(value), cell_std(value)
+        mean = cell_mean(value)
         if is_number(mean):
-            measured.append((x, mean, std if is_number(std) else 0.0))
+            measured.append((x, mean, *_error_bar(value)))
         paper = row.get("paper") or {}
         number = paper.get(column, paper.get("AUROC"))
         if is_number(number):
@@ -278,8 +290,8 @@ def _figure2_panel(ax, rows: Sequence[tuple[str, str, Mapping]], bars: Sequence[
     groups = list(dict.fromkeys(g for g, _, _ in rows))
     for j, bar in enumerate(bars):
         measured, paper = _bar_points(rows, bar, groups, column, (j - (len(bars) - 1) / 2) * width)
-        xs, ys, errs = ([list(v) for v in zip(*measured)] if measured else ([], [], []))
-        ax.bar(xs, ys, width=width, yerr=errs, capsize=2, color=f"C{j % 10}", label=bar or None)
+        xs, ys, below, above = ([list(v) for v in zip(*measured)] if measured else ([], [], [], []))
+        ax.bar(xs, ys, width=width, yerr=[below, above], capsize=2, color=f"C{j % 10}", label=bar or None)
         if paper:
             ax.scatter([x for x, _ in paper], [v for _, v in paper], marker="D", s=16, color="black",
                        zorder=3, label="paper")
@@ -305,7 +317,7 @@ def _shared_legend(fig, axes) -> None:
                    ncols=min(len(legend), 6))
 
 
-def _save_png(fig, path: Path) -> bytes:
+def save_png(fig, path: Path) -> bytes:
     """Save at 100 dpi, a figure wider than the page narrowed to it (fonts keep their size)."""
     width, height = fig.get_size_inches()
     if width > PAGE_WIDTH_IN:
@@ -354,7 +366,7 @@ def _builders(data: Mapping[str, Any]) -> dict[str, Callable[[], Any]]:
     builders: dict[str, Callable[[], Any]] = {}
     fig2 = _figure2_table(data)
     if fig2 is not None:
-        builders["figure2_auroc.png"] = lambda: _figure2_figure(fig2)
+        builders["figure2_auroc.png"] = lambda: figure2_figure(fig2)
     if figures.get("reliability"):
         builders["reliability.png"] = lambda: _grid(_first_seed(figures["reliability"]), _draw_reliability)
     if figures.get("risk_coverage"):
@@ -387,7 +399,7 @@ def make_figures(data: Mapping[str, Any],
     with matplotlib.style.context("default"):
         for name in FIGURE_FILES:
             if name in builders:
-                images[name] = _save_png(builders[name](), fig_dir / name)
+                images[name] = save_png(builders[name](), fig_dir / name)
                 title, caption = _CAPTIONS[name]
                 if name == "figure2_auroc.png" and fig2_title:
                     title = fig2_title
