@@ -15,7 +15,14 @@ from sua.cli import build_parser, main
 from sua.errors import SUAInputError
 from sua.io import iter_examples
 from sua.models import HFSequenceClassifier, ModelOptions, default_backbone_path
-from sua.models.precision import DEVICES, PRECISIONS, check_precision, prepare_model, resolve_device
+from sua.models.precision import (
+    DEVICES,
+    PRECISIONS,
+    check_precision,
+    effective_precision,
+    prepare_model,
+    resolve_device,
+)
 from sua.perturb import TokenPerturber
 from sua.scoring import SUAScorer, meta_path_for
 from sua.train import SUATrainer, make_config
@@ -50,6 +57,13 @@ def pairs(snli_dev):
     return [ex.model_input() for ex in iter_examples(snli_dev, text_field="premise",
                                                      pair_field="hypothesis", limit=48)]
 
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """bf16 arithmetic as on a CPU with bf16 kernels, also where torch emulates it (AVX2 only):
+    the tests that check what bf16 does then run it on every machine."""
+    monkeypatch.setattr("sua.models.precision.bf16_is_native", lambda device: True)
 
 # -- device and precision names ---------------------------------------------------------------
 
@@ -89,7 +103,7 @@ def test_the_cli_offers_exactly_the_api_values():
 
 # -- fidelity ----------------------------------------------------------------------------------
 
-def test_faster_precisions_stay_within_tolerance_of_fp32(minilm, tokenizer, pairs):
+def test_faster_precisions_stay_within_tolerance_of_fp32(minilm, tokenizer, pairs, native_bf16):
     reference = HFSequenceClassifier(minilm, tokenizer, labels=NLI,
                                      options=ModelOptions(device="cpu")).predict_proba(pairs)
     assert reference.max(axis=1).mean() > 0.45  # well above uniform (1/3): errors show
@@ -113,9 +127,22 @@ def test_faster_precisions_stay_within_tolerance_of_fp32(minilm, tokenizer, pair
     assert not isinstance(minilm.classifier, torch.ao.nn.quantized.dynamic.Linear)
 
 
+
+def test_bf16_runs_as_fp32_with_a_warning_where_it_is_emulated(minilm, tokenizer, pairs, monkeypatch):
+    monkeypatch.setattr("sua.models.precision.bf16_is_native", lambda device: device.type != "cpu")
+    assert effective_precision("bf16", torch.device("cuda")) == "bf16"
+    assert effective_precision("int8", torch.device("cpu")) == "int8"
+    with pytest.warns(RuntimeWarning, match="bf16 is emulated on this CPU"):
+        model = HFSequenceClassifier(minilm, tokenizer, labels=NLI,
+                                     options=ModelOptions(device="cpu", precision="bf16"))
+    assert model.precision == "fp32"
+    reference = HFSequenceClassifier(minilm, tokenizer, labels=NLI, options=ModelOptions(device="cpu"))
+    np.testing.assert_array_equal(model.predict_proba(pairs), reference.predict_proba(pairs))
+
 # -- precision in the run config ---------------------------------------------------------------
 
-def test_precision_and_device_are_written_beside_the_scores(minilm, tokenizer, snli_dev, tmp_path):
+def test_precision_and_device_are_written_beside_the_scores(minilm, tokenizer, snli_dev, tmp_path,
+                                                            native_bf16):
     model_dir = tmp_path / "model"
     minilm.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
@@ -159,7 +186,7 @@ def _tiny(tokenizer, seed=0):
                                                           seed=seed, num_labels=3))
 
 
-def test_bf16_training_autocasts_the_forward_and_keeps_float32_weights(tokenizer, snli_dev):
+def test_bf16_training_autocasts_the_forward_and_keeps_float32_weights(tokenizer, snli_dev, native_bf16):
     examples = list(iter_examples(snli_dev, text_field="premise", pair_field="hypothesis", limit=16))
     targets = torch.tensor([NLI.index(ex.label) for ex in examples])
     losses = {}

@@ -41,7 +41,7 @@ from sua.models.causal_lm import Continuation
 from sua.models.generation import Generation, SamplingConfig, cut_at_stop, prompt_seed
 from sua.models.lm_loading import load_causal_lm
 from sua.models.options import ModelOptions
-from sua.models.precision import autocast, prepare_model
+from sua.models.precision import autocast, effective_precision, prepare_model
 from sua.models.prompts import Prompt
 
 Ids = tuple[int, ...]
@@ -79,7 +79,7 @@ class HFCausalLM:
             self.model, tokenizer = load_causal_lm(model, device=opts.device, dtype=dtype,
                                                    revision=opts.revision)
         self.model = prepare_model(self.model, opts.precision, next(self.model.parameters()).device)
-        self.precision = opts.precision
+        self.precision = effective_precision(opts.precision, next(self.model.parameters()).device)
         self.tokenizer = tokenizer
         self.batch_size = int(opts.batch_size)
         self.prefix_block = prefix_block

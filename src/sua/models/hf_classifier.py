@@ -14,7 +14,7 @@ from sua.errors import SUAInputError
 from sua.inputs import ModelInput
 from sua.models._checks import validate_inputs, validate_labels
 from sua.models.options import ModelOptions
-from sua.models.precision import autocast, prepare_model, resolve_device
+from sua.models.precision import autocast, effective_precision, prepare_model, resolve_device
 
 #: The pre-tokenised form: one dict per input (``input_ids``, ``attention_mask`` and, for
 #: BERT-like models, ``token_type_ids``), unpadded, truncated to ``max_length``.
@@ -76,7 +76,7 @@ class HFSequenceClassifier:
                 "tokenizer.pad_token (e.g. to tokenizer.eos_token) and "
                 "model.config.pad_token_id to its id")
         self.model = prepare_model(model, opts.precision, dev)
-        self.precision = opts.precision
+        self.precision = effective_precision(opts.precision, dev)
         self.tokenizer = tokenizer
         self.device = dev
         self.batch_size = int(opts.batch_size)

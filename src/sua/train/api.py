@@ -19,7 +19,7 @@ from sua.inputs import Example
 from sua.io import iter_examples
 from sua.manifest import require_same_config, versions, write_manifest
 from sua.models import default_backbone_path
-from sua.models.precision import resolve_device
+from sua.models.precision import effective_precision, resolve_device
 from sua.outputs import guarded_output
 from sua.tasks import TaskKind, get_kind
 from sua.train.config import Runtime, TrainConfig, TrainData, complete_saved, make_config
@@ -79,15 +79,16 @@ def train_model(
     ...). ``labels``: the class names (default: the task's, else the sorted labels of the data).
 
     Writes into ``out_dir``: ``config.json`` (the run manifest: task, data, backbone, labels, the
-    full training config, device, versions), ``train_log.jsonl``, ``checkpoints/`` and, when
-    training is done, ``model/`` (a Hugging Face folder with tokenizer and ``id2label``), whose
-    path is returned. Running it again with the same arguments resumes an interrupted run from
-    its latest checkpoint, or returns at once when ``model/`` is complete; other arguments on the
-    same ``out_dir`` are an error. The held-out records (``data.eval_path``) are scored for the
-    log every ``eval_every`` steps. ``runtime`` (:class:`~sua.train.config.Runtime`, default:
-    auto device, progress bar, one process) says where
-    training runs (the device is written into ``config.json``, but a run may resume on another)
-    and in how many data-parallel processes (the first one writes the files).
+    full training config, device, ``precision_run``: the precision it ran at,
+    :func:`~sua.models.precision.effective_precision`, versions), ``train_log.jsonl``,
+    ``checkpoints/`` and, when training is done, ``model/`` (a Hugging Face folder with tokenizer
+    and ``id2label``), whose path is returned. Running it again with the same arguments resumes an
+    interrupted run from its latest checkpoint, or returns at once when ``model/`` is complete;
+    other arguments on the same ``out_dir`` are an error. The held-out records (``data.eval_path``)
+    are scored for the log every ``eval_every`` steps. ``runtime``
+    (:class:`~sua.train.config.Runtime`, default: auto device, progress bar, one process) says where
+    training runs (the device is written into ``config.json``, but a run may resume on another) and
+    in how many data-parallel processes (the first one writes the files).
     """
     spec = get_kind(task)
     if spec.head not in HEADS:
@@ -110,7 +111,8 @@ def train_model(
             if (model_dir / "config.json").exists():
                 return model_dir
         dev = resolve_device(runtime.device)
-        write_manifest(config_file, {**run, "device": str(dev), "versions": versions()})
+        write_manifest(config_file, {**run, "device": str(dev), "versions": versions(),
+                                     "precision_run": effective_precision(config.precision, dev)})
         held_out = _read(spec, data.eval_path, data.eval_limit) if data.eval_path is not None else None
         job = _FitJob(str(backbone or default_backbone_path()), names, spec.head, config, examples,
                       held_out, out, runtime.progress, dev)
@@ -139,11 +141,12 @@ def _manifest(spec: TaskKind, method: str, data: TrainData, backbone: str | os.P
 
 
 def _require_same_run(config_file: Path, run: dict[str, Any], rewrite: str, out: Path) -> None:
-    """Refuse to continue the run recorded in ``config_file`` with other settings (the device and
-    versions may differ; a config saved by an older version is completed first)."""
+    """Refuse to continue the run recorded in ``config_file`` with other settings (the device,
+    the precision it ran at and versions may differ; a config saved by an older version is
+    completed first)."""
     previous = read_json_object(config_file, "run config")
-    previous.pop("versions", None)
-    previous.pop("device", None)
+    for machine in ("versions", "device", "precision_run"):
+        previous.pop(machine, None)
     if isinstance(previous.get("train"), dict):
         previous["train"] = complete_saved(previous["train"], rewrite)
     require_same_config(previous, run, f"{out} holds a run with other settings",
