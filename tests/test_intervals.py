@@ -88,6 +88,24 @@ def test_batched_auroc_and_selective_accuracy_match_independent_per_row_referenc
         assert selective_accuracy_rows(score, ~wrong, rows, coverage) == pytest.approx(ref)
 
 
+def test_batched_auroc_without_ties_and_on_fresh_index_arrays_matches_sklearn() -> None:
+    """Distinct scores (the path without tie groups), writeable index arrays (counted afresh on
+    each call, not cached) and a row holding one class only (NaN, as the AUROC is undefined)."""
+    from sklearn.metrics import roc_auc_score
+
+    from sua.measures.ranking import TiedRanks, failure_auroc_rows
+
+    rng = np.random.default_rng(5)
+    score, wrong = rng.random(90), rng.random(90) < 0.25
+    ranks = TiedRanks.of(score)
+    for seed in (1, 2):
+        rows = np.random.default_rng(seed).integers(0, 90, size=(25, 90))
+        assert failure_auroc_rows(ranks, wrong, rows) == \
+            pytest.approx([roc_auc_score(wrong[r], score[r]) for r in rows])
+    one_class = np.full((1, 90), np.flatnonzero(~wrong)[0])
+    assert np.isnan(failure_auroc_rows(ranks, wrong, one_class)).all()
+
+
 def test_batched_calibration_error_matches_torchmetrics_per_resample() -> None:
     import torch
     from torchmetrics.functional.classification import binary_calibration_error

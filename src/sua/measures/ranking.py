@@ -56,28 +56,64 @@ def row_counts(codes: np.ndarray, n_codes: int, weights: np.ndarray | None = Non
                        minlength=r * n_codes).reshape(r, n_codes)
 
 
+def item_counts(idx: np.ndarray, n_items: int) -> np.ndarray:
+    """``(R, n_items)``: how often each item ``0..n_items-1`` occurs in each row of the ``(R, n)``
+    index array ``idx`` (int16, or int32 for rows of 2^15 items or more). Computed once for a
+    read-only ``idx`` (the shared, cached bootstrap resamples every statistic of the same items
+    is drawn on) and reused by each later call with that same array.
+
+    >>> item_counts(np.array([[0, 2, 2], [1, 1, 1]]), 3).tolist()
+    [[1, 0, 2], [0, 3, 0]]
+    """
+    rows = np.asarray(idx)
+    key = (id(rows), n_items)
+    hit = _ITEM_COUNTS.get(key)
+    if hit is not None and hit[0] is rows:
+        return hit[1]
+    dtype = np.int16 if rows.shape[1] < 2**15 else np.int32
+    counts = row_counts(rows, n_items).astype(dtype)
+    if not rows.flags.writeable:
+        if len(_ITEM_COUNTS) >= 8:
+            _ITEM_COUNTS.clear()
+        _ITEM_COUNTS[key] = (rows, counts)  # the array is kept, so its id is not reused
+    return counts
+
+
+_ITEM_COUNTS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
 def failure_auroc_rows(scores: TiedRanks, failures: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """:func:`failure_auroc` of ``scores[idx_r]`` against ``failures[idx_r]`` for each row of an
-    ``(R, n)`` index array (bootstrap resamples), NaN rows with one class. Per row, with ``c_d``
-    the items at distinct value ``d`` and ``w_d`` the failures among them, the rank sum of the
-    failures is ``Σ_d w_d · (c_{<d} + (c_d + 1)/2)``: counts only, no per-item ranks. Ranks are
-    multiples of ½, so the sums are exact and equal the 1-D ones.
+    ``(R, n)`` index array (bootstrap resamples), NaN rows with one class. With ``m_ri`` the
+    times item ``i`` occurs in row ``r`` (:func:`item_counts`), ``c_d = Σ_{i at d} m_ri`` the
+    items at distinct value ``d``, ``w_d`` the failures among them and ``C_d = Σ_{d' ≤ d} c_d'``,
+    the rank sum of the failures is ``Σ_d w_d · (C_d − c_d + (c_d + 1)/2)``, so
+    ``2U = Σ_d w_d · (2 C_d − c_d + 1) − n_fail · (n_fail + 1)``: counts only, no per-item ranks,
+    and whole numbers (exact in float64), equal to the 1-D ones.
 
     >>> failure_auroc_rows(TiedRanks.of(np.array([0.9, 0.1, 0.5])), np.array([True, False, False]),
     ...                    np.array([[0, 1, 2], [1, 2, 2]])).tolist()
     [1.0, nan]
     """
     rows = np.asarray(idx)
-    codes = scores.codes[rows]
-    counts = row_counts(codes, scores.n_distinct)
-    fails = row_counts(codes, scores.n_distinct, np.asarray(failures, dtype=np.float64)[rows])
-    rank = np.cumsum(counts, axis=1) - counts + (counts + 1) / 2.0
+    order, starts = scores.groups()
+    m = item_counts(rows, scores.codes.size)[:, order]
+    fail = np.asarray(failures, dtype=bool)[order]
+    if starts.size == order.size:  # no ties: one item per distinct value
+        counts = m.astype(np.float64)
+        fails = counts * fail
+    else:
+        counts = np.add.reduceat(m, starts, axis=1, dtype=np.float64)
+        fails = np.add.reduceat(m * fail, starts, axis=1, dtype=np.float64)
+    weight = np.cumsum(counts, axis=1)
+    weight *= 2
+    weight -= counts - 1
     n_fail = fails.sum(axis=1)
     n_ok = rows.shape[1] - n_fail
-    u = (fails * rank).sum(axis=1) - n_fail * (n_fail + 1) / 2.0
+    u2 = (fails * weight).sum(axis=1) - n_fail * (n_fail + 1)
     pairs = n_fail * n_ok
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(pairs > 0, u / pairs, np.nan)
+        return np.where(pairs > 0, u2 / (2 * pairs), np.nan)
 
 
 class TiedRanks:
@@ -93,6 +129,21 @@ class TiedRanks:
 
     def __init__(self, codes: np.ndarray, n_distinct: int) -> None:
         self.codes, self.n_distinct = codes, n_distinct
+        self._groups: tuple[np.ndarray, np.ndarray] | None = None
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(order, starts)``: the items ordered by value (stably) and where each distinct
+        value's run begins in that order (computed once).
+
+        >>> [a.tolist() for a in TiedRanks.of(np.array([0.5, 0.1, 0.5])).groups()]
+        [[1, 0, 2], [0, 1]]
+        """
+        if self._groups is None:
+            order = np.argsort(self.codes, kind="stable")
+            sorted_codes = self.codes[order]
+            starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+            self._groups = order, starts
+        return self._groups
 
     @classmethod
     def of(cls, values: np.ndarray) -> TiedRanks:
