@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from sua.errors import SUAInputError
 from sua.eval.intervals import bootstrap, paired_difference, per_row, resample_indices, seed_mean, verdict
 from sua.measures.ranking import failure_auroc
 
@@ -104,6 +105,9 @@ def test_batched_auroc_without_ties_and_on_fresh_index_arrays_matches_sklearn() 
             pytest.approx([roc_auc_score(wrong[r], score[r]) for r in rows])
     one_class = np.full((1, 90), np.flatnonzero(~wrong)[0])
     assert np.isnan(failure_auroc_rows(ranks, wrong, one_class)).all()
+    for bad in (np.array([[0, 90]]), np.array([[-1, 3]]), np.arange(3)):
+        with pytest.raises(SUAInputError, match="idx"):
+            failure_auroc_rows(ranks, wrong, bad)
 
 
 def test_batched_calibration_error_matches_torchmetrics_per_resample() -> None:

@@ -70,6 +70,10 @@ def item_counts(idx: np.ndarray, n_items: int) -> np.ndarray:
     hit = _ITEM_COUNTS.get(key)
     if hit is not None and hit[0] is rows:
         return hit[1]
+    if rows.ndim != 2:
+        raise SUAInputError(f"idx must be a 2-D (resamples, items) index array; got shape {rows.shape}")
+    if rows.size and (rows.min() < 0 or rows.max() >= n_items):
+        raise SUAInputError(f"idx holds item indices outside [0, {n_items})")
     dtype = np.int16 if rows.shape[1] < 2**15 else np.int32
     counts = row_counts(rows, n_items).astype(dtype)
     if not rows.flags.writeable:
