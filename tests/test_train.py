@@ -478,6 +478,17 @@ def test_temperature_scaler_is_an_estimator():
     assert TemperatureScaler().fit(z, y).temperature_ == pytest.approx(1.0, abs=0.08)
 
 
+def test_temperature_scaling_of_misleading_logits_ends_at_the_hottest_temperature():
+    """Logits that favour a wrong class: the NLL keeps falling as T grows, so the fit stops at
+    the largest T it searches (1000) with the NLL near log C, far below the unscaled one."""
+    labels = np.arange(300) % 3
+    logits = 5.0 * np.eye(3)[(labels + 1) % 3]
+    scaler = TemperatureScaler().fit(logits, labels)
+    assert scaler.temperature_ == pytest.approx(1000.0)
+    assert scaler.nll_after_ == pytest.approx(np.log(3), abs=1e-2)
+    assert scaler.nll_before_ > 5.0
+
+
 # -- MC dropout -----------------------------------------------------------------------------
 
 def test_mc_dropout_agreement(tokenizer, pairs):

@@ -45,14 +45,63 @@ def _label_ids(labels: Any, classes: Sequence[str] | None) -> np.ndarray:
     return np.array([index[str(v)] for v in y.ravel()], dtype=np.int64).reshape(y.shape)
 
 
+def _nll(z: np.ndarray, y: np.ndarray, beta: float) -> tuple[float, float, float]:
+    """``NLL(β) = (1/N) Σ_n [logsumexp(β z_n) − β z_{n,y_n}]`` and its first two derivatives
+    in ``β``: ``(1/N) Σ_n (E_{p_n}[z_n] − z_{n,y_n})`` and ``(1/N) Σ_n Var_{p_n}[z_n]`` with
+    ``p_n = softmax(β z_n)``. Convex in ``β``, as a mean of log-sum-exps of linear functions."""
+    scaled = beta * z
+    top = scaled.max(axis=1, keepdims=True)
+    e = np.exp(scaled - top)
+    total = e.sum(axis=1, keepdims=True)
+    p = e / total
+    picked = z[np.arange(z.shape[0]), y]
+    mean = (p * z).sum(axis=1)
+    var = (p * (z - mean[:, None]) ** 2).sum(axis=1)
+    nll = (np.log(total[:, 0]) + top[:, 0] - beta * picked).mean()
+    return float(nll), float((mean - picked).mean()), float(var.mean())
+
+
+#: The inverse temperatures the fit searches: T from 1/1000 to 1000.
+_BETA_RANGE = (1e-3, 1e3)
+
+
+def _newton_beta(z: np.ndarray, y: np.ndarray, max_iter: int) -> float:
+    """The ``β = 1/T`` in :data:`_BETA_RANGE` minimising :func:`_nll`: the root of its
+    increasing derivative, by Newton steps from ``β = 1`` kept inside a bisection bracket (a
+    step leaving it bisects instead), at most ``max_iter`` of them, until a step moves ``β``
+    by less than 1e-12 of itself. The derivative's sign at the range's ends decides a
+    minimum outside it (the nearest end)."""
+    lo, hi = _BETA_RANGE
+    if _nll(z, y, lo)[1] >= 0:
+        return lo
+    if _nll(z, y, hi)[1] <= 0:
+        return hi
+    beta = 1.0
+    for _ in range(max_iter):
+        _, grad, curvature = _nll(z, y, beta)
+        if grad > 0:
+            hi = beta
+        elif grad < 0:
+            lo = beta
+        else:
+            return beta
+        step = beta - grad / curvature if curvature > 0 else math.nan
+        new = step if lo < step < hi else (lo + hi) / 2
+        if abs(new - beta) <= 1e-12 * beta:
+            return new
+        beta = new
+    return beta
+
+
 class TemperatureScaler:
     """``p(y|x) = softmax(z(x) / T)_y`` with one temperature ``T > 0`` fitted on held-out data.
 
     ``fit(logits, labels)`` minimises the mean negative log-likelihood
-    ``NLL(T) = −(1/N) Σ_n log softmax(z_n / T)_{y_n}`` over ``t = log T`` with L-BFGS
-    (strong-Wolfe line search, at most ``max_iter`` iterations), starting from ``T = 1``; should
-    the optimiser end worse than ``T = 1`` the temperature stays 1, so the fitted NLL is never
-    above the unscaled one. Dividing by ``T > 0`` keeps every argmax, hence the accuracy.
+    ``NLL(T) = −(1/N) Σ_n log softmax(z_n / T)_{y_n}``, convex in ``β = 1/T``, by safeguarded
+    Newton steps on ``β`` from ``T = 1`` (at most ``max_iter``; :func:`_newton_beta`), over
+    ``T`` in [1/1000, 1000]; should the fit end worse than ``T = 1`` the temperature stays 1,
+    so the fitted NLL is never above the unscaled one. Dividing by ``T > 0`` keeps every
+    argmax, hence the accuracy.
     After fitting: ``temperature_``, ``nll_before_`` (``T = 1``) and ``nll_after_``.
     ``transform(logits)`` returns the calibrated probabilities (N, C). Labels are integer class
     ids, or label names when ``classes`` names the logits columns in order. Picklable, with
@@ -91,28 +140,13 @@ class TemperatureScaler:
         if not isinstance(self.max_iter, int) or self.max_iter < 1:
             raise SUAInputError(f"max_iter must be a positive integer, got {self.max_iter!r}")
         z, y = _logits_and_labels(logits, _label_ids(labels, self.classes))
-        log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-
-        def nll() -> torch.Tensor:
-            return torch.nn.functional.cross_entropy(z * torch.exp(-log_t), y)
-
-        optimizer = torch.optim.LBFGS([log_t], lr=1.0, max_iter=self.max_iter,
-                                      line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            loss = nll()
-            loss.backward()
-            return loss
-
-        with torch.no_grad():
-            before = float(nll())
-        optimizer.step(closure)
-        with torch.no_grad():
-            after = float(nll())
+        z_np, y_np = z.numpy(), y.numpy()
+        before = _nll(z_np, y_np, 1.0)[0]
+        beta = _newton_beta(z_np, y_np, self.max_iter)
+        after = _nll(z_np, y_np, beta)[0]
         if not after <= before:  # also catches NaN
-            after, log_t = before, torch.zeros((), dtype=torch.float64)
-        self.temperature_ = math.exp(float(log_t.detach()))
+            after, beta = before, 1.0
+        self.temperature_ = 1.0 / beta
         self.nll_before_, self.nll_after_ = before, after
         return self
 
