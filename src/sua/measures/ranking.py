@@ -56,6 +56,10 @@ def row_counts(codes: np.ndarray, n_codes: int, weights: np.ndarray | None = Non
                        minlength=r * n_codes).reshape(r, n_codes)
 
 
+#: :func:`item_counts` of the read-only index arrays seen last, by id (each kept beside its counts).
+_ITEM_COUNTS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
 def item_counts(idx: np.ndarray, n_items: int) -> np.ndarray:
     """``(R, n_items)``: how often each item ``0..n_items-1`` occurs in each row of the ``(R, n)``
     index array ``idx`` (int16, or int32 for rows of 2^15 items or more). Computed once for a
@@ -81,9 +85,6 @@ def item_counts(idx: np.ndarray, n_items: int) -> np.ndarray:
             _ITEM_COUNTS.clear()
         _ITEM_COUNTS[key] = (rows, counts)  # the array is kept, so its id is not reused
     return counts
-
-
-_ITEM_COUNTS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
 def failure_auroc_rows(scores: TiedRanks, failures: np.ndarray, idx: np.ndarray) -> np.ndarray:
