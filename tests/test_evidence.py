@@ -153,6 +153,50 @@ def test_tuned_rows_pick_the_grid_point_best_on_validation(tmp_path) -> None:
     assert plain["a_value"] == 0.0 and plain["verdict"] == "not held" and plain["units"] == {}
 
 
+
+def test_table2_and_table3_claims_pair_the_paper_columns_on_the_in_domain_test(tmp_path) -> None:
+    """Table 2 ranks SUA-TR's failures by SUA against each baseline's own score; Table 3 pairs the
+    full SUA-TR with an ablation on test only, ECE signed so that a lower full ECE is positive."""
+    import torch
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    root = _results(tmp_path, seeds=(0,))
+    makers = {"sua-tr": lambda r: _rewrites_answer(r, True),
+              "sua-tr-no-cons": lambda r: _rewrites_answer(r, False)}
+    for preset, make in makers.items():
+        for split, n, salt in (("validation", 200, 10), ("test", 300, 11), ("mnli", 100, 12)):
+            write_columns(root / "units" / "nli" / preset / "seed0" / f"{split}.npz",
+                          pack_records(make(_records(n, 6, seed=salt + len(preset))), LABELS))
+    claims = json.loads(derive(root)["claims"].read_text())
+    by = {(c["claim"], c["split"], c["metric"]): c for c in claims}
+    full = score_columns(read_columns(root / "units/nli/sua-tr/seed0/test.npz"))
+    ablated = score_columns(read_columns(root / "units/nli/sua-tr-no-cons/seed0/test.npz"))
+    std = score_columns(read_columns(root / "units/nli/standard/seed0/test.npz"))
+    ranks = by[("SUA-TR with its SUA score ranks failures better than Standard training", "test", "AUROC")]
+    assert ranks["value"] == pytest.approx(roc_auc_score(~full.correct, full.scores["SUA (λ=1)"])
+                                           - roc_auc_score(~std.correct, std.scores["1 − max p"]))
+    robust = by[("SUA-TR (full) beats SUA-TR without L_cons (Table 3)", "test", "Rob. Acc")]
+    assert (robust["value"], robust["verdict"]) == (1.0, "held")  # every rewrite right against none
+    ece = by[("SUA-TR (full) beats SUA-TR without L_cons (Table 3)", "test", "ECE")]
+    assert (ece["a"], ece["b"]) == ("sua-tr-no-cons", "sua-tr")
+    for side, unit in (("a_value", ablated), ("b_value", full)):
+        reference = binary_calibration_error(torch.tensor(unit.confidence, dtype=torch.float32),
+                                             torch.tensor(unit.correct.astype(int)), n_bins=15, norm="l1")
+        assert ece[side] == pytest.approx(float(reference), abs=1e-6)
+    assert ece["value"] == pytest.approx(ece["a_value"] - ece["b_value"])
+    auroc = by[("SUA-TR (full) beats SUA-TR without L_cons (Table 3)", "test", "AUROC")]
+    assert auroc["value"] == pytest.approx(roc_auc_score(~full.correct, full.scores["SUA (λ=1)"])
+                                           - roc_auc_score(~ablated.correct, ablated.scores["SUA (λ=1)"]))
+    assert not any("Table 3" in c["claim"] and c["split"] != "test" for c in claims)
+    assert not any("Table 3" in c["claim"] and "L_align" in c["claim"] for c in claims)  # not run
+    assert not any(c["claim"].startswith("SUA-TR with its SUA score") and c["split"] == "mnli"
+                   for c in claims)
+    entropy = [c for c in claims if c["claim"].startswith("SUA-TR training makes entropy rank")]
+    assert [c["split"] for c in entropy] == ["test", "test"]  # plain and tuned, once: H reads no rewrite
+    assert entropy[0]["value"] == pytest.approx(roc_auc_score(~full.correct, full.scores["entropy"])
+                                                - roc_auc_score(~std.correct, std.scores["entropy"]))
+
+
 def test_a_grid_point_scored_on_validation_only_is_chosen_and_its_tuned_claims_wait(tmp_path) -> None:
     root = _results(tmp_path, seeds=(0,))
     (root / "run.json").write_text(json.dumps({"profile": {"perturber": "mixture", "k": 6, "seeds": [0]}}))

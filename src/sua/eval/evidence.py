@@ -450,12 +450,43 @@ AGAINST_ENTROPY = (("SUA (λ=1)", "SUA (λ = 1)"), ("SUA (λ val)", "SUA (λ cho
                    ("1 − self-consistency", "self-consistency"))
 
 
+#: Table 2's baselines, each ranking failures by its own score (``(preset, score, name)``); AT's
+#: preset is swapped for its tuned row beside the tuned SUA-TR.
+TABLE2_BASELINES = (("standard", "1 − max p", "Standard training"), ("at", "1 − max p", "AT"),
+                    ("standard", "1 − max p (TS)", "temperature scaling"),
+                    ("standard", "1 − self-consistency", "self-consistency"))
+#: Table 3's comparisons ``(a, b, claim)``, each positive when the paper's reading holds: the full
+#: SUA-TR beats each ablation, and K = 8 training rewrites beat K = 4.
+TABLE3_PAIRS = (("sua-tr", "sua-tr-no-cons", "SUA-TR (full) beats SUA-TR without L_cons"),
+                ("sua-tr", "sua-tr-no-align", "SUA-TR (full) beats SUA-TR without L_align"),
+                ("sua-tr", "sua-tr-adv-only", "SUA-TR (full) beats SUA-TR on adversarial rewrites only"),
+                ("sua-tr", "sua-tr-para-only", "SUA-TR (full) beats SUA-TR on paraphrases only"),
+                ("sua-tr-k8", "sua-tr-k4", "SUA-TR with K = 8 training rewrites beats K = 4"))
+#: Table 3's columns besides Acc: (metric, failure score); ECE is signed as b's minus a's.
+TABLE3_METRICS = (("Rob. Acc", None), ("ECE", None), ("AUROC", "SUA (λ=1)"), ("Sel. Acc (80%)", "SUA (λ=1)"))
+
+
+def table3_claims(task: str) -> list[Claim]:
+    """Table 3's readings on ``task``'s in-domain test (main Q_x): each :data:`TABLE3_PAIRS`
+    difference on each :data:`TABLE3_METRICS` column, failures ranked by SUA (λ = 1) as the
+    paper's table does."""
+    out = []
+    for a, b, text in TABLE3_PAIRS:
+        for metric, score in TABLE3_METRICS:
+            first, second = ((b, score), (a, score)) if metric == "ECE" else ((a, score), (b, score))
+            out.append(Claim(f"{text} (Table 3)", task, "test", metric, first, second))
+    return out
+
+
 def paper_claims(tasks: list[str], splits: dict[str, list[str]]) -> list[Claim]:
     """The paper's comparative claims (and the beyond-the-paper combined score) that the packed
-    units can test, on every task and split they cover."""
+    units can test, on every task and split they cover; Table 2's failure-ranking columns on the
+    in-domain test (both Q_x settings) and Table 3 (:func:`table3_claims`) where they were run."""
     std = "standard"
     out = []
     for task in tasks:
+        if "test" in splits[task]:
+            out += table3_claims(task)
         for split in splits[task]:
             if split.startswith("validation"):
                 continue
@@ -484,6 +515,27 @@ def paper_claims(tasks: list[str], splits: dict[str, list[str]]) -> list[Claim]:
                                  (std, "1 − max p (TS)"), (sua_tr, None)))
                 out.append(Claim(f"SUA-TR keeps accuracy (difference to Standard){tag}", task, split, "Acc",
                                  (sua_tr, None), (std, None)))
+                if split.split(".")[0] == "test":
+                    out += table2_ranking_claims(task, split, sua_tr, at, tag)
+    return out
+
+
+def table2_ranking_claims(task: str, split: str, sua_tr: str, at: str, tag: str) -> list[Claim]:
+    """Table 2's AUROC and Sel. Acc (80 %) columns: SUA-TR (``sua_tr``, its plain or tuned row)
+    ranking failures by SUA (λ = 1) against each of :data:`TABLE2_BASELINES` by its own score
+    (AT as ``at``); and, beyond the paper, whether SUA-TR training makes entropy rank better
+    (once, on the main Q_x's test)."""
+    out = []
+    for preset, score, name in TABLE2_BASELINES:
+        base = (at if preset == "at" else preset, score)
+        out.append(Claim(f"SUA-TR with its SUA score ranks failures better than {name}{tag}",
+                         task, split, "AUROC", (sua_tr, "SUA (λ=1)"), base))
+        out.append(Claim(f"SUA-TR with its SUA score abstains better than {name} at 80 % coverage{tag}",
+                         task, split, "Sel. Acc (80%)", (sua_tr, "SUA (λ=1)"), base))
+    if split == "test":  # entropy reads no rewrite: the same under either Q_x
+        out.append(Claim(f"SUA-TR training makes entropy rank failures better than Standard training "
+                         f"(beyond the paper){tag}", task, split, "AUROC", (sua_tr, "entropy"),
+                         ("standard", "entropy")))
     return out
 
 
