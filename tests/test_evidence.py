@@ -197,6 +197,23 @@ def test_table2_and_table3_claims_pair_the_paper_columns_on_the_in_domain_test(t
                                                 - roc_auc_score(~std.correct, std.scores["entropy"]))
 
 
+
+def test_claims_at_a_glance_count_each_claims_verdicts(tmp_path) -> None:
+    root = _results(tmp_path)
+    for split in ("mnli", "ambient"):  # three tested splits, so each glance row sums three verdicts
+        for seed in (0, 1):
+            write_columns(root / "units/nli/standard" / f"seed{seed}" / f"{split}.npz",
+                          pack_records(_records(150, 6, seed=len(split) + seed), LABELS))
+    claims = json.loads(derive(root)["claims"].read_text())
+    evidence = (tmp_path / "evidence.md").read_text()
+    name = "SUA (λ = 1) ranks failures better than entropy"
+    rows = [c for c in claims if c["claim"] == name]
+    assert len(rows) == 3
+    counts = " | ".join(f"{sum(c['verdict'] == v for c in rows)} ({sum(c['verdict_fdr'] == v for c in rows)})"
+                        for v in ("held", "not held", "inconclusive"))
+    low, high = min(c["value"] for c in rows), max(c["value"] for c in rows)
+    assert f"| {name} | nli | 3 | {counts} | {low:+.3f} … {high:+.3f} |" in evidence
+
 def test_a_grid_point_scored_on_validation_only_is_chosen_and_its_tuned_claims_wait(tmp_path) -> None:
     root = _results(tmp_path, seeds=(0,))
     (root / "run.json").write_text(json.dumps({"profile": {"perturber": "mixture", "k": 6, "seeds": [0]}}))

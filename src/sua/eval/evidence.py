@@ -968,6 +968,27 @@ def _claims_section(claims: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _glance_section(claims: list[dict[str, Any]]) -> list[str]:
+    """Per claim and task: how many of its splits and metrics hold, fail or stay open, before and
+    after FDR control, and the range of its differences."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for c in claims:
+        groups.setdefault((c["claim"], c["task"]), []).append(c)
+    lines = ["## Claims at a glance", "",
+             "Each claim over the splits and metrics it was tested on (the rows of *Claims* below): "
+             "verdict counts, after FDR control in brackets, and the smallest and largest difference.", "",
+             "| claim | task | tested | held | not held | inconclusive | A − B from … to |",
+             "|---|---|---|---|---|---|---|"]
+    for (claim, task), rows in groups.items():
+        count = {v: (sum(c["verdict"] == v for c in rows), sum(c["verdict_fdr"] == v for c in rows))
+                 for v in ("held", "not held", "inconclusive")}
+        values = [c["value"] for c in rows]
+        lines.append(f"| {claim} | {task} | {len(rows)} | "
+                     + " | ".join(f"{n} ({n_fdr})" for n, n_fdr in count.values())
+                     + f" | {_f(min(values), '+.3f')} … {_f(max(values), '+.3f')} |")
+    return lines
+
+
 def _tuning_section(task: str, tuned: dict[str, dict[str, Any]]) -> list[str]:
     lines = [f"## Tuned rows ({task}): the grid points compared on validation", "",
              "A tuned row is the point with the best validation robust accuracy (expected over K, main Q_x), "
@@ -1072,7 +1093,7 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
               "claims (q) is below 0.05."]
     sections = [_accuracy_section(summary), _coverage_section(summary),
                 *(_figure2_section(task, e["figure2"]) for task, e in summary.items() if e.get("figure2")),
-                _claims_section(claims),
+                _glance_section(claims), _claims_section(claims),
                 *(_methods_section(task, e["methods"]) for task, e in summary.items() if e.get("methods")),
                 *(_tuning_section(task, e["tuning"]) for task, e in summary.items() if e.get("tuning")),
                 *(_k_section(task, e["k_agreement"]) for task, e in summary.items() if e.get("k_agreement")),
