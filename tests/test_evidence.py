@@ -155,9 +155,11 @@ def test_tuned_rows_pick_the_grid_point_best_on_validation(tmp_path) -> None:
 
 
 def test_table2_and_table3_claims_pair_the_paper_columns_on_the_in_domain_test(tmp_path) -> None:
-    """Table 2 ranks SUA-TR's failures by SUA against each baseline's own score; Table 3 pairs the
-    full SUA-TR with an ablation on test only, ECE signed so that a lower full ECE is positive."""
+    """Table 2 ranks SUA-TR's failures by SUA against each baseline's own score, and SUA-TR's mean
+    S is compared with Standard's; Table 3 pairs the full SUA-TR with an ablation on test only,
+    ECE signed so that a lower full ECE is positive."""
     import torch
+    from scipy.spatial.distance import jensenshannon
     from torchmetrics.functional.classification import binary_calibration_error
 
     root = _results(tmp_path, seeds=(0,))
@@ -191,6 +193,11 @@ def test_table2_and_table3_claims_pair_the_paper_columns_on_the_in_domain_test(t
     assert not any("Table 3" in c["claim"] and "L_align" in c["claim"] for c in claims)  # not run
     assert not any(c["claim"].startswith("SUA-TR with its SUA score") and c["split"] == "mnli"
                    for c in claims)
+    lower_s = by[("SUA-TR lowers the model's mean sensitivity S below Standard training's", "test", "mean")]
+    direct = [np.mean([np.mean([jensenshannon(r["probs"], q["probs"]) ** 2 for q in r["perturbations"]])
+                       for r in recs])
+              for recs in (_records(300, 6, seed=1), _rewrites_answer(_records(300, 6, seed=11 + 6), True))]
+    assert lower_s["value"] == pytest.approx(direct[0] - direct[1], abs=1e-6)
     entropy = [c for c in claims if c["claim"].startswith("SUA-TR training makes entropy rank")]
     assert [c["split"] for c in entropy] == ["test", "test"]  # plain and tuned, once: H reads no rewrite
     assert entropy[0]["value"] == pytest.approx(roc_auc_score(~full.correct, full.scores["entropy"])
