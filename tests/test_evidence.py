@@ -450,8 +450,10 @@ def test_coverage_counts_a_unit_landed_only_with_every_pack_of_its_scope(tmp_pat
     assert planned_units(profile) == [
         ("topic", "standard", 0, "all"), ("topic", "standard", 1, "all"), ("topic", "at", 0, "all"),
         ("topic", "at", 1, "all"), ("topic", "at@adv_epsilon=0.001", 0, "validation"),
-        ("topic", "sua-tr-k4", 0, "all")]
+        ("topic", "sua-tr-k4", 0, "in-domain")]  # standard, a Table 3 row too, is planned once
     assert expected_packs("topic", None) == ["validation", "test", "bbc_news", "test_adversarial"]
+    assert expected_packs("topic", "token", ("validation", "in-domain")) == [
+        "validation", "validation.token", "test", "test.token"]
     packs = expected_packs("topic", "token")
     assert packs == ["validation", "validation.token", "test", "test.token", "bbc_news", "bbc_news.token",
                      "test_adversarial"]
@@ -463,6 +465,8 @@ def test_coverage_counts_a_unit_landed_only_with_every_pack_of_its_scope(tmp_pat
         write_columns(units / "standard" / "seed1" / f"{name}.npz", columns)
     for name in ("validation", "validation.token"):
         write_columns(units / "at@adv_epsilon=0.001" / "seed0" / f"{name}.npz", columns)
+    for name in packs[:4]:  # an ablation needs validation and the in-domain test only
+        write_columns(units / "sua-tr-k4" / "seed0" / f"{name}.npz", columns)
     rows = {(r["preset"], r["scope"]): r for r in coverage(Results(tmp_path), profile, "topic")}
     assert rows["standard", "all"] == {"preset": "standard", "scope": "all", "planned": [0, 1], "landed": [0],
                                        "partial": [1]}
@@ -470,8 +474,8 @@ def test_coverage_counts_a_unit_landed_only_with_every_pack_of_its_scope(tmp_pat
     # the only validated AT candidate is chosen, and is then planned on every seed and split
     assert rows["at@adv_epsilon=0.001", "all"] == {"preset": "at@adv_epsilon=0.001", "scope": "all",
                                                    "planned": [0, 1], "landed": [], "partial": [0]}
-    assert rows["sua-tr-k4", "all"] == {"preset": "sua-tr-k4", "scope": "all", "planned": [0], "landed": [],
-                                        "partial": []}
+    assert rows["sua-tr-k4", "in-domain"] == {"preset": "sua-tr-k4", "scope": "in-domain", "planned": [0],
+                                              "landed": [0], "partial": []}
 
 
 def test_the_point_chosen_on_the_first_seed_is_the_tuned_row_on_every_seed(tmp_path) -> None:

@@ -552,7 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     unit.add_argument("--data-dir", help="data folder (default: $SUA_DATA_DIR or ../shared/data)")
     unit.add_argument("--split", action="append", metavar="NAME",
                       help="score only this split (repeatable; default: every split but train), e.g. "
-                           "--split validation for a grid point, which a tuned row is selected on")
+                           "--split validation for a grid point, which a tuned row is selected on, or "
+                           "--split validation --split test for a Table 3 ablation")
     unit.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_engine_options(unit, UNITS_AT_ONCE)
     export = evidence_sub.add_parser("export", help="pack a run's score files and learning curves")

@@ -741,11 +741,18 @@ def tuning(results: Results, task: str, seeds: Sequence[int]) -> dict[str, dict[
     return out
 
 
+#: The splits of each unit scope, by role (``None``: every split but train).
+SCOPE_ROLES: dict[str, tuple[str, ...] | None] = {
+    "all": None, "validation": ("validation",), "in-domain": ("validation", "in-domain")}
+
+
 def planned_units(profile: dict[str, Any]) -> list[tuple[str, str, int, str]]:
     """Every unit an evidence profile asks for, as ``(task, preset, seed, scope)``: each Table 2
     method on every task and seed (scope ``all``: every split), each grid point of
     :data:`TUNED_FAMILIES` on the first seed (scope ``validation``: where the tuned row is
-    selected, :meth:`Results.selection`) and each Table 3 preset on its task and seeds (``all``).
+    selected, :meth:`Results.selection`) and each Table 3 preset on its task and seeds (scope
+    ``in-domain``: validation, where λ and temperature scaling are fitted, and the in-domain test,
+    the paper's Table 3; a preset already planned on every split is not planned again).
     The chosen grid point on every seed is planned by :func:`coverage` once it is known. A profile
     without some of these keys plans none of those units."""
     out = []
@@ -757,16 +764,18 @@ def planned_units(profile: dict[str, Any]) -> list[tuple[str, str, int, str]]:
             out += [(task, f"{family}@{point}", seed, "validation") for point in points for seed in seeds[:1]]
     table3 = profile.get("table3")
     if table3:
-        out += [(table3["task"], preset, seed, "all")
-                for preset in table3["presets"] for seed in table3["seeds"]]
+        out += [(table3["task"], preset, seed, "in-domain")
+                for preset in table3["presets"] for seed in table3["seeds"]
+                if (table3["task"], preset, seed, "all") not in out]
     return list(dict.fromkeys(out))
 
 
-def expected_packs(task: str, second_qx: str | None) -> list[str]:
-    """The packs a unit scored on every split has: each split but ``train``, and for a split
-    scored under the profile's Q_x also ``<split>.<second_qx>`` (:func:`run_unit`)."""
+def expected_packs(task: str, second_qx: str | None, roles: Sequence[str] | None = None) -> list[str]:
+    """The packs a unit scored on every split (or on the splits of ``roles``) has: each split
+    but ``train``, and for a split scored under the profile's Q_x also ``<split>.<second_qx>``
+    (:func:`run_unit`)."""
     spec = load_task(task)
-    return [name for s in spec.splits.values() if s.role != "train"
+    return [name for s in spec.splits.values() if s.role != "train" and (roles is None or s.role in roles)
             for name in ([s.name] if s.perturber or not second_qx else [s.name, f"{s.name}.{second_qx}"])]
 
 
@@ -776,15 +785,15 @@ def coverage(results: Results, profile: dict[str, Any], task: str) -> list[dict[
     every pack of their scope (``landed``) and those with only some (``partial``, e.g. a Table 2
     unit scored on validation so far)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    every = expected_packs(task, profile.get("second_qx"))
+    second = profile.get("second_qx")
+    packs_of = {scope: expected_packs(task, second, roles) for scope, roles in SCOPE_ROLES.items()}
     planned = [u[1:] for u in planned_units(profile) if u[0] == task]
     for family in TUNED_FAMILIES:
         chosen = results.selection(task, family)
         if chosen is not None and chosen[1] != family:
             planned += [(chosen[1], seed, "all") for seed in profile.get("seeds", [])]
     for preset, seed, scope in planned:
-        packs = [p for p in every if p.split(".")[0] == "validation"] if scope == "validation" else every
-        have = [results.has(task, preset, f"seed{seed}", name) for name in packs]
+        have = [results.has(task, preset, f"seed{seed}", name) for name in packs_of[scope]]
         row = rows.setdefault((preset, scope), {"preset": preset, "scope": scope, "planned": [], "landed": [],
                                                 "partial": []})
         row["planned"].append(seed)
@@ -1063,7 +1072,8 @@ def _coverage_section(summary: dict[str, Any]) -> list[str]:
     total = sum(len(r["planned"]) for r in rows)
     lines = ["## Run coverage: what of the profile has landed", "",
              f"{done} of {total} planned units have every pack of their scope (`all`: every split under "
-             "both Q_x settings; `validation`: a grid point, scored where its tuned row is selected).", "",
+             "both Q_x settings; `validation`: a grid point, scored where its tuned row is selected; "
+             "`in-domain`: a Table 3 ablation, scored on validation and the in-domain test).", "",
              "| task | preset | scope | seeds planned | landed | partial |", "|---|---|---|---|---|---|"]
     seeds = lambda values: ", ".join(map(str, values)) or "—"  # noqa: E731
     for r in rows:
