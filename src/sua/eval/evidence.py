@@ -999,10 +999,11 @@ def _glance_section(claims: list[dict[str, Any]]) -> list[str]:
     for (claim, task), rows in groups.items():
         count = {v: (sum(c["verdict"] == v for c in rows), sum(c["verdict_fdr"] == v for c in rows))
                  for v in ("held", "not held", "inconclusive")}
-        values = [c["value"] for c in rows]
+        values = [c["value"] for c in rows if c["value"] is not None]  # None: undefined on these items
+        low, high = (min(values), max(values)) if values else (None, None)
         lines.append(f"| {claim} | {task} | {len(rows)} | "
                      + " | ".join(f"{n} ({n_fdr})" for n, n_fdr in count.values())
-                     + f" | {_f(min(values), '+.3f')} … {_f(max(values), '+.3f')} |")
+                     + f" | {_f(low, '+.3f')} … {_f(high, '+.3f')} |")
     return lines
 
 
