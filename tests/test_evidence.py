@@ -153,7 +153,6 @@ def test_tuned_rows_pick_the_grid_point_best_on_validation(tmp_path) -> None:
     assert plain["a_value"] == 0.0 and plain["verdict"] == "not held" and plain["units"] == {}
 
 
-
 def test_table2_and_table3_claims_pair_the_paper_columns_on_the_in_domain_test(tmp_path) -> None:
     """Table 2 ranks SUA-TR's failures by SUA against each baseline's own score, and SUA-TR's mean
     S is compared with Standard's; Table 3 pairs the full SUA-TR with an ablation on test only,
@@ -204,7 +203,6 @@ def test_table2_and_table3_claims_pair_the_paper_columns_on_the_in_domain_test(t
                                                 - roc_auc_score(~std.correct, std.scores["entropy"]))
 
 
-
 def test_claims_at_a_glance_count_each_claims_verdicts(tmp_path) -> None:
     root = _results(tmp_path)
     for split in ("mnli", "ambient"):  # three tested splits, so each glance row sums three verdicts
@@ -220,6 +218,7 @@ def test_claims_at_a_glance_count_each_claims_verdicts(tmp_path) -> None:
                         for v in ("held", "not held", "inconclusive"))
     low, high = min(c["value"] for c in rows), max(c["value"] for c in rows)
     assert f"| {name} | nli | 3 | {counts} | {low:+.3f} … {high:+.3f} |" in evidence
+
 
 def test_a_grid_point_scored_on_validation_only_is_chosen_and_its_tuned_claims_wait(tmp_path) -> None:
     root = _results(tmp_path, seeds=(0,))
