@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from sua.eval.artifacts import pack_records, read_columns, write_columns
-from sua.eval.evidence import derive, score_columns
+from sua.eval.evidence import deal_claims, derive, paper_claims, score_columns
 from sua.measures import divergence, entropy
 
 LABELS = ["entailment", "neutral", "contradiction"]
@@ -218,6 +218,25 @@ def test_claims_at_a_glance_count_each_claims_verdicts(tmp_path) -> None:
                         for v in ("held", "not held", "inconclusive"))
     low, high = min(c["value"] for c in rows), max(c["value"] for c in rows)
     assert f"| {name} | nli | 3 | {counts} | {low:+.3f} … {high:+.3f} |" in evidence
+
+
+def test_claims_dealt_to_two_processes_derive_the_same_files(tmp_path) -> None:
+    root = _results(tmp_path)
+    for split in ("mnli", "ambient"):
+        for seed in (0, 1):
+            write_columns(root / "units/nli/standard" / f"seed{seed}" / f"{split}.npz",
+                          pack_records(_records(150, 6, seed=len(split) + seed), LABELS))
+    serial = {name: path.read_bytes() for name, path in derive(root).items()}
+    parallel = derive(root, workers=2)
+    for name in ("claims", "summary", "evidence"):
+        assert parallel[name].read_bytes() == serial[name], name
+    claims = paper_claims(["nli"], {"nli": ["ambient", "mnli", "test", "validation"]})
+    hands = deal_claims(claims, workers=2)
+    assert sorted(i for hand in hands for i in hand) == list(range(len(claims)))
+    # each (task, split) goes to one process, and the test's larger group sits alone
+    splits = [{claims[i].split for i in hand} for hand in hands]
+    assert splits == [{"test"}, {"ambient", "mnli"}] or splits == [{"ambient", "mnli"}, {"test"}]
+    assert deal_claims(claims, workers=1) == [list(range(len(claims)))]
 
 
 def test_a_grid_point_scored_on_validation_only_is_chosen_and_its_tuned_claims_wait(tmp_path) -> None:

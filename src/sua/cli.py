@@ -262,7 +262,7 @@ def _evidence(args: argparse.Namespace) -> None:
     elif args.evidence_command == "export":
         print(f"{len(evidence.export_run(args.run, args.out))} files written under {args.out}")
     else:
-        print(*evidence.derive(args.folder).values(), sep="\n")
+        print(*evidence.derive(args.folder, workers=args.workers).values(), sep="\n")
 
 
 def _unit_engine(args: argparse.Namespace) -> Any:
@@ -562,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     derive = evidence_sub.add_parser("derive", help="claims.json, summary.json and evidence.md from "
                                                     "a results folder (no model needed)")
     derive.add_argument("folder", help="results folder written by export")
+    derive.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="processes evaluating the claims (default: the CPUs this process may use)")
     evidence.set_defaults(func=_evidence)
     _show_defaults(parser)
     return parser

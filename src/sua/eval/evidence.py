@@ -30,6 +30,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -586,23 +587,81 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
                            for p in chosen if p.endswith(TUNED)}})
 
 
-def derive(folder: str | os.PathLike[str],
-           data_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+def deal_claims(claims: Sequence[Claim], workers: int) -> list[list[int]]:
+    """The claims' indices dealt to at most ``workers`` processes: the claims on one (task, split)
+    stay together (they share its units, fits and draws), and each group, largest first, goes to
+    the process with the fewest claims so far (ties to the lower index), so the deal is the same
+    on every run."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, claim in enumerate(claims):
+        groups.setdefault((claim.task, claim.split), []).append(i)
+    hands: list[list[int]] = [[] for _ in range(max(1, min(workers, len(groups))))]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        min(hands, key=len).extend(group)
+    return [sorted(hand) for hand in hands if hand]
+
+
+def _evaluate_claims(folder: str, claims: list[Claim]) -> list[dict[str, Any] | None]:
+    """:func:`evaluate_claim` on each claim, with a :class:`Results` of this process's own."""
+    results = Results(folder)
+    return [evaluate_claim(results, claim) for claim in claims]
+
+
+def derive(folder: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
+           workers: int = 1) -> dict[str, Path]:
     """Write ``claims.json``, ``summary.json`` (with the human-uncertainty checks, read against
     ``data_dir``, default :func:`~sua.eval.data.default_data_dir`) and ``evidence.md`` into
-    ``folder``'s parent from the packed units in ``folder``; return their paths."""
+    ``folder``'s parent from the packed units in ``folder``; return their paths. With
+    ``workers > 1`` the claims are evaluated in that many processes (:func:`deal_claims`) while
+    this one computes the summary; the files are the same for any ``workers``."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     from sua.eval.data import default_data_dir
 
+    if workers < 1:
+        raise SUAInputError(f"workers must be at least 1; got {workers}")
     results = Results(folder)
     root = results.dir
     meta = json.loads((root / "run.json").read_text(encoding="utf-8"))
     profile = meta["profile"]
     tasks = sorted(p.name for p in (root / "units").iterdir() if p.is_dir())
     splits = {t: sorted({p.stem for p in (root / "units" / t).glob("*/seed*/*.npz")}) for t in tasks}
-    claims = [c for c in (evaluate_claim(results, claim) for claim in paper_claims(tasks, splits)) if c]
+    planned = paper_claims(tasks, splits)
+    hands = deal_claims(planned, workers)
+    pool = ProcessPoolExecutor(len(hands), mp_context=get_context("spawn")) if len(hands) > 1 else None
+    with pool or nullcontext():
+        pending = [pool.submit(_evaluate_claims, str(root), [planned[i] for i in hand])
+                   for hand in hands] if pool else []
+        summary = _summary(results, profile, tasks)  # while the claims evaluate
+        human = finite_or_none(human_uncertainty(results, data_dir or default_data_dir()))
+        if human:
+            summary.setdefault("nli", {})["human_uncertainty"] = human
+        outcomes = ([p.result() for p in pending] if pool
+                    else [[evaluate_claim(results, planned[i]) for i in hand] for hand in hands])
+    evaluated = dict(pair for hand, outcome in zip(hands, outcomes, strict=True)
+                     for pair in zip(hand, outcome, strict=True))
+    claims = [c for _, c in sorted(evaluated.items()) if c]
     adjusted, verdicts = fdr_verdicts([c["value"] for c in claims], [c["p_value"] for c in claims])
     for c, p_fdr, v in zip(claims, adjusted, verdicts, strict=True):
         c["p_fdr"], c["verdict_fdr"] = finite_or_none(p_fdr), v
+    out = {"claims": root.parent / "claims.json", "summary": root.parent / "summary.json",
+           "evidence": root.parent / "evidence.md"}
+    for key, value in (("claims", claims), ("summary", finite_or_none(summary))):
+        text = json.dumps(value, indent=1, ensure_ascii=False, allow_nan=False)
+        out[key].write_text(text, encoding="utf-8")
+    out["evidence"].write_text(_markdown(claims, summary, human, root), encoding="utf-8")
+    if any((root / "curves").glob("*.json")):
+        out["curves"] = plot_curves(root / "curves", root.parent / "learning_curves.png")
+    if summary:
+        out["figure2"] = plot_figure2(summary, root.parent / "figure2_auroc.png")
+    return out
+
+
+def _summary(results: Results, profile: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
+    """Per task with a Standard test unit: in-domain accuracy (QA: F1 and exact match) with its
+    interval, test size, Q_x setting, robust accuracy, K agreement, Figure 2, the method rows,
+    the tuned rows and the run's coverage."""
     summary: dict[str, Any] = {}
     for task in tasks:
         seeds = results.seeds(task, "standard", "test")
@@ -626,20 +685,7 @@ def derive(folder: str | os.PathLike[str],
             entry["f1"], entry["f1_ci"] = f1.value, [f1.ci_low, f1.ci_high]
             entry["exact_match"] = entry["accuracy"]
         summary[task] = entry
-    human = finite_or_none(human_uncertainty(results, data_dir or default_data_dir()))
-    if human:
-        summary.setdefault("nli", {})["human_uncertainty"] = human
-    out = {"claims": root.parent / "claims.json", "summary": root.parent / "summary.json",
-           "evidence": root.parent / "evidence.md"}
-    for key, value in (("claims", claims), ("summary", finite_or_none(summary))):
-        text = json.dumps(value, indent=1, ensure_ascii=False, allow_nan=False)
-        out[key].write_text(text, encoding="utf-8")
-    out["evidence"].write_text(_markdown(claims, summary, human, root), encoding="utf-8")
-    if any((root / "curves").glob("*.json")):
-        out["curves"] = plot_curves(root / "curves", root.parent / "learning_curves.png")
-    if summary:
-        out["figure2"] = plot_figure2(summary, root.parent / "figure2_auroc.png")
-    return out
+    return summary
 
 
 def _robust_accuracy(results: Results, task: str, seeds: list[str]) -> dict[str, dict[str, list[float]]]:
