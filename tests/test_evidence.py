@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from sua.errors import SUAInputError
 from sua.eval.artifacts import pack_records, read_columns, write_columns
 from sua.eval.evidence import deal_claims, derive, paper_claims, score_columns
 from sua.measures import divergence, entropy
@@ -233,10 +234,13 @@ def test_claims_dealt_to_two_processes_derive_the_same_files(tmp_path) -> None:
     claims = paper_claims(["nli"], {"nli": ["ambient", "mnli", "test", "validation"]})
     hands = deal_claims(claims, workers=2)
     assert sorted(i for hand in hands for i in hand) == list(range(len(claims)))
-    # each (task, split) goes to one process, and the test's larger group sits alone
-    splits = [{claims[i].split for i in hand} for hand in hands]
-    assert splits == [{"test"}, {"ambient", "mnli"}] or splits == [{"ambient", "mnli"}, {"test"}]
+    # each (task, split) goes to one process; the test's larger group first, alone
+    assert [{claims[i].split for i in hand} for hand in hands] == [{"test"}, {"ambient", "mnli"}]
     assert deal_claims(claims, workers=1) == [list(range(len(claims)))]
+    # an error in another process reaches the caller as itself
+    write_columns(root / "units/nli/standard/seed1/mnli.npz", pack_records(_records(140, 6, seed=9), LABELS))
+    with pytest.raises(SUAInputError, match="seeds were scored on different items"):
+        derive(root, workers=2)
 
 
 def test_a_grid_point_scored_on_validation_only_is_chosen_and_its_tuned_claims_wait(tmp_path) -> None:

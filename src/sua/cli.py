@@ -251,6 +251,11 @@ def _reproduce(args: argparse.Namespace) -> None:
 
 
 
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform says, else all)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _evidence(args: argparse.Namespace) -> None:
     from sua.eval import evidence
 
@@ -262,7 +267,8 @@ def _evidence(args: argparse.Namespace) -> None:
     elif args.evidence_command == "export":
         print(f"{len(evidence.export_run(args.run, args.out))} files written under {args.out}")
     else:
-        print(*evidence.derive(args.folder, workers=args.workers).values(), sep="\n")
+        workers = _usable_cpus() if args.workers is None else args.workers
+        print(*evidence.derive(args.folder, workers=workers).values(), sep="\n")
 
 
 def _unit_engine(args: argparse.Namespace) -> Any:
@@ -562,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     derive = evidence_sub.add_parser("derive", help="claims.json, summary.json and evidence.md from "
                                                     "a results folder (no model needed)")
     derive.add_argument("folder", help="results folder written by export")
-    derive.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+    derive.add_argument("--workers", type=int,
                         help="processes evaluating the claims (default: the CPUs this process may use)")
     evidence.set_defaults(func=_evidence)
     _show_defaults(parser)

@@ -30,7 +30,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -595,7 +594,7 @@ def deal_claims(claims: Sequence[Claim], workers: int) -> list[list[int]]:
     groups: dict[tuple[str, str], list[int]] = {}
     for i, claim in enumerate(claims):
         groups.setdefault((claim.task, claim.split), []).append(i)
-    hands: list[list[int]] = [[] for _ in range(max(1, min(workers, len(groups))))]
+    hands: list[list[int]] = [[] for _ in range(min(workers, len(groups)))]
     for group in sorted(groups.values(), key=len, reverse=True):
         min(hands, key=len).extend(group)
     return [sorted(hand) for hand in hands if hand]
@@ -612,8 +611,8 @@ def derive(folder: str | os.PathLike[str], data_dir: str | os.PathLike[str] | No
     """Write ``claims.json``, ``summary.json`` (with the human-uncertainty checks, read against
     ``data_dir``, default :func:`~sua.eval.data.default_data_dir`) and ``evidence.md`` into
     ``folder``'s parent from the packed units in ``folder``; return their paths. With
-    ``workers > 1`` the claims are evaluated in that many processes (:func:`deal_claims`) while
-    this one computes the summary; the files are the same for any ``workers``."""
+    ``workers > 1`` the claims are dealt to that many processes (:func:`deal_claims`), this one
+    among them; the files are the same for any ``workers``."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -629,16 +628,17 @@ def derive(folder: str | os.PathLike[str], data_dir: str | os.PathLike[str] | No
     splits = {t: sorted({p.stem for p in (root / "units" / t).glob("*/seed*/*.npz")}) for t in tasks}
     planned = paper_claims(tasks, splits)
     hands = deal_claims(planned, workers)
-    pool = ProcessPoolExecutor(len(hands), mp_context=get_context("spawn")) if len(hands) > 1 else None
-    with pool or nullcontext():
-        pending = [pool.submit(_evaluate_claims, str(root), [planned[i] for i in hand])
-                   for hand in hands] if pool else []
-        summary = _summary(results, profile, tasks)  # while the claims evaluate
+    # the first hand, the largest group (the in-domain test, whose draws the summary computes
+    # too), stays in this process; the pool starts a process only for what is submitted to it
+    with ProcessPoolExecutor(max(1, len(hands) - 1), mp_context=get_context("spawn")) as pool:
+        elsewhere = [pool.submit(_evaluate_claims, str(root), [planned[i] for i in hand])
+                     for hand in hands[1:]]
+        summary = _summary(results, profile, tasks)
         human = finite_or_none(human_uncertainty(results, data_dir or default_data_dir()))
         if human:
             summary.setdefault("nli", {})["human_uncertainty"] = human
-        outcomes = ([p.result() for p in pending] if pool
-                    else [[evaluate_claim(results, planned[i]) for i in hand] for hand in hands])
+        outcomes = [[evaluate_claim(results, planned[i]) for i in hand] for hand in hands[:1]]
+        outcomes += [future.result() for future in elsewhere]
     evaluated = dict(pair for hand, outcome in zip(hands, outcomes, strict=True)
                      for pair in zip(hand, outcome, strict=True))
     claims = [c for _, c in sorted(evaluated.items()) if c]
