@@ -612,7 +612,8 @@ def derive(folder: str | os.PathLike[str], data_dir: str | os.PathLike[str] | No
     ``data_dir``, default :func:`~sua.eval.data.default_data_dir`) and ``evidence.md`` into
     ``folder``'s parent from the packed units in ``folder``; return their paths. With
     ``workers > 1`` the claims are dealt to that many processes (:func:`deal_claims`), this one
-    among them; the files are the same for any ``workers``."""
+    among them, started by ``spawn`` (a script calling this must do so under
+    ``if __name__ == "__main__":``); the files are the same for any ``workers``."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
