@@ -30,6 +30,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -630,10 +631,11 @@ def derive(folder: str | os.PathLike[str], data_dir: str | os.PathLike[str] | No
     planned = paper_claims(tasks, splits)
     hands = deal_claims(planned, workers)
     # the first hand, the largest group (the in-domain test, whose draws the summary computes
-    # too), stays in this process; the pool starts a process only for what is submitted to it
-    with ProcessPoolExecutor(max(1, len(hands) - 1), mp_context=get_context("spawn")) as pool:
+    # too), stays in this process; a pool (and its helper processes) only for the others
+    pool = ProcessPoolExecutor(len(hands) - 1, mp_context=get_context("spawn")) if len(hands) > 1 else None
+    with pool or nullcontext():
         elsewhere = [pool.submit(_evaluate_claims, str(root), [planned[i] for i in hand])
-                     for hand in hands[1:]]
+                     for hand in hands[1:]] if pool else []
         summary = _summary(results, profile, tasks)
         human = finite_or_none(human_uncertainty(results, data_dir or default_data_dir()))
         if human:
