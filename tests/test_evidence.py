@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from sua.errors import SUAInputError
@@ -227,7 +228,13 @@ def test_claims_dealt_to_two_processes_derive_the_same_files(tmp_path) -> None:
         for seed in (0, 1):
             write_columns(root / "units/nli/standard" / f"seed{seed}" / f"{split}.npz",
                           pack_records(_records(150, 6, seed=len(split) + seed), LABELS))
-    serial = {name: path.read_bytes() for name, path in derive(root).items()}
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:  # derive runs torch on one thread and gives the count back
+        serial = {name: path.read_bytes() for name, path in derive(root).items()}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
     parallel = derive(root, workers=2)
     for name in ("claims", "summary", "evidence"):
         assert parallel[name].read_bytes() == serial[name], name
