@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from sua.errors import SUAInputError
+from sua.inputs import Example
 from sua.measures import divergence
 from sua.models import CallableModel
 from sua.perturb import (
@@ -37,9 +38,10 @@ from sua.perturb import (
     protect_numbers,
     validate,
 )
-from sua.perturb.constraints import levenshtein, modified_words
+from sua.perturb.constraints import SentenceEmbedder, levenshtein, modified_words
 from sua.perturb.resources import wordnet
 from sua.perturb.synonyms import PENN_TO_WORDNET
+from sua.scoring.rewrites import prepare_rewrites, rewritten_inputs
 
 NO_NUMBERS_OR_NEGATIONS = combine_protectors(protect_numbers, protect_negations)
 
@@ -225,6 +227,56 @@ def test_adversarial_beats_random_swaps_within_budget(word_model, hypotheses) ->
     assert wins == len(texts)
     again = adversary.propose(texts[0][1], 4, input_id=texts[0][0], seed=0)
     assert again == adversary.propose(texts[0][1], 4, input_id=texts[0][0], seed=0)
+
+
+class _HashEmbedder(SentenceEmbedder):
+    """Unit vectors from each text's hash (no model), counting the batches it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__("no model")
+        self.batches: list[int] = []
+
+    def _encode(self, texts: list[str]) -> list[np.ndarray]:
+        self.batches.append(len(texts))
+        vectors = [np.random.default_rng(zlib.crc32(t.encode())).normal(size=8) for t in texts]
+        return [v / np.linalg.norm(v) for v in vectors]
+
+
+def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses) -> None:
+    calls: list[int] = []
+
+    def counted(inputs):
+        calls.append(len(inputs))
+        return word_model.predict_proba(inputs)
+
+    def adversary() -> AdversarialPerturber:  # a similarity floor that all pass: cosines recorded
+        constraints = [MaxModifiedWords(2), EmbeddingSimilarity(-1.0, _HashEmbedder())]
+        return AdversarialPerturber(CallableModel(counted, labels=word_model.labels), budget=30,
+                                    constraints=constraints)
+
+    requests = [(text, input_id, 0) for input_id, text in hypotheses[:12]]
+    one = adversary()
+    alone = [one.propose(text, 100, input_id=input_id, seed=seed) for text, input_id, seed in requests]
+    alone_calls, calls[:] = list(calls), []
+    many = adversary()
+    together = many.search_many(requests)
+    assert together == alone and all(p.similarity is not None for found in alone for p in found)
+    # the same model inputs, in one call a round; the embeddings likewise
+    assert sum(calls) == sum(alone_calls) and len(calls) < len(alone_calls) / 4
+    embedded = lambda a: a.constraints[1].embedder.batches  # noqa: E731
+    assert sum(embedded(many)) == sum(embedded(one)) and len(embedded(many)) < len(embedded(one)) / 4
+    # prepared searches are taken by the per-input calls, not run again
+    many.prepare_searches(requests)
+    calls[:] = []
+    assert [many.propose(t, 3, input_id=i, seed=s) for t, i, s in requests] == [a[:3] for a in alone]
+    assert calls == []
+    # a scorer's or trainer's chunk: prepare_rewrites runs a mixture's searches together
+    examples = [Example(i, t) for t, i, _ in requests]
+    mixture = MixturePerturber({"adversarial": adversary()}, constraints=[])
+    prepare_rewrites(examples, mixture, k=3, seed=0)
+    calls[:] = []
+    drawn = [rewritten_inputs(ex, mixture, k=3, seed=0)[0] for ex in examples]
+    assert calls == [] and [[d.text for d in ds] for ds in drawn] == [[p.text for p in a[:3]] for a in alone]
 
 
 # ---------------------------------------------------------------- mixture

@@ -33,7 +33,7 @@ from dataclasses import replace
 from sua.errors import SUAInputError
 from sua.inputs import ModelInput
 from sua.models.base import PredictiveModel
-from sua.perturb.adversarial import AdversarialPerturber
+from sua.perturb.adversarial import AdversarialPerturber, SearchRequest
 from sua.perturb.base import Perturbation, Proposer, check_request, input_rng, repeat_to_k
 from sua.perturb.constraints import Constraint, default_constraints, is_valid, validate
 from sua.perturb.paraphrase import ParaphrasePerturber
@@ -129,6 +129,14 @@ class MixturePerturber:
             prepare = getattr(family, "prepare", None)
             if prepare is not None:
                 prepare(texts)
+
+    def prepare_searches(self, requests: Sequence[SearchRequest]) -> None:
+        """Let each family that searches against a model (the adversarial one) run the searches
+        of ``requests`` (text, input id, seed) together, ahead of the per-input draws."""
+        for family in self.families.values():
+            prepare = getattr(family, "prepare_searches", None)
+            if prepare is not None:
+                prepare(requests)
 
     def acceptance_counts(self) -> dict[str, tuple[int, int]]:
         """Per family: (valid proposals, proposals validated) so far; counts from several copies

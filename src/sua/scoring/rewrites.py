@@ -13,18 +13,22 @@ from sua.tasks import rewritten_side, rewritten_source, with_rewrite
 
 def prepare_rewrites(examples: Sequence[Example], perturber: Perturber, *, k: int, seed: int,
                      perturb_field: str = "auto") -> None:
-    """Let ``perturber`` do its batched work (``prepare``: e.g. back-translating every sentence
-    at once, on several threads) for the examples about to be rewritten; with a disk cache
-    (``has``), only for those whose draws are not stored yet."""
+    """Let ``perturber`` do its batched work for the examples about to be rewritten: ``prepare``
+    (e.g. back-translating every sentence at once, on several threads; with a disk cache,
+    ``has``, only for those whose draws are not stored yet), then ``prepare_searches`` (the
+    adversarial searches against the model, run together)."""
     prepare = getattr(perturber, "prepare", None)
-    if prepare is None:
+    searches = getattr(perturber, "prepare_searches", None)
+    if prepare is None and searches is None:
         return
     has = getattr(perturber, "has", None)
     sources = [(ex, rewritten_source(ex, rewritten_side(ex, perturb_field))) for ex in examples]
-    texts = [text for ex, text in sources
-             if has is None or not has(text, k, input_id=ex.id, seed=seed)]
-    if texts:
-        prepare(list(dict.fromkeys(texts)))
+    missing = [(ex, text) for ex, text in sources
+               if has is None or not has(text, k, input_id=ex.id, seed=seed)]
+    if prepare is not None and missing:
+        prepare(list(dict.fromkeys(text for _, text in missing)))
+    if searches is not None and missing:
+        searches([(text, ex.id, seed) for ex, text in missing])
 
 
 def rewritten_inputs(ex: Example, perturber: Perturber, *, k: int, seed: int,
