@@ -39,6 +39,7 @@ from sua.perturb import (
     validate,
 )
 from sua.perturb.constraints import SentenceEmbedder, levenshtein, modified_words
+from sua.perturb.files import draw_chunk
 from sua.perturb.resources import wordnet
 from sua.perturb.synonyms import PENN_TO_WORDNET
 from sua.scoring.rewrites import prepare_rewrites, rewritten_inputs
@@ -242,7 +243,7 @@ class _HashEmbedder(SentenceEmbedder):
         return [v / np.linalg.norm(v) for v in vectors]
 
 
-def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses) -> None:
+def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses, tmp_path: Path) -> None:
     calls: list[int] = []
 
     def counted(inputs):
@@ -277,6 +278,12 @@ def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses)
     calls[:] = []
     drawn = [rewritten_inputs(ex, mixture, k=3, seed=0)[0] for ex in examples]
     assert calls == [] and [[d.text for d in ds] for ds in drawn] == [[p.text for p in a[:3]] for a in alone]
+    # sua perturb's chunks likewise, through the disk cache
+    calls[:] = []
+    lines = draw_chunk(CachedPerturber(adversary(), tmp_path), examples, k=3, seed=0).lines
+    texts = [[d.text for d in ds] for ds in drawn]
+    assert [[d["text"] for d in line["perturbations"]] for line in lines] == texts
+    assert sum(calls) == sum(alone_calls) and len(calls) < len(alone_calls) / 4
 
 
 # ---------------------------------------------------------------- mixture

@@ -48,12 +48,15 @@ class DrawnChunk:
 
 def draw_chunk(runner: Perturber, examples: Sequence[Example], *, k: int, seed: int) -> DrawnChunk:
     """K draws per example with ``runner`` (a perturber or a :class:`CachedPerturber`), after one
-    ``prepare`` call on the texts that are not cached yet: what every engine runs on a chunk."""
+    ``prepare`` call on the texts that are not cached yet and one ``prepare_searches`` call (the
+    adversarial searches, run together) on their requests: what every engine runs on a chunk."""
     cached = runner if isinstance(runner, CachedPerturber) else None
-    misses = [ex.text for ex in examples
+    misses = [ex for ex in examples
               if cached is None or not cached.has(ex.text, k, input_id=ex.id, seed=seed)]
     if misses and hasattr(runner, "prepare"):
-        runner.prepare(misses)
+        runner.prepare([ex.text for ex in misses])
+    if misses and hasattr(runner, "prepare_searches"):
+        runner.prepare_searches([(ex.text, ex.id, seed) for ex in misses])
     base = cached.perturber if cached is not None else runner
     before = _counts(base)
     lines = [{"id": ex.id, "text": ex.text,
