@@ -31,6 +31,7 @@ from sua.perturb import (
     PerturbConfig,
     SynonymSource,
     TokenPerturber,
+    adversarial,
     combine_protectors,
     get_perturber,
     perturb_file,
@@ -243,7 +244,8 @@ class _HashEmbedder(SentenceEmbedder):
         return [v / np.linalg.norm(v) for v in vectors]
 
 
-def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses, tmp_path: Path) -> None:
+def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
 
     def counted(inputs):
@@ -255,7 +257,9 @@ def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses,
         return AdversarialPerturber(CallableModel(counted, labels=word_model.labels), budget=30,
                                     constraints=constraints)
 
-    requests = [(text, input_id, 0) for input_id, text in hypotheses[:12]]
+    # twelve hypotheses, one text without a site to search, and a repeated request
+    requests = [(text, input_id, 0) for input_id, text in hypotheses[:12]] + [("1 2 3", "none", 0)]
+    requests.append(requests[0])
     one = adversary()
     alone = [one.propose(text, 100, input_id=input_id, seed=seed) for text, input_id, seed in requests]
     alone_calls, calls[:] = list(calls), []
@@ -266,24 +270,30 @@ def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses,
     assert sum(calls) == sum(alone_calls) and len(calls) < len(alone_calls) / 4
     embedded = lambda a: a.constraints[1].embedder.batches  # noqa: E731
     assert sum(embedded(many)) == sum(embedded(one)) and len(embedded(many)) < len(embedded(one)) / 4
+    assert alone[12] == [] and together[13] == alone[0]
+    lockstep_calls = len(calls)
     # prepared searches are taken by the per-input calls, not run again
-    many.prepare_searches(requests)
+    hypothesis_requests, found = requests[:12], alone[:12]
+    many.prepare_searches(hypothesis_requests)
     calls[:] = []
-    assert [many.propose(t, 3, input_id=i, seed=s) for t, i, s in requests] == [a[:3] for a in alone]
+    taken = [many.propose(t, 3, input_id=i, seed=s) for t, i, s in hypothesis_requests]
+    assert taken == [a[:3] for a in found]
     assert calls == []
     # a scorer's or trainer's chunk: prepare_rewrites runs a mixture's searches together
-    examples = [Example(i, t) for t, i, _ in requests]
+    examples = [Example(i, t) for t, i, _ in hypothesis_requests]
     mixture = MixturePerturber({"adversarial": adversary()}, constraints=[])
     prepare_rewrites(examples, mixture, k=3, seed=0)
     calls[:] = []
-    drawn = [rewritten_inputs(ex, mixture, k=3, seed=0)[0] for ex in examples]
-    assert calls == [] and [[d.text for d in ds] for ds in drawn] == [[p.text for p in a[:3]] for a in alone]
+    drawn = [[d.text for d in rewritten_inputs(ex, mixture, k=3, seed=0)[0]] for ex in examples]
+    assert calls == [] and drawn == [[p.text for p in a[:3]] for a in found]
     # sua perturb's chunks likewise, through the disk cache
-    calls[:] = []
     lines = draw_chunk(CachedPerturber(adversary(), tmp_path), examples, k=3, seed=0).lines
-    texts = [[d.text for d in ds] for ds in drawn]
-    assert [[d["text"] for d in line["perturbations"]] for line in lines] == texts
-    assert sum(calls) == sum(alone_calls) and len(calls) < len(alone_calls) / 4
+    assert [[d["text"] for d in line["perturbations"]] for line in lines] == drawn
+    assert len(calls) < len(alone_calls) / 4
+    # in groups of at most LOCKSTEP searches: the same results, the groups one after another
+    calls[:] = []
+    monkeypatch.setattr(adversarial, "LOCKSTEP", 5)
+    assert adversary().search_many(requests) == alone and lockstep_calls < len(calls) < len(alone_calls)
 
 
 # ---------------------------------------------------------------- mixture

@@ -1,7 +1,8 @@
 """`sua perturb --engine ray`: Ray Data streams the inputs through a pool of rewrite actors (each
 holds one copy of the perturber, its resources loaded once, and the shared disk cache); the
 driver writes the lines through :func:`sua.perturb.perturb_file`'s resumable output, in input
-order, so the file is the local engine's."""
+order, so the file is the local engine's (adversarial rewrites up to the model's float noise
+between batch compositions, :mod:`sua.perturb.adversarial`)."""
 
 from __future__ import annotations
 

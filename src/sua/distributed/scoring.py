@@ -1,6 +1,7 @@
 """`sua score --engine ray`: Ray Data streams the inputs through a rewrite stage (CPU tasks) and
 a model stage (an actor pool, the model loaded once per actor); the driver writes the records
-through the scorer's resumable output, so the file is the local engine's, per id."""
+through the scorer's resumable output, so the file is the local engine's, per id (adversarial
+rewrites up to the model's float noise between batch compositions, :mod:`sua.perturb.adversarial`)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,13 @@ results match a search run alone up to the models' float noise between batch com
 64 SNLI test hypotheses against a bf16 MiniLM NLI model: the same proposals on 61, D within
 0.004, at 2.5–3.2× the speed; ``benchmarks/bench_adversarial.py``).
 :meth:`AdversarialPerturber.prepare_searches` runs the searches of a chunk this way ahead of
-the per-input calls, which then take them from a memo.
+the per-input calls, which then take them from a memo; at most :data:`LOCKSTEP` searches go
+together (a training epoch prepares all its inputs at once).
+
+So, unlike the model-free families, an adversarial proposal is a function of (text, input id,
+seed) and the model only up to that float noise: where a model's output moves in its last bits
+with the batch it is computed in (bf16 autocast, padding to the longest input), a different
+chunking (another chunk size, a resumed run, another engine) can order a near tie the other way.
 
 Like TextAttack's TextFooler (goal + constraints + transformation + search), with the
 label-free SUA goal; the model is only called through :meth:`PredictiveModel.predict_proba`.
@@ -53,6 +59,9 @@ from sua.perturb.typos import TYPO_OPS
 FAMILY = "adversarial"
 _TYPO = Typo()
 
+#: The most searches run together: a group's embeddings stay well inside the sentence
+#: embedder's cache (50,000 texts), which they are computed into ahead of their validation.
+LOCKSTEP = 256
 #: One search: the text to rewrite, its input id and the seed.
 SearchRequest = tuple[str, str, int]
 #: What a search asks for next: the model's probabilities on some inputs (``"predict"``), or
@@ -132,7 +141,12 @@ class AdversarialPerturber:
 
     def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Perturbation]]:
         """Every valid proposal of each request's search, largest ``D`` first: the searches run
-        in lockstep, each round's model inputs in one model call (module doc)."""
+        in lockstep, :data:`LOCKSTEP` at a time, each round's model inputs in one model call
+        (module doc)."""
+        return [found for start in range(0, len(requests), LOCKSTEP)
+                for found in self._lockstep(requests[start:start + LOCKSTEP])]
+
+    def _lockstep(self, requests: Sequence[SearchRequest]) -> list[list[Perturbation]]:
         searches = [_Search(self, text, input_id, int(seed)).steps() for text, input_id, seed in requests]
         results: list[list[Perturbation]] = [[] for _ in searches]
         asks: dict[int, _Ask] = {}
@@ -212,7 +226,8 @@ class _Search:
             if left <= 0 or len(kept) == self.owner.max_swaps:
                 break
             options = [(r, _apply(self.text, {**kept, site: r})) for r in sites[site]]
-            yield "embed", [self.text, *(t for _, t in options)]
+            if any(isinstance(c, EmbeddingSimilarity) for c in self.owner.constraints):
+                yield "embed", [self.text, *(t for _, t in options)]
             records = validate(self.text, [self._record({**kept, site: r}, t) for r, t in options],
                                self.owner.constraints)
             valid = [(options[i][0], rec) for i, rec in enumerate(records) if is_valid(rec)][:left]

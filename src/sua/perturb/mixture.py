@@ -20,7 +20,8 @@ it needs (adversarial without a model) drops out and the weights of the others a
 renormalised; :attr:`MixturePerturber.dropped` and the ``repr`` (written into run configs) say so.
 
 Deterministic: everything depends only on (text, input_id, seed) and the configuration, never
-on batch order.
+on batch order — the adversarial family up to its model's float noise between batch
+compositions (:mod:`sua.perturb.adversarial`).
 """
 
 from __future__ import annotations

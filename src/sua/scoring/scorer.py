@@ -105,7 +105,8 @@ class SUAScorer:
 
     def draw(self, ex: Example) -> tuple[list[Perturbation], list[ModelInput]]:
         """The K rewrites of ``ex`` and the model inputs they make (seeded per input id, so the
-        same wherever and in whatever order they are drawn)."""
+        same wherever and in whatever order they are drawn; adversarial ones up to the model's
+        float noise between batch compositions, :mod:`sua.perturb.adversarial`)."""
         return rewritten_inputs(ex, self.perturber, k=self.settings.k, seed=self.settings.seed,
                                 perturb_field=self.settings.perturb_field)
 
