@@ -50,7 +50,14 @@ from sua.measures import divergence
 from sua.models.base import PredictiveModel
 from sua.perturb._sampling import pick
 from sua.perturb.base import Perturbation, check_request, input_rng, is_int, repeat_to_k
-from sua.perturb.constraints import Constraint, EmbeddingSimilarity, default_constraints, is_valid, validate
+from sua.perturb.constraints import (
+    Constraint,
+    EmbeddingSimilarity,
+    SentenceEmbedder,
+    default_constraints,
+    is_valid,
+    validate,
+)
 from sua.perturb.kinds import Doc, Typo
 from sua.perturb.protect import Protector, Span
 from sua.perturb.synonyms import SynonymSource, default_synonyms
@@ -151,7 +158,7 @@ class AdversarialPerturber:
         results: list[list[Perturbation]] = [[] for _ in searches]
         asks: dict[int, _Ask] = {}
         answers: dict[int, np.ndarray | None] = dict.fromkeys(range(len(searches)))
-        embedders = [c.embedder for c in self.constraints if isinstance(c, EmbeddingSimilarity)]
+        embedders = self._embedders()
         while answers:
             for i, answer in answers.items():
                 try:
@@ -172,6 +179,10 @@ class AdversarialPerturber:
                     answers[i] = None
             asks = {}
         return results
+
+    def _embedders(self) -> list[SentenceEmbedder]:
+        """The sentence embedders of the similarity constraints (computed into ahead of them)."""
+        return [c.embedder for c in self.constraints if isinstance(c, EmbeddingSimilarity)]
 
     def prepare(self, texts: Sequence[str]) -> None:
         """Tag all texts in one batch (the synonym lookups then hit the cache)."""
@@ -226,7 +237,7 @@ class _Search:
             if left <= 0 or len(kept) == self.owner.max_swaps:
                 break
             options = [(r, _apply(self.text, {**kept, site: r})) for r in sites[site]]
-            if any(isinstance(c, EmbeddingSimilarity) for c in self.owner.constraints):
+            if self.owner._embedders():
                 yield "embed", [self.text, *(t for _, t in options)]
             records = validate(self.text, [self._record({**kept, site: r}, t) for r, t in options],
                                self.owner.constraints)
