@@ -274,7 +274,7 @@ def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses,
     lockstep_calls = len(calls)
     # prepared searches are taken by the per-input calls, not run again
     hypothesis_requests, found = requests[:12], alone[:12]
-    many.prepare_searches(hypothesis_requests)
+    many.prepare_searches(hypothesis_requests, 3)
     calls[:] = []
     taken = [many.propose(t, 3, input_id=i, seed=s) for t, i, s in hypothesis_requests]
     assert taken == [a[:3] for a in found]
@@ -286,6 +286,16 @@ def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses,
     calls[:] = []
     drawn = [[d.text for d in rewritten_inputs(ex, mixture, k=3, seed=0)[0]] for ex in examples]
     assert calls == [] and drawn == [[p.text for p in a[:3]] for a in found]
+    # beside another family, only the inputs whose draw takes the adversarial family search,
+    # and every search prepared is taken
+    shared = MixturePerturber({"adversarial": adversary(), "token": TokenPerturber()}, constraints=[])
+    prepare_rewrites(examples, shared, k=2, seed=0)
+    prepared = dict(shared.families["adversarial"]._searched)
+    calls[:] = []
+    draws = [rewritten_inputs(ex, shared, k=2, seed=0)[0] for ex in examples]
+    taking = [r for r, d in zip(hypothesis_requests, draws) if any(p.family == "adversarial" for p in d)]
+    assert 0 < len(taking) < len(examples) and set(taking) == set(prepared)
+    assert calls == [] and shared.families["adversarial"]._searched == {}
     # sua perturb's chunks likewise, through the disk cache
     lines = draw_chunk(CachedPerturber(adversary(), tmp_path), examples, k=3, seed=0).lines
     assert [[d["text"] for d in line["perturbations"]] for line in lines] == drawn

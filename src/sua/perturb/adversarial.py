@@ -140,9 +140,10 @@ class AdversarialPerturber:
             found = self.search_many([(text, input_id, int(seed))])[0]
         return found[:n]
 
-    def prepare_searches(self, requests: Sequence[SearchRequest]) -> None:
+    def prepare_searches(self, requests: Sequence[SearchRequest], k: int) -> None:
         """Run the searches of ``requests`` together (:meth:`search_many`) and keep their
-        results for the :meth:`propose` call of each; what an earlier call kept is dropped."""
+        results for the :meth:`propose` call of each; what an earlier call kept is dropped.
+        ``k``, the draws each will be asked for, does not change a search (it runs to its budget)."""
         unique = list(dict.fromkeys((text, input_id, int(seed)) for text, input_id, seed in requests))
         self._searched = dict(zip(unique, self.search_many(unique), strict=True))
 

@@ -104,12 +104,12 @@ class CachedPerturber:
         if prepare is not None and texts:
             prepare(texts)
 
-    def prepare_searches(self, requests: Sequence[tuple[str, str, int]]) -> None:
-        """Forwarded to the wrapped perturber's ``prepare_searches`` (the adversarial searches,
-        run together; pass only requests that will miss)."""
+    def prepare_searches(self, requests: Sequence[tuple[str, str, int]], k: int) -> None:
+        """Forwarded to the wrapped perturber's ``prepare_searches`` (the adversarial searches
+        for draws of ``k``, run together; pass only requests that will miss)."""
         prepare = getattr(self.perturber, "prepare_searches", None)
         if prepare is not None and requests:
-            prepare(requests)
+            prepare(requests, k)
 
     def perturb(self, text: str, k: int, *, input_id: str, seed: int) -> list[Perturbation]:
         check_request(text, k, input_id, seed)

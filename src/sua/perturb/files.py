@@ -56,7 +56,7 @@ def draw_chunk(runner: Perturber, examples: Sequence[Example], *, k: int, seed: 
     if misses and hasattr(runner, "prepare"):
         runner.prepare([ex.text for ex in misses])
     if misses and hasattr(runner, "prepare_searches"):
-        runner.prepare_searches([(ex.text, ex.id, seed) for ex in misses])
+        runner.prepare_searches([(ex.text, ex.id, seed) for ex in misses], k)
     base = cached.perturber if cached is not None else runner
     before = _counts(base)
     lines = [{"id": ex.id, "text": ex.text,

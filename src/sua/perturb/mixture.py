@@ -131,13 +131,21 @@ class MixturePerturber:
             if prepare is not None:
                 prepare(texts)
 
-    def prepare_searches(self, requests: Sequence[SearchRequest]) -> None:
-        """Let each family that searches against a model (the adversarial one) run the searches
-        of ``requests`` (text, input id, seed) together, ahead of the per-input draws."""
-        for family in self.families.values():
+    def prepare_searches(self, requests: Sequence[SearchRequest], k: int) -> None:
+        """Let each family that searches against a model (the adversarial one) run together,
+        ahead of the per-input draws of ``k``, the searches of those ``requests`` (text, input
+        id, seed) whose :meth:`shares` take that family (at K = 8 and weight 0.2, 17 % of the
+        inputs take none); a fallback that reaches the family searches on its own."""
+        for name, family in self.families.items():
             prepare = getattr(family, "prepare_searches", None)
             if prepare is not None:
-                prepare(requests)
+                prepare([r for r in requests if self.shares(k, input_id=r[1], seed=r[2])[name]], k)
+
+    def shares(self, k: int, *, input_id: str, seed: int) -> dict[str, int]:
+        """How many of an input's ``k`` draws each family gives before fallbacks:
+        ``(n_f) ~ Multinomial(k, w)`` on the input's own random stream."""
+        rng = input_rng(seed, f"{input_id}#mixture")
+        return dict(zip(self.weights, map(int, rng.multinomial(k, list(self.weights.values()))), strict=True))
 
     def acceptance_counts(self) -> dict[str, tuple[int, int]]:
         """Per family: (valid proposals, proposals validated) so far; counts from several copies
@@ -183,16 +191,11 @@ class _Draw:
         self.cursor = dict.fromkeys(mixture.weights, 0)
 
     def shares(self) -> list[Perturbation]:
-        """Up to ``n_f`` draws of each family ``f``, ``(n_f) ~ Multinomial(k, w)`` on the input's
-        own random stream."""
-        weights = self.mixture.weights
-        names = list(weights)
-        rng = input_rng(self.seed, f"{self.input_id}#mixture")
-        counts = rng.multinomial(self.k, [weights[f] for f in names])
+        """Up to ``n_f`` draws of each family ``f``, ``n_f`` its :meth:`MixturePerturber.shares`."""
         drawn: list[Perturbation] = []
-        for name, n in zip(names, counts, strict=True):
+        for name, n in self.mixture.shares(self.k, input_id=self.input_id, seed=self.seed).items():
             if n:
-                drawn += self.take(name, int(n), fallback=False)
+                drawn += self.take(name, n, fallback=False)
         return drawn
 
     def fallbacks(self, missing: int) -> list[Perturbation]:

@@ -28,7 +28,7 @@ def prepare_rewrites(examples: Sequence[Example], perturber: Perturber, *, k: in
     if prepare is not None and missing:
         prepare(list(dict.fromkeys(text for _, text in missing)))
     if searches is not None and missing:
-        searches([(text, ex.id, seed) for ex, text in missing])
+        searches([(text, ex.id, seed) for ex, text in missing], k)
 
 
 def rewritten_inputs(ex: Example, perturber: Perturber, *, k: int, seed: int,
