@@ -274,7 +274,7 @@ def test_searches_in_lockstep_find_what_each_finds_alone(word_model, hypotheses,
     lockstep_calls = len(calls)
     # prepared searches are taken by the per-input calls, not run again
     hypothesis_requests, found = requests[:12], alone[:12]
-    many.prepare_searches(hypothesis_requests, 3)
+    many.prepare_draws(hypothesis_requests, 3)
     calls[:] = []
     taken = [many.propose(t, 3, input_id=i, seed=s) for t, i, s in hypothesis_requests]
     assert taken == [a[:3] for a in found]
@@ -358,6 +358,37 @@ def test_mixture_falls_back_and_records_it() -> None:
     nothing = MixturePerturber({"token": Stub("token", 0)}, constraints=[]).perturb("x", 3, input_id="z",
                                                                                    seed=0)
     assert [d.kind for d in nothing] == ["identity"] * 3
+
+
+class PreparedStub(Stub):
+    """A :class:`Stub` that records the texts it is asked to prepare."""
+
+    def __init__(self, family: str) -> None:
+        super().__init__(family)
+        self.prepared: list[str] = []
+
+    def prepare(self, texts):
+        self.prepared += texts
+
+
+def test_mixture_prepares_each_family_for_its_own_uncached_draws(tmp_path: Path) -> None:
+    examples = [Example(f"e{i}", f"text {i}") for i in range(30)]
+
+    def mixture() -> MixturePerturber:
+        families = {f: CachedPerturber(PreparedStub(f), tmp_path / f) for f in ("paraphrase", "token")}
+        return MixturePerturber(families, constraints=[])
+
+    first = mixture()
+    prepare_rewrites(examples, first, k=2, seed=0)
+    draws = {ex.id: rewritten_inputs(ex, first, k=2, seed=0)[0] for ex in examples}
+    for family, cached in first.families.items():
+        takers = [ex.text for ex in examples if any(d.family == family for d in draws[ex.id])]
+        assert cached.perturber.prepared == takers and 0 < len(takers) < len(examples)
+    # every draw is on disk now: a second model's mixture prepares nothing and draws the same
+    second = mixture()
+    prepare_rewrites(examples, second, k=2, seed=0)
+    assert [c.perturber.prepared for c in second.families.values()] == [[], []]
+    assert {ex.id: rewritten_inputs(ex, second, k=2, seed=0)[0] for ex in examples} == draws
 
 
 def test_mixture_without_model_drops_adversarial() -> None:

@@ -23,7 +23,7 @@ embedder in one call (filling its cache). Each search takes the same steps as al
 results match a search run alone up to the models' float noise between batch compositions (on
 64 SNLI test hypotheses against a bf16 MiniLM NLI model: the same proposals on 61, D within
 0.004, at 2.5–3.2× the speed; ``benchmarks/bench_adversarial.py``).
-:meth:`AdversarialPerturber.prepare_searches` runs the searches of a chunk this way ahead of
+:meth:`AdversarialPerturber.prepare_draws` runs the searches of a chunk this way ahead of
 the per-input calls, which then take them from a memo; at most :data:`LOCKSTEP` searches go
 together (a training epoch prepares all its inputs at once).
 
@@ -49,7 +49,7 @@ from sua.inputs import ModelInput
 from sua.measures import divergence
 from sua.models.base import PredictiveModel
 from sua.perturb._sampling import pick
-from sua.perturb.base import Perturbation, check_request, input_rng, is_int, repeat_to_k
+from sua.perturb.base import DrawRequest, Perturbation, check_request, input_rng, is_int, repeat_to_k
 from sua.perturb.constraints import (
     Constraint,
     EmbeddingSimilarity,
@@ -69,8 +69,6 @@ _TYPO = Typo()
 #: The most searches run together: a group's embeddings stay well inside the sentence
 #: embedder's cache (50,000 texts), which they are computed into ahead of their validation.
 LOCKSTEP = 256
-#: One search: the text to rewrite, its input id and the seed.
-SearchRequest = tuple[str, str, int]
 #: What a search asks for next: the model's probabilities on some inputs (``"predict"``), or
 #: the sentence embeddings of the texts it is about to validate, computed ahead (``"embed"``).
 _Ask = tuple[str, list[Any]]
@@ -120,7 +118,7 @@ class AdversarialPerturber:
         self.divergence = divergence
         self.protect = protect
         self.to_model_input = to_model_input
-        self._searched: dict[SearchRequest, list[Perturbation]] = {}
+        self._searched: dict[DrawRequest, list[Perturbation]] = {}
 
     def __repr__(self) -> str:
         protect = getattr(self.protect, "__qualname__", repr(self.protect))
@@ -133,28 +131,30 @@ class AdversarialPerturber:
 
     def propose(self, text: str, n: int, *, input_id: str, seed: int) -> list[Perturbation]:
         """Up to ``n`` valid proposals with the largest ``D``, largest first (searched now, or
-        taken from :meth:`prepare_searches`)."""
+        taken from :meth:`prepare_draws`)."""
         check_request(text, n, input_id, seed)
         found = self._searched.pop((text, input_id, int(seed)), None)
         if found is None:
             found = self.search_many([(text, input_id, int(seed))])[0]
         return found[:n]
 
-    def prepare_searches(self, requests: Sequence[SearchRequest], k: int) -> None:
-        """Run the searches of ``requests`` together (:meth:`search_many`) and keep their
-        results for the :meth:`propose` call of each; what an earlier call kept is dropped.
-        ``k``, the draws each will be asked for, does not change a search (it runs to its budget)."""
+    def prepare_draws(self, requests: Sequence[DrawRequest], k: int) -> None:
+        """Tag the texts of ``requests`` at once (:meth:`prepare`), run their searches together
+        (:meth:`search_many`) and keep the results for the :meth:`propose` call of each; what
+        an earlier call kept is dropped. ``k``, the draws each will be asked for, does not
+        change a search (it runs to its budget)."""
         unique = list(dict.fromkeys((text, input_id, int(seed)) for text, input_id, seed in requests))
+        self.prepare([text for text, _, _ in unique])
         self._searched = dict(zip(unique, self.search_many(unique), strict=True))
 
-    def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Perturbation]]:
+    def search_many(self, requests: Sequence[DrawRequest]) -> list[list[Perturbation]]:
         """Every valid proposal of each request's search, largest ``D`` first: the searches run
         in lockstep, :data:`LOCKSTEP` at a time, each round's model inputs in one model call
         (module doc)."""
         return [found for start in range(0, len(requests), LOCKSTEP)
                 for found in self._lockstep(requests[start:start + LOCKSTEP])]
 
-    def _lockstep(self, requests: Sequence[SearchRequest]) -> list[list[Perturbation]]:
+    def _lockstep(self, requests: Sequence[DrawRequest]) -> list[list[Perturbation]]:
         searches = [_Search(self, text, input_id, int(seed)).steps() for text, input_id, seed in requests]
         results: list[list[Perturbation]] = [[] for _ in searches]
         asks: dict[int, _Ask] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from itertools import cycle
 from numbers import Integral
@@ -45,6 +46,23 @@ class Perturber(Protocol):
     """
 
     def perturb(self, text: str, k: int, *, input_id: str, seed: int) -> list[Perturbation]: ...
+
+
+#: One input's draw request: the text to rewrite, its input id and the seed.
+DrawRequest = tuple[str, str, int]
+
+
+def prepare_draws(perturber: Perturber, requests: Sequence[DrawRequest], k: int) -> None:
+    """Let ``perturber`` do its batched work ahead of its draws of ``k`` for ``requests``: its
+    own ``prepare_draws(requests, k)`` when it has one (a mixture, a cache, the adversarial
+    search), else its ``prepare(texts)`` (all translations, all POS tags at once), else nothing."""
+    own = getattr(perturber, "prepare_draws", None)
+    if own is not None:
+        own(requests, k)
+        return
+    prepare = getattr(perturber, "prepare", None)
+    if prepare is not None and requests:
+        prepare(list(dict.fromkeys(text for text, _, _ in requests)))
 
 
 def input_rng(seed: int, input_id: str) -> np.random.Generator:

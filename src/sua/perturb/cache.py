@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import sua
-from sua.perturb.base import Perturbation, Perturber, check_request
+from sua.perturb.base import DrawRequest, Perturbation, Perturber, check_request, prepare_draws
 from sua.perturb.resources import cache_root
 
 
@@ -98,18 +98,14 @@ class CachedPerturber:
         """Whether ``perturb`` with these arguments would be a cache hit."""
         return self._lookup(self._key(text, k, input_id, seed)) is not None
 
-    def prepare(self, texts: Sequence[str]) -> None:
-        """Forwarded to the wrapped perturber's ``prepare`` (pass only texts that will miss)."""
-        prepare = getattr(self.perturber, "prepare", None)
-        if prepare is not None and texts:
-            prepare(texts)
+    def has_proposals(self, text: str, n: int, *, input_id: str, seed: int) -> bool:
+        """Whether ``propose`` with these arguments would be a cache hit."""
+        return self._lookup(self._key(text, n, input_id, seed, "propose")) is not None
 
-    def prepare_searches(self, requests: Sequence[tuple[str, str, int]], k: int) -> None:
-        """Forwarded to the wrapped perturber's ``prepare_searches`` (the adversarial searches
-        for draws of ``k``, run together; pass only requests that will miss)."""
-        prepare = getattr(self.perturber, "prepare_searches", None)
-        if prepare is not None and requests:
-            prepare(requests, k)
+    def prepare_draws(self, requests: Sequence[DrawRequest], k: int) -> None:
+        """The wrapped perturber's batched work (:func:`~sua.perturb.base.prepare_draws`) for
+        ``requests`` (pass only those that will miss)."""
+        prepare_draws(self.perturber, requests, k)
 
     def perturb(self, text: str, k: int, *, input_id: str, seed: int) -> list[Perturbation]:
         check_request(text, k, input_id, seed)

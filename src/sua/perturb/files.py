@@ -27,7 +27,7 @@ from sua.manifest import meta_path_for, require_same_config, write_manifest
 from sua.models.base import PredictiveModel
 from sua.models.loading import load_model
 from sua.outputs import check_not_an_input, guarded_output
-from sua.perturb.base import Perturber, is_int
+from sua.perturb.base import Perturber, is_int, prepare_draws
 from sua.perturb.cache import CachedPerturber
 from sua.perturb.mixture import acceptance_rates
 from sua.perturb.protect import Protector, protector_from_names
@@ -47,16 +47,14 @@ class DrawnChunk:
 
 
 def draw_chunk(runner: Perturber, examples: Sequence[Example], *, k: int, seed: int) -> DrawnChunk:
-    """K draws per example with ``runner`` (a perturber or a :class:`CachedPerturber`), after one
-    ``prepare`` call on the texts that are not cached yet and one ``prepare_searches`` call (the
-    adversarial searches, run together) on their requests: what every engine runs on a chunk."""
+    """K draws per example with ``runner`` (a perturber or a :class:`CachedPerturber`), after its
+    batched work for the examples not cached yet (:func:`~sua.perturb.base.prepare_draws`:
+    translations, tags, the adversarial searches run together): what every engine runs on a chunk."""
     cached = runner if isinstance(runner, CachedPerturber) else None
     misses = [ex for ex in examples
               if cached is None or not cached.has(ex.text, k, input_id=ex.id, seed=seed)]
-    if misses and hasattr(runner, "prepare"):
-        runner.prepare([ex.text for ex in misses])
-    if misses and hasattr(runner, "prepare_searches"):
-        runner.prepare_searches([(ex.text, ex.id, seed) for ex in misses], k)
+    if misses:
+        prepare_draws(runner, [(ex.text, ex.id, seed) for ex in misses], k)
     base = cached.perturber if cached is not None else runner
     before = _counts(base)
     lines = [{"id": ex.id, "text": ex.text,

@@ -34,8 +34,16 @@ from dataclasses import replace
 from sua.errors import SUAInputError
 from sua.inputs import ModelInput
 from sua.models.base import PredictiveModel
-from sua.perturb.adversarial import AdversarialPerturber, SearchRequest
-from sua.perturb.base import Perturbation, Proposer, check_request, input_rng, repeat_to_k
+from sua.perturb.adversarial import AdversarialPerturber
+from sua.perturb.base import (
+    DrawRequest,
+    Perturbation,
+    Proposer,
+    check_request,
+    input_rng,
+    prepare_draws,
+    repeat_to_k,
+)
 from sua.perturb.constraints import Constraint, default_constraints, is_valid, validate
 from sua.perturb.paraphrase import ParaphrasePerturber
 from sua.perturb.protect import Protector
@@ -124,22 +132,20 @@ class MixturePerturber:
                 f"dropped={self.dropped!r}, constraints={self.constraints!r}, "
                 f"distinct_key={self.distinct_key!r})")
 
-    def prepare(self, texts: Sequence[str]) -> None:
-        """Let each family precompute what it batches (translations, POS tags) for ``texts``."""
-        for family in self.families.values():
-            prepare = getattr(family, "prepare", None)
-            if prepare is not None:
-                prepare(texts)
-
-    def prepare_searches(self, requests: Sequence[SearchRequest], k: int) -> None:
-        """Let each family that searches against a model (the adversarial one) run together,
-        ahead of the per-input draws of ``k``, the searches of those ``requests`` (text, input
-        id, seed) whose :meth:`shares` take that family (at K = 8 and weight 0.2, 17 % of the
-        inputs take none); a fallback that reaches the family searches on its own."""
+    def prepare_draws(self, requests: Sequence[DrawRequest], k: int) -> None:
+        """Each family's batched work (:func:`~sua.perturb.base.prepare_draws`: translations, POS
+        tags, the adversarial searches run together) ahead of the draws of ``k``, for those
+        ``requests`` (text, input id, seed) whose :meth:`shares` take the family and whose
+        proposals it does not hold already (a cached family's ``has_proposals``). At K = 8 and
+        weight 0.2, 17 % of the inputs take no adversarial draw; a fallback that reaches a family
+        not prepared for the input draws from it on its own."""
+        n = OVERSAMPLE * k
         for name, family in self.families.items():
-            prepare = getattr(family, "prepare_searches", None)
-            if prepare is not None:
-                prepare([r for r in requests if self.shares(k, input_id=r[1], seed=r[2])[name]], k)
+            held = getattr(family, "has_proposals", None)
+            wanted = [(text, input_id, seed) for text, input_id, seed in requests
+                      if self.shares(k, input_id=input_id, seed=seed)[name]
+                      and not (held is not None and held(text, n, input_id=input_id, seed=seed))]
+            prepare_draws(family, wanted, k)
 
     def shares(self, k: int, *, input_id: str, seed: int) -> dict[str, int]:
         """How many of an input's ``k`` draws each family gives before fallbacks:

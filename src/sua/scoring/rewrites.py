@@ -7,28 +7,22 @@ from collections.abc import Sequence
 
 from sua.errors import SUAInputError
 from sua.inputs import Example, ModelInput
-from sua.perturb.base import Perturbation, Perturber
+from sua.perturb.base import Perturbation, Perturber, prepare_draws
 from sua.tasks import rewritten_side, rewritten_source, with_rewrite
 
 
 def prepare_rewrites(examples: Sequence[Example], perturber: Perturber, *, k: int, seed: int,
                      perturb_field: str = "auto") -> None:
-    """Let ``perturber`` do its batched work for the examples about to be rewritten: ``prepare``
-    (e.g. back-translating every sentence at once, on several threads; with a disk cache,
-    ``has``, only for those whose draws are not stored yet), then ``prepare_searches`` (the
-    adversarial searches against the model, run together)."""
-    prepare = getattr(perturber, "prepare", None)
-    searches = getattr(perturber, "prepare_searches", None)
-    if prepare is None and searches is None:
+    """Let ``perturber`` do its batched work for the examples about to be rewritten whose draws
+    it does not store yet (a disk cache's ``has``): :func:`~sua.perturb.base.prepare_draws`
+    (e.g. back-translating every sentence at once, on several threads; the adversarial searches
+    against the model, run together)."""
+    if not (hasattr(perturber, "prepare_draws") or hasattr(perturber, "prepare")):
         return
     has = getattr(perturber, "has", None)
-    sources = [(ex, rewritten_source(ex, rewritten_side(ex, perturb_field))) for ex in examples]
-    missing = [(ex, text) for ex, text in sources
-               if has is None or not has(text, k, input_id=ex.id, seed=seed)]
-    if prepare is not None and missing:
-        prepare(list(dict.fromkeys(text for _, text in missing)))
-    if searches is not None and missing:
-        searches([(text, ex.id, seed) for ex, text in missing], k)
+    requests = [(rewritten_source(ex, rewritten_side(ex, perturb_field)), ex.id, seed) for ex in examples]
+    prepare_draws(perturber, [(text, input_id, seed) for text, input_id, seed in requests
+                              if has is None or not has(text, k, input_id=input_id, seed=seed)], k)
 
 
 def rewritten_inputs(ex: Example, perturber: Perturber, *, k: int, seed: int,
