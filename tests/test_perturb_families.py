@@ -6,12 +6,14 @@ from installed packages."""
 from __future__ import annotations
 
 import json
+import pickle
 import zlib
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sentence_transformers import SentenceTransformer
 
 from sua.errors import SUAInputError
 from sua.inputs import Example
@@ -174,6 +176,32 @@ def test_similarity_rejects_meaning_change() -> None:
     checked = validate(source, records, [EmbeddingSimilarity(0.8)])
     assert [r.constraints["similarity"] for r in checked] == [True, False]
     assert checked[0].similarity > 0.8 > checked[1].similarity
+
+
+class _CountedEmbedder(SentenceEmbedder):
+    """The bundled MiniLM, recording the texts it computes."""
+
+    def __init__(self, store: Path) -> None:
+        super().__init__(store=store)
+        self.computed: list[str] = []
+
+    def _encode(self, texts: list[str]) -> list[np.ndarray]:
+        self.computed += texts
+        return super()._encode(texts)
+
+
+def test_stored_embeddings_are_read_back_not_recomputed(tmp_path: Path) -> None:
+    texts = ["A man plays a guitar .", "Two dogs run in a park .", "A man plays a guitar ."]
+    first = _CountedEmbedder(tmp_path)
+    vectors = first.encode(texts)
+    assert first.computed == texts[:2]
+    reference = SentenceTransformer(first.model_path).encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(vectors, reference, atol=1e-5)
+    # another process (a worker's pickled copy): the stored vectors, bit for bit; only the new text computed
+    second = pickle.loads(pickle.dumps(_CountedEmbedder(tmp_path)))
+    again = second.encode([*texts, "A woman cooks pasta ."])
+    assert second.computed == ["A woman cooks pasta ."] and np.array_equal(again[:3], vectors)
+    assert EmbeddingSimilarity(0.8, second).check(texts[0], ["A man is playing a guitar ."]) == [True]
 
 
 def test_edit_and_word_caps() -> None:

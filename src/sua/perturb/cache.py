@@ -30,6 +30,17 @@ def default_cache_dir() -> Path:
     return cache_root() / "perturbations"
 
 
+def connect_store(path: Path) -> sqlite3.Connection:
+    """A connection to the SQLite file ``path`` shared by concurrent processes (write-ahead log;
+    a writer waits up to 60 s for another)."""
+    # a Ray actor unpickles its copy in one thread and draws in another; the module's
+    # connections are serialised (sqlite3.threadsafety 3), and each copy draws in turn
+    db = sqlite3.connect(path, timeout=60, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -61,11 +72,7 @@ class CachedPerturber:
         self.misses = 0
 
     def _connect(self) -> sqlite3.Connection:
-        # a Ray actor unpickles its copy in one thread and draws in another; the module's
-        # connections are serialised (sqlite3.threadsafety 3), and each copy draws in turn
-        db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db = connect_store(self.path)
         with db:
             db.execute("CREATE TABLE IF NOT EXISTS draws (config TEXT, key TEXT, records TEXT, "
                        "PRIMARY KEY (config, key))")

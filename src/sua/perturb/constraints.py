@@ -25,11 +25,15 @@ Built in:
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from difflib import SequenceMatcher
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -40,6 +44,7 @@ from sua.models.backbones import default_backbone_path
 from sua.models.base import PredictiveModel
 from sua.perturb._memo import BatchMemo
 from sua.perturb.base import Perturbation
+from sua.perturb.cache import connect_store
 from sua.perturb.protect import Protector
 
 
@@ -54,17 +59,51 @@ class Constraint(Protocol):
 
 class SentenceEmbedder:
     """Unit-length sentence embeddings from a sentence-transformers folder (default: the
-    bundled all-MiniLM-L6-v2), computed in batches of ``batch_size`` and cached per text."""
+    bundled all-MiniLM-L6-v2), computed in batches of ``batch_size`` and cached per text.
 
-    def __init__(self, model_path: str | None = None, *, batch_size: int = 64, device: str = "cpu") -> None:
+    ``store``: a folder whose ``embeddings.sqlite`` keeps every embedding computed (float32,
+    keyed by the model folder and the text), so that later processes read them back instead of
+    recomputing them: another model's run validating the same shared rewrites."""
+
+    def __init__(self, model_path: str | None = None, *, batch_size: int = 64, device: str = "cpu",
+                 store: str | os.PathLike[str] | None = None) -> None:
         self.model_path = model_path or default_backbone_path()
         self.batch_size = batch_size
         self.device = device
+        self.store = None if store is None else Path(store) / "embeddings.sqlite"
         self._model = None
-        self._memo: BatchMemo[str, np.ndarray] = BatchMemo(self._encode, maxsize=50_000)
+        self._db: sqlite3.Connection | None = None
+        self._memo: BatchMemo[str, np.ndarray] = BatchMemo(
+            self._encode if store is None else self._stored, maxsize=50_000)
 
     def __repr__(self) -> str:
         return f"SentenceEmbedder({self.model_path!r})"
+
+    def __getstate__(self) -> dict:
+        """Pickled without its store connection (for worker processes); each copy reconnects."""
+        return {**self.__dict__, "_db": None}
+
+    def _stored(self, texts: list[str]) -> list[np.ndarray]:
+        """:meth:`_encode` through the ``store``: only the texts it lacks are computed (and added)."""
+        if self._db is None:
+            self.store.parent.mkdir(parents=True, exist_ok=True)
+            self._db = connect_store(self.store)
+            with self._db:
+                self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB)")
+        keys = [hashlib.sha256(f"{self.model_path}\n{t}".encode()).hexdigest() for t in texts]
+        found = {}
+        for start in range(0, len(keys), 500):  # SQLite's bound on the variables of one query
+            part = keys[start:start + 500]
+            found.update(self._db.execute(f"SELECT key, vector FROM embeddings WHERE key IN "
+                                          f"({','.join('?' * len(part))})", part).fetchall())
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        computed = self._encode([texts[i] for i in missing]) if missing else []
+        rows = [(keys[i], np.asarray(vector, np.float32).tobytes())
+                for i, vector in zip(missing, computed, strict=True)]
+        with self._db:
+            self._db.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?)", rows)
+        found.update(rows)
+        return [np.frombuffer(found[key], np.float32) for key in keys]
 
     def _encode(self, texts: list[str]) -> list[np.ndarray]:
         if self._model is None:
@@ -87,9 +126,9 @@ class SentenceEmbedder:
 
 
 @functools.cache
-def default_embedder() -> SentenceEmbedder:
-    """One shared MiniLM embedder per process (so every constraint reuses its cache)."""
-    return SentenceEmbedder()
+def default_embedder(store: Path | None = None) -> SentenceEmbedder:
+    """One shared MiniLM embedder per process and ``store`` (so every constraint reuses its cache)."""
+    return SentenceEmbedder(store=store)
 
 
 def _fraction(value: float | None, name: str) -> float | None:
@@ -235,9 +274,11 @@ class KeepsProtected:
         return [self._strings(c) == kept for c in candidates]
 
 
-def default_constraints(protect: Protector | None = None) -> list[Constraint]:
-    """MiniLM cosine >= 0.8, at most half the words modified, and the protected strings kept."""
-    found: list[Constraint] = [EmbeddingSimilarity(0.8), MaxModifiedWords(max_fraction=0.5)]
+def default_constraints(protect: Protector | None = None, *,
+                        embedder: SentenceEmbedder | None = None) -> list[Constraint]:
+    """MiniLM cosine >= 0.8 (``embedder``: default :func:`default_embedder`), at most half the
+    words modified, and the protected strings kept."""
+    found: list[Constraint] = [EmbeddingSimilarity(0.8, embedder), MaxModifiedWords(max_fraction=0.5)]
     return found + ([KeepsProtected(protect)] if protect is not None else [])
 
 

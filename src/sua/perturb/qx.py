@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Any
 
 from sua.errors import SUAInputError
 from sua.inputs import ModelInput
 from sua.perturb.adversarial import AdversarialPerturber
-from sua.perturb.cache import CachedPerturber
+from sua.perturb.cache import CachedPerturber, default_cache_dir
+from sua.perturb.constraints import default_constraints, default_embedder
 from sua.perturb.mixture import DEFAULT_TOKEN_KINDS, DEFAULT_WEIGHTS, MixturePerturber
 from sua.perturb.paraphrase import ParaphrasePerturber
 from sua.perturb.token import TokenPerturber
@@ -75,10 +77,15 @@ def model_qx(setting: str, model: Any, *, cache_dir: str | os.PathLike[str] | No
     if "token" in names:
         families["token"] = CachedPerturber(
             TokenPerturber(tuple(DEFAULT_TOKEN_KINDS), tuple(DEFAULT_TOKEN_KINDS.values())), cache_dir)
+    # the rewrites' sentence embeddings are stored beside them: a model-free rewrite is
+    # validated alike for every model, and a search's candidates largely recur across models
+    constraints = default_constraints(embedder=default_embedder(
+        Path(cache_dir) if cache_dir is not None else default_cache_dir()))
     if "adversarial" in names and callable(getattr(model, "predict_proba", None)):
-        families["adversarial"] = AdversarialPerturber(model, to_model_input=to_model_input)
+        families["adversarial"] = AdversarialPerturber(model, to_model_input=to_model_input,
+                                                       constraints=constraints)
     weights = {name: DEFAULT_WEIGHTS[name] for name in names}
-    return MixturePerturber(families, weights, distinct_key=model_input_key(model))
+    return MixturePerturber(families, weights, constraints=constraints, distinct_key=model_input_key(model))
 
 
 def qx_for_file(family: str, model: Any, data: str | os.PathLike[str], *, text_field: str,
