@@ -8,6 +8,7 @@ Layout under ``RUN_DIR``::
     units/<task>/<preset>-n<N>/seed<S>/scores/<split>-k<K>-s<seed>.jsonl   per-instance records
     units/<task>/<preset>-n<N>/seed<S>/votes/<split>-m<M>.json              MC-dropout agreement
     cache/perturbations.sqlite                      rewrites shared by every model
+    cache/embeddings.sqlite                         their sentence embeddings (similarity checks)
 
 Models are trained by :func:`sua.train.train_model` and score files written by the scorers'
 ``score_file`` (with its ``.meta.json``), both resumable: a rerun continues an interrupted

@@ -140,11 +140,11 @@ class MixturePerturber:
         weight 0.2, 17 % of the inputs take no adversarial draw; a fallback that reaches a family
         not prepared for the input draws from it on its own."""
         n = OVERSAMPLE * k
+        shares = [self.shares(k, input_id=input_id, seed=seed) for _, input_id, seed in requests]
         for name, family in self.families.items():
             held = getattr(family, "has_proposals", None)
-            wanted = [(text, input_id, seed) for text, input_id, seed in requests
-                      if self.shares(k, input_id=input_id, seed=seed)[name]
-                      and not (held is not None and held(text, n, input_id=input_id, seed=seed))]
+            wanted = [(text, i, seed) for (text, i, seed), share in zip(requests, shares, strict=True)
+                      if share[name] and not (held is not None and held(text, n, input_id=i, seed=seed))]
             prepare_draws(family, wanted, k)
 
     def shares(self, k: int, *, input_id: str, seed: int) -> dict[str, int]:
