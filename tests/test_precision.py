@@ -206,6 +206,21 @@ def test_bf16_training_autocasts_the_forward_and_keeps_float32_weights(tokenizer
         make_config("standard", precision="int8")
 
 
+def test_the_trainer_evaluates_and_searches_at_its_training_precision(tokenizer, pairs, native_bf16):
+    """The trained model's own predictions (the learning curve, a model-in-the-loop search
+    for the training rewrites) run at ``config.precision``: bf16 is 4-8x faster than fp32 on a
+    CPU with bf16 kernels, and a search asks the model for up to 64 inputs per text."""
+    model = _tiny(tokenizer)
+    trainer = SUATrainer(model, tokenizer, NLI, make_config("standard", precision="bf16", max_length=64),
+                         progress=False)
+    options = {"max_length": 64, "batch_size": 32}
+    bf16 = HFSequenceClassifier(model, tokenizer, labels=NLI, options=ModelOptions(precision="bf16", **options))
+    fp32 = HFSequenceClassifier(model, tokenizer, labels=NLI, options=ModelOptions(precision="fp32", **options))
+    got = trainer.classifier.predict_logits(pairs)
+    np.testing.assert_array_equal(got, bf16.predict_logits(pairs))
+    assert not np.array_equal(got, fp32.predict_logits(pairs))
+
+
 def test_derived_max_length_is_the_rounded_99th_percentile():
     lengths = list(range(1, 201))  # numpy's q0.99 = 198.01 -> 200
     assert derive_max_length(lengths, cap=512) == 200

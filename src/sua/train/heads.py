@@ -71,7 +71,8 @@ class ClassificationHead:
                                 "tokenizer, labels=[...])")
         self.derive_length = config.max_length is None
         self.predictor = HFSequenceClassifier(model, tokenizer, labels=labels, options=ModelOptions(
-            device=device, max_length=config.max_length or 2**31 - 1, batch_size=max(config.batch_size, 32)))
+            device=device, max_length=config.max_length or 2**31 - 1, batch_size=max(config.batch_size, 32),
+            precision=config.precision))
 
     def encode(self, examples: Sequence[Example]) -> tuple[list[int], list[Any], torch.Tensor]:
         index = {name: i for i, name in enumerate(self.predictor.labels)}
@@ -123,7 +124,7 @@ class QAHead:
                                 "perturb_field='text' would change the context the spans live in")
         self.predictor = HFExtractiveQA(model, tokenizer, options=ModelOptions(
             device=device, max_length=config.max_length or QA_MAX_LENGTH,
-            batch_size=max(config.batch_size, 32)))
+            batch_size=max(config.batch_size, 32), precision=config.precision))
 
     def encode(self, examples: Sequence[Example]) -> tuple[list[int], list[Any], torch.Tensor]:
         features = self.tokenize([ex.model_input() for ex in examples])
