@@ -208,8 +208,7 @@ def test_bf16_training_autocasts_the_forward_and_keeps_float32_weights(tokenizer
 
 def test_the_trainer_evaluates_and_searches_at_its_training_precision(tokenizer, pairs, native_bf16):
     """The trained model's own predictions (the learning curve, a model-in-the-loop search
-    for the training rewrites) run at ``config.precision``: bf16 is 4-8x faster than fp32 on a
-    CPU with bf16 kernels, and a search asks the model for up to 64 inputs per text."""
+    for the training rewrites) run at ``config.precision``, as the loss's forward passes do."""
     model = _tiny(tokenizer)
     trainer = SUATrainer(model, tokenizer, NLI, make_config("standard", precision="bf16", max_length=64),
                          progress=False)
