@@ -41,7 +41,9 @@ def connect_store(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _sha256(text: str) -> str:
+def store_key(text: str) -> str:
+    """The key of ``text`` in a store: ``sha256(utf-8 bytes)`` as hex (fixed length whatever
+    the text's, so a long article indexes as cheaply as a word)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -64,7 +66,7 @@ class CachedPerturber:
         self.perturber = perturber
         self.family = getattr(perturber, "family", "cached")
         self.config = repr(perturber) if config is None else config
-        self.config_hash = _sha256(f"{sua.__version__}\n{self.config}")[:16]
+        self.config_hash = store_key(f"{sua.__version__}\n{self.config}")[:16]
         self.path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "perturbations.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect()
@@ -93,8 +95,8 @@ class CachedPerturber:
 
     def _key(self, text: str, k: int, input_id: str, seed: int, call: str = "perturb") -> str:
         # perturb keys keep their original form, so caches written before propose existed still hit
-        parts = [_sha256(text), input_id, int(seed), int(k)] + ([] if call == "perturb" else [call])
-        return _sha256(json.dumps(parts))
+        parts = [store_key(text), input_id, int(seed), int(k)] + ([] if call == "perturb" else [call])
+        return store_key(json.dumps(parts))
 
     def _lookup(self, key: str) -> str | None:
         row = self._db.execute("SELECT records FROM draws WHERE config = ? AND key = ?",

@@ -25,7 +25,6 @@ Built in:
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 import sqlite3
@@ -44,7 +43,7 @@ from sua.models.backbones import default_backbone_path
 from sua.models.base import PredictiveModel
 from sua.perturb._memo import BatchMemo
 from sua.perturb.base import Perturbation
-from sua.perturb.cache import connect_store
+from sua.perturb.cache import connect_store, store_key
 from sua.perturb.protect import Protector
 
 
@@ -90,7 +89,7 @@ class SentenceEmbedder:
             self._db = connect_store(self.store)
             with self._db:
                 self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB)")
-        keys = [hashlib.sha256(f"{self.model_path}\n{t}".encode()).hexdigest() for t in texts]
+        keys = [store_key(f"{self.model_path}\n{t}") for t in texts]
         found = {}
         for start in range(0, len(keys), 500):  # SQLite's bound on the variables of one query
             part = keys[start:start + 500]
