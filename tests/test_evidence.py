@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from sua.errors import SUAInputError
 from sua.eval.artifacts import pack_records, read_columns, write_columns
-from sua.eval.evidence import deal_claims, derive, paper_claims, score_columns
+from sua.eval.evidence import claim_groups, derive, paper_claims, score_columns
 from sua.measures import divergence, entropy
 
 LABELS = ["entailment", "neutral", "contradiction"]
@@ -224,7 +224,7 @@ def test_claims_at_a_glance_count_each_claims_verdicts(tmp_path) -> None:
 
 def test_claims_dealt_to_two_processes_derive_the_same_files(tmp_path) -> None:
     root = _results(tmp_path)
-    for split in ("mnli", "ambient"):
+    for split in ("mnli", "ambient", "vitaminc", "epistemic"):  # four groups for the helper
         for seed in (0, 1):
             write_columns(root / "units/nli/standard" / f"seed{seed}" / f"{split}.npz",
                           pack_records(_records(150, 6, seed=len(split) + seed), LABELS))
@@ -239,11 +239,12 @@ def test_claims_dealt_to_two_processes_derive_the_same_files(tmp_path) -> None:
     for name in ("claims", "summary", "evidence"):
         assert parallel[name].read_bytes() == serial[name], name
     claims = paper_claims(["nli"], {"nli": ["ambient", "mnli", "test", "validation"]})
-    hands = deal_claims(claims, workers=2)
-    assert sorted(i for hand in hands for i in hand) == list(range(len(claims)))
-    # each (task, split) goes to one process; the test's larger group first, alone
-    assert [{claims[i].split for i in hand} for hand in hands] == [{"test"}, {"ambient", "mnli"}]
-    assert deal_claims(claims, workers=1) == [list(range(len(claims)))]
+    groups = claim_groups(claims)
+    assert sorted(i for group in groups for i in group) == list(range(len(claims)))
+    # one group per (task, split): the largest (the in-domain test's) first, equal sizes in order
+    assert [{(claims[i].task, claims[i].split) for i in group} for group in groups] == \
+        [{("nli", "test")}, {("nli", "ambient")}, {("nli", "mnli")}]
+    assert [len(group) for group in groups] == [64, 24, 24]
     # an error in another process reaches the caller as itself
     write_columns(root / "units/nli/standard/seed1/mnli.npz", pack_records(_records(140, 6, seed=9), LABELS))
     with pytest.raises(SUAInputError, match="seeds were scored on different items"):

@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -587,18 +587,14 @@ def evaluate_claim(results: Results, claim: Claim) -> dict[str, Any] | None:
                            for p in chosen if p.endswith(TUNED)}})
 
 
-def deal_claims(claims: Sequence[Claim], workers: int) -> list[list[int]]:
-    """The claims' indices dealt to at most ``workers`` processes: the claims on one (task, split)
-    stay together (they share its units, fits and draws), and each group, largest first, goes to
-    the process with the fewest claims so far (ties to the lower index), so the deal is the same
-    on every run."""
+def claim_groups(claims: Sequence[Claim]) -> list[list[int]]:
+    """The claims' indices grouped by (task, split), the unit of work of a derivation's processes
+    (a group's claims share its units, fits and draws): the largest group first, then by size,
+    equal sizes in order of first appearance, so the grouping is the same on every run."""
     groups: dict[tuple[str, str], list[int]] = {}
     for i, claim in enumerate(claims):
         groups.setdefault((claim.task, claim.split), []).append(i)
-    hands: list[list[int]] = [[] for _ in range(min(workers, len(groups)))]
-    for group in sorted(groups.values(), key=len, reverse=True):
-        min(hands, key=len).extend(group)
-    return [sorted(hand) for hand in hands if hand]
+    return sorted(groups.values(), key=len, reverse=True)
 
 
 @contextmanager
@@ -618,11 +614,17 @@ def _one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _evaluate_claims(folder: str, claims: list[Claim]) -> list[dict[str, Any] | None]:
-    """:func:`evaluate_claim` on each claim, with a :class:`Results` of this process's own."""
-    results = Results(folder)
+@lru_cache(maxsize=1)
+def _helper_results(folder: str) -> Results:
+    """A helper process's :class:`Results` of ``folder``, opened on its first group: its caches
+    (units, validation fits, draws) serve every later group it evaluates."""
+    return Results(folder)
+
+
+def _evaluate_group(folder: str, claims: list[Claim]) -> list[dict[str, Any] | None]:
+    """:func:`evaluate_claim` on each claim, in a helper process of :func:`derive`."""
     with _one_torch_thread():
-        return [evaluate_claim(results, claim) for claim in claims]
+        return [evaluate_claim(_helper_results(folder), claim) for claim in claims]
 
 
 def derive(folder: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
@@ -630,9 +632,9 @@ def derive(folder: str | os.PathLike[str], data_dir: str | os.PathLike[str] | No
     """Write ``claims.json``, ``summary.json`` (with the human-uncertainty checks, read against
     ``data_dir``, default :func:`~sua.eval.data.default_data_dir`) and ``evidence.md`` into
     ``folder``'s parent from the packed units in ``folder``; return their paths. With
-    ``workers > 1`` the claims are dealt to that many processes (:func:`deal_claims`), this one
-    among them, started by ``spawn`` (a script calling this must do so under
-    ``if __name__ == "__main__":``); the files are the same for any ``workers``."""
+    ``workers > 1`` the claims' (task, split) groups (:func:`claim_groups`) are shared out among
+    that many processes, this one among them, started by ``spawn`` (a script calling this must do
+    so under ``if __name__ == "__main__":``); the files are the same for any ``workers``."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -647,21 +649,27 @@ def derive(folder: str | os.PathLike[str], data_dir: str | os.PathLike[str] | No
     tasks = sorted(p.name for p in (root / "units").iterdir() if p.is_dir())
     splits = {t: sorted({p.stem for p in (root / "units" / t).glob("*/seed*/*.npz")}) for t in tasks}
     planned = paper_claims(tasks, splits)
-    hands = deal_claims(planned, workers)
-    # the first hand, the largest group (the in-domain test, whose draws the summary computes
-    # too), stays in this process; a pool (and its helper processes) only for the others
-    pool = ProcessPoolExecutor(len(hands) - 1, mp_context=get_context("spawn")) if len(hands) > 1 else None
+    groups = claim_groups(planned)
+    # The largest group (the in-domain test, whose draws the summary computes too) is this
+    # process's; the helpers take the others, largest first, while it computes the summary,
+    # and it then takes back, smallest first, those no helper has started.
+    pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn")) \
+        if workers > 1 and len(groups) > 1 else None
     with pool or nullcontext(), _one_torch_thread():
-        elsewhere = [pool.submit(_evaluate_claims, str(root), [planned[i] for i in hand])
-                     for hand in hands[1:]] if pool else []
+        futures = [pool.submit(_evaluate_group, str(root), [planned[i] for i in group])
+                   for group in groups[1:]] if pool else []
         summary = _summary(results, profile, tasks)
         human = finite_or_none(human_uncertainty(results, data_dir or default_data_dir()))
         if human:
             summary.setdefault("nli", {})["human_uncertainty"] = human
-        outcomes = [[evaluate_claim(results, planned[i]) for i in hand] for hand in hands[:1]]
-        outcomes += [future.result() for future in elsewhere]
-    evaluated = dict(pair for hand, outcome in zip(hands, outcomes, strict=True)
-                     for pair in zip(hand, outcome, strict=True))
+        outcomes = {0: [evaluate_claim(results, planned[i]) for i in groups[0]]} if groups else {}
+        for j in range(len(groups) - 1, 0, -1):
+            if pool and not futures[j - 1].cancel():
+                break  # this one and all before it are running or done
+            outcomes[j] = [evaluate_claim(results, planned[i]) for i in groups[j]]
+        outcomes |= {j: future.result() for j, future in enumerate(futures, 1) if j not in outcomes}
+    evaluated = dict(pair for j, group in enumerate(groups)
+                     for pair in zip(group, outcomes[j], strict=True))
     claims = [c for _, c in sorted(evaluated.items()) if c]
     adjusted, verdicts = fdr_verdicts([c["value"] for c in claims], [c["p_value"] for c in claims])
     for c, p_fdr, v in zip(claims, adjusted, verdicts, strict=True):
