@@ -212,9 +212,9 @@ def test_the_trainer_evaluates_and_searches_at_its_training_precision(tokenizer,
     model = _tiny(tokenizer)
     trainer = SUATrainer(model, tokenizer, NLI, make_config("standard", precision="bf16", max_length=64),
                          progress=False)
-    options = {"max_length": 64, "batch_size": 32}
-    bf16 = HFSequenceClassifier(model, tokenizer, labels=NLI, options=ModelOptions(precision="bf16", **options))
-    fp32 = HFSequenceClassifier(model, tokenizer, labels=NLI, options=ModelOptions(precision="fp32", **options))
+    bf16, fp32 = (HFSequenceClassifier(model, tokenizer, labels=NLI,
+                                       options=ModelOptions(precision=p, max_length=64, batch_size=32))
+                  for p in ("bf16", "fp32"))
     got = trainer.classifier.predict_logits(pairs)
     np.testing.assert_array_equal(got, bf16.predict_logits(pairs))
     assert not np.array_equal(got, fp32.predict_logits(pairs))
