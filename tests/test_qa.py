@@ -366,3 +366,10 @@ def test_train_model_qa_writes_a_loadable_qa_folder(tokenizer, squad, data_dir, 
     with pytest.raises(SUAInputError, match="only the question"):
         SUATrainer(tiny_qa(tokenizer), tokenizer, None, _config(perturb_field="text"))
 
+
+def test_the_qa_trainer_predicts_at_its_training_precision(tokenizer, monkeypatch):
+    monkeypatch.setattr("sua.models.precision.bf16_is_native", lambda device: True)
+    for precision in ("fp32", "bf16"):
+        trainer = SUATrainer(tiny_qa(tokenizer), tokenizer, None, _config(precision=precision))
+        assert trainer.classifier.precision == precision
+
