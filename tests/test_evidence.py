@@ -572,3 +572,52 @@ def test_figure2_error_bars_span_the_interval_of_a_cell() -> None:
     spans = [c.lines[2][0].get_segments()[0][:, 1] for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert spans[0] == pytest.approx([0.62, 0.75])  # the 95 % interval, asymmetric
     assert spans[1] == pytest.approx([0.55, 0.65])  # ± the std over seeds
+
+
+def test_appendix_b2_rows_are_planned_once_and_paired_with_the_mixture_in_domain(tmp_path) -> None:
+    from sua.eval.evidence import planned_units
+
+    profile = {"tasks": {"nli": {}}, "methods": ["sua-tr"], "seeds": [0],
+               "table3": {"task": "nli", "seeds": [0], "presets": ["sua-tr", "sua-tr-para-only"]},
+               "appendix_b": {"task_b2": "nli",
+                              "b2_presets": ["sua-tr", "sua-tr-para-only", "sua-tr-mixture"]}}
+    assert planned_units(profile) == [("nli", "sua-tr", 0, "all"),
+                                      ("nli", "sua-tr-para-only", 0, "in-domain"),
+                                      ("nli", "sua-tr-mixture", 0, "in-domain")]
+    root = _results(tmp_path, seeds=(0,))
+    for preset, right in (("sua-tr", False), ("sua-tr-mixture", True)):
+        for split, n, salt in (("validation", 200, 20), ("test", 300, 21)):
+            write_columns(root / "units" / "nli" / preset / "seed0" / f"{split}.npz",
+                          pack_records(_rewrites_answer(_records(n, 6, seed=salt), right), LABELS))
+    claims = json.loads(derive(root)["claims"].read_text())
+    b2 = {c["metric"]: c for c in claims if "(App. B.2)" in c["claim"]}
+    assert sorted(b2) == ["AUROC", "ECE", "Rob. Acc", "Sel. Acc (80%)"]  # the pairs not run are left out
+    assert all(c["claim"].startswith("SUA-TR trained on the mixture beats training on token edits")
+               and c["split"] == "test" for c in b2.values())
+    assert (b2["Rob. Acc"]["value"], b2["Rob. Acc"]["verdict"]) == (1.0, "held")
+    assert (b2["ECE"]["a"], b2["ECE"]["b"]) == ("sua-tr", "sua-tr-mixture")  # signed: a lower mixture ECE
+    mixture, token = (score_columns(read_columns(root / "units/nli" / p / "seed0/test.npz"))
+                      for p in ("sua-tr-mixture", "sua-tr"))
+    assert b2["AUROC"]["value"] == pytest.approx(roc_auc_score(~mixture.correct, mixture.scores["SUA (λ=1)"])
+                                                 - roc_auc_score(~token.correct, token.scores["SUA (λ=1)"]))
+
+
+def test_appendix_b3_sweeps_lambda_at_scoring_time_against_sklearn(tmp_path) -> None:
+    from sua.eval.evidence import Results, lambda_sweep
+
+    root = _results(tmp_path)
+    (root / "run.json").write_text(json.dumps({"profile": {"perturber": "mixture", "k": 6,
+                                                           "appendix_b": {"lam_grid": [0.0, 0.5, 5.0]}}}))
+    out = derive(root)
+    rows = json.loads(out["summary"].read_text())["nli"]["lambda_sweep"]
+    assert [(r["preset"], r["seeds"]) for r in rows] == [("standard", [0, 1])]  # no SUA-TR unit
+    units = [score_columns(read_columns(root / f"units/nli/standard/seed{s}/test.npz")) for s in (0, 1)]
+    for lam, value, low, high in rows[0]["auroc"]:
+        direct = [roc_auc_score(~u.correct, u.scores["S"] - lam * u.scores["entropy"]) for u in units]
+        assert value == pytest.approx(np.mean(direct)) and low <= value <= high
+    assert [row[0] for row in rows[0]["auroc"]] == [0.0, 0.5, 5.0]
+    # λ = 0 is S alone; a large λ ranks by −H, which on these records (failures follow H) is backwards
+    assert rows[0]["auroc"][0][1] > 0.5 > rows[0]["auroc"][2][1]
+    assert lambda_sweep(Results(root), "nli", [1.0])[0]["auroc"][0][1] == pytest.approx(
+        np.mean([roc_auc_score(~u.correct, u.scores["SUA (λ=1)"]) for u in units]))
+    assert "## Appendix B.3: λ at scoring time (nli" in out["evidence"].read_text()

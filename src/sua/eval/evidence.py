@@ -265,7 +265,12 @@ def fit_validation(val: Scored) -> ValidationFit:
 
 
 def _auroc(unit: Scored, score: str) -> Statistic:
-    ranks, wrong = TiedRanks.of(unit.scores[score]), ~unit.correct
+    return _auroc_of(unit, unit.scores[score])
+
+
+def _auroc_of(unit: Scored, values: np.ndarray) -> Statistic:
+    """Failure AUROC, P(value(wrong) > value(right)), of per-item ``values`` over ``unit``'s items."""
+    ranks, wrong = TiedRanks.of(values), ~unit.correct
     return lambda rows: failure_auroc_rows(ranks, wrong, rows)
 
 
@@ -473,19 +478,28 @@ TABLE3_PAIRS = (("sua-tr", "sua-tr-no-cons", "SUA-TR (full) beats SUA-TR without
                 ("sua-tr-k8", "sua-tr-k4", "SUA-TR with K = 8 training rewrites beats K = 4"),
                 ("sua-tr-k16", "sua-tr-k8", "SUA-TR with K = 16 training rewrites beats K = 8 "
                  "(the paper: about the same)"))
-#: Table 3's columns besides Acc: (metric, failure score); ECE is signed as b's minus a's.
+#: Appendix B.2's comparisons, "the full mixture outperforms any single perturbation type across
+#: all metrics": SUA-TR trained on the mixture Q_x against SUA-TR trained on one family (token
+#: edits: the default preset).
+B2_PAIRS = (("sua-tr-mixture", "sua-tr", "SUA-TR trained on the mixture beats training on token edits only"),
+            ("sua-tr-mixture", "sua-tr-para-only", "SUA-TR trained on the mixture beats training on "
+             "paraphrases only"),
+            ("sua-tr-mixture", "sua-tr-adv-only", "SUA-TR trained on the mixture beats training on "
+             "adversarial rewrites only"))
+#: Table 3's (and B.2's) columns besides Acc: (metric, failure score); ECE is signed as b's minus a's.
 TABLE3_METRICS = (("Rob. Acc", None), ("ECE", None), ("AUROC", "SUA (λ=1)"), ("Sel. Acc (80%)", "SUA (λ=1)"))
 
 
 def table3_claims(task: str) -> list[Claim]:
-    """Table 3's readings on ``task``'s in-domain test (main Q_x): each :data:`TABLE3_PAIRS`
-    difference on each :data:`TABLE3_METRICS` column, failures ranked by SUA (λ = 1) as the
-    paper's table does."""
+    """Table 3's and Appendix B.2's readings on ``task``'s in-domain test (main Q_x): each
+    :data:`TABLE3_PAIRS` and :data:`B2_PAIRS` difference on each :data:`TABLE3_METRICS` column,
+    failures ranked by SUA (λ = 1) as the paper's table does."""
     out = []
-    for a, b, text in TABLE3_PAIRS:
-        for metric, score in TABLE3_METRICS:
-            first, second = ((b, score), (a, score)) if metric == "ECE" else ((a, score), (b, score))
-            out.append(Claim(f"{text} (Table 3)", task, "test", metric, first, second))
+    for pairs, source in ((TABLE3_PAIRS, "Table 3"), (B2_PAIRS, "App. B.2")):
+        for a, b, text in pairs:
+            for metric, score in TABLE3_METRICS:
+                first, second = ((b, score), (a, score)) if metric == "ECE" else ((a, score), (b, score))
+                out.append(Claim(f"{text} ({source})", task, "test", metric, first, second))
     return out
 
 
@@ -709,6 +723,8 @@ def _summary(results: Results, profile: dict[str, Any], tasks: list[str]) -> dic
                                  "families_drawn": sorted(set(units[0].columns.families.tolist()))}
         entry["robust_accuracy"] = _robust_accuracy(results, task, seeds)
         entry["k_agreement"] = k_agreement(results, task, seeds)
+        lams = profile.get("appendix_b", {}).get("lam_grid", LAM_GRID)
+        entry["lambda_sweep"] = lambda_sweep(results, task, lams)
         entry["figure2"] = figure2(results, task)
         entry["methods"] = method_rows(results, task)
         entry["tuning"] = tuning(results, task, profile.get("seeds", []))
@@ -831,7 +847,8 @@ def planned_units(profile: dict[str, Any]) -> list[tuple[str, str, int, str]]:
     :data:`TUNED_FAMILIES` on the first seed (scope ``validation``: where the tuned row is
     selected, :meth:`Results.selection`) and each Table 3 preset on its task and seeds (scope
     ``in-domain``: validation, where λ and temperature scaling are fitted, and the in-domain test,
-    the paper's Table 3; a preset already planned on every split is not planned again).
+    the paper's Table 3; a preset already planned on every split is not planned again), and so
+    each Appendix B.2 preset (``appendix_b.b2_presets`` on ``appendix_b.task_b2``, Table 3's seeds).
     The chosen grid point on every seed is planned by :func:`coverage` once it is known. A profile
     without some of these keys plans none of those units."""
     out = []
@@ -841,11 +858,13 @@ def planned_units(profile: dict[str, Any]) -> list[tuple[str, str, int, str]]:
             out += [(task, method, seed, "all") for seed in seeds]
         for family, points in profile.get("grid", {}).items():
             out += [(task, f"{family}@{point}", seed, "validation") for point in points for seed in seeds[:1]]
-    table3 = profile.get("table3")
+    table3, appendix_b = profile.get("table3"), profile.get("appendix_b")
     if table3:
-        out += [(table3["task"], preset, seed, "in-domain")
-                for preset in table3["presets"] for seed in table3["seeds"]
-                if (table3["task"], preset, seed, "all") not in out]
+        ablations = [(table3["task"], preset) for preset in table3["presets"]]
+        if appendix_b:
+            ablations += [(appendix_b["task_b2"], preset) for preset in appendix_b["b2_presets"]]
+        out += [(task, preset, seed, "in-domain") for task, preset in ablations for seed in table3["seeds"]
+                if (task, preset, seed, "all") not in out]
     return list(dict.fromkeys(out))
 
 
@@ -913,6 +932,34 @@ def k_agreement(results: Results, task: str, seeds: list[str], split: str = "tes
                          "ci": [iv.ci_low, iv.ci_high],
                          "implied_rho_vs_exact": float(np.sqrt(r)),
                          "implied_rho_vs_exact_2k": float(np.sqrt(2 * r / (1 + r)))})
+    return rows
+
+
+#: The trained rows of :func:`lambda_sweep`: (preset, name).
+SWEEP_PRESETS = (("standard", "Standard"), ("sua-tr", "SUA-TR"))
+
+
+def lambda_sweep(results: Results, task: str, lams: Sequence[float],
+                 split: str = "test") -> list[dict[str, Any]]:
+    """Appendix B.3 at scoring time: the failure AUROC of SUA_λ(x) = S(x) − λ·H(x) for each λ of
+    ``lams`` (the profile's ``appendix_b.lam_grid``) on the in-domain test under the main Q_x, for
+    each :data:`SWEEP_PRESETS` row scored there, seeds pooled with a bootstrap interval; per row
+    its ``preset``, ``seeds`` and ``auroc`` (``[λ, value, ci_low, ci_high]`` per λ). λ = 0 is S
+    alone; as λ grows the ranking tends to −H, which ranks failures backwards."""
+    rows = []
+    for preset, name in SWEEP_PRESETS:
+        seeds = results.seeds(task, preset, split)
+        if not seeds:
+            continue
+        units = [results.unit(task, preset, s, split) for s in seeds]
+        auroc = []
+        for lam in lams:
+            stats = [_auroc_of(u, np.asarray(sua_score(u.scores["S"], u.scores["entropy"], lam)))
+                     for u in units]
+            iv = bootstrap(seed_mean(stats), units[0].correct.size, n_resamples=N_RESAMPLES)
+            auroc.append([float(lam), iv.value, iv.ci_low, iv.ci_high])
+        rows.append({"preset": preset, "name": name, "seeds": [int(s.removeprefix("seed")) for s in seeds],
+                     "auroc": auroc})
     return rows
 
 
@@ -1146,6 +1193,18 @@ def _k_section(task: str, rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _lambda_section(task: str, rows: list[dict[str, Any]]) -> list[str]:
+    lines = [f"## Appendix B.3: λ at scoring time ({task}, in-domain test, main Q_x)", "",
+             "Failure AUROC of SUA_λ = S − λ·H on fixed models, seeds pooled, 95 % intervals; λ = 0 is S "
+             "alone. λ in training is the tuned rows' grid (*Tuned rows*).", "",
+             "| λ | " + " | ".join(f"{r['name']} (seeds {', '.join(map(str, r['seeds']))})"
+                                  for r in rows) + " |",
+             "|---|" + "---|" * len(rows)]
+    for i, (lam, *_) in enumerate(rows[0]["auroc"]):
+        lines.append(f"| {lam:g} | " + " | ".join(_interval(r["auroc"][i][1:]) for r in rows) + " |")
+    return lines
+
+
 def _coverage_section(summary: dict[str, Any]) -> list[str]:
     rows = [{"task": task, **r} for task, e in summary.items() for r in e.get("coverage", [])]
     done = sum(len(r["landed"]) for r in rows)
@@ -1153,7 +1212,8 @@ def _coverage_section(summary: dict[str, Any]) -> list[str]:
     lines = ["## Run coverage: what of the profile has landed", "",
              f"{done} of {total} planned units have every pack of their scope (`all`: every split under "
              "both Q_x settings; `validation`: a grid point, scored where its tuned row is selected; "
-             "`in-domain`: a Table 3 ablation, scored on validation and the in-domain test).", "",
+             "`in-domain`: a Table 3 ablation or Appendix B.2 row, scored on validation and the in-domain "
+             "test).", "",
              "| task | preset | scope | seeds planned | landed | partial |", "|---|---|---|---|---|---|"]
     seeds = lambda values: ", ".join(map(str, values)) or "—"  # noqa: E731
     for r in rows:
@@ -1195,5 +1255,7 @@ def _markdown(claims: list[dict[str, Any]], summary: dict[str, Any], human: list
                 *(_methods_section(task, e["methods"]) for task, e in summary.items() if e.get("methods")),
                 *(_tuning_section(task, e["tuning"]) for task, e in summary.items() if e.get("tuning")),
                 *(_k_section(task, e["k_agreement"]) for task, e in summary.items() if e.get("k_agreement")),
+                *(_lambda_section(task, e["lambda_sweep"])
+                  for task, e in summary.items() if e.get("lambda_sweep")),
                 *(_human_section(entry) for entry in human)]
     return "\n\n".join("\n".join(lines) for lines in [header, *sections]) + "\n"
