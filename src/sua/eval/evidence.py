@@ -707,7 +707,7 @@ def derive(folder: str | os.PathLike[str], data_dir: str | os.PathLike[str] | No
 
 def _summary(results: Results, profile: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
     """Per task with a Standard test unit: in-domain accuracy (QA: F1 and exact match) with its
-    interval, test size, Q_x setting, robust accuracy, K agreement, Figure 2, the method rows,
+    interval, test size, Q_x setting, robust accuracy, K agreement, the λ sweep, Figure 2, the method rows,
     the tuned rows and the run's coverage."""
     summary: dict[str, Any] = {}
     for task in tasks:
