@@ -9,7 +9,10 @@ import pytest
 from sua.errors import SUAInputError
 from sua.models import CallableModel
 from sua.perturb import MixturePerturber, Perturbation
-from sua.perturb.qx import model_input_key, model_qx
+from sua.perturb.mixture import model_input_key
+from sua.perturb.qx import model_qx
+from sua.train.config import make_config
+from sua.train.rewrites import make_perturber
 
 LABELS = ["entailment", "neutral", "contradiction"]
 
@@ -67,6 +70,19 @@ def test_distinct_as_the_model_sees_them(tokenizer) -> None:
     assert [d.text for d in plain.perturb("A man sleeps.", 2, input_id="x", seed=0)] == \
         ["A MAN SLEEPS.", "A man sleeps!"]
     assert model_input_key(CallableModel(_word_count_model, labels=LABELS)) is None
+
+
+def test_a_mixture_built_for_a_model_counts_draws_as_it_sees_them(tokenizer) -> None:
+    # no key given: the model's own tokenizer decides (SUA-TR's training Q_x for the mixture
+    # preset is built this way, through the registry, against the model being trained)
+    family = Fixed(["A MAN SLEEPS.", "A man sleeps!", "a MAN sleeps!", "A man naps."])
+    mix = MixturePerturber({"token": family}, {"token": 1.0}, model=_Adapter(tokenizer), constraints=[])
+    assert [d.text for d in mix.perturb("A man sleeps.", 2, input_id="x", seed=0)] == \
+        ["A man sleeps!", "A man naps."]
+    trained = make_perturber(make_config("sua-tr-mixture"), model=_Adapter(tokenizer))
+    assert set(trained.weights) == {"paraphrase", "token", "adversarial"}
+    ids = tuple(tokenizer("a man sleeps.", add_special_tokens=False)["input_ids"])
+    assert trained.distinct_key("A Man Sleeps.") == trained.distinct_key("a man sleeps.") == ids
 
 
 def test_model_qx_mixes_the_adversarial_family_and_shares_model_free_draws(tokenizer, tmp_path) -> None:

@@ -30,6 +30,7 @@ import logging
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from sua.errors import SUAInputError
 from sua.inputs import ModelInput
@@ -79,6 +80,30 @@ def default_families(
     return families
 
 
+def model_input_key(model: Any) -> Callable[[str], Hashable] | None:
+    """``text -> token ids`` of the model's tokenizer (looked up on ``model`` or the adapter it
+    wraps), or ``None`` when the model exposes no tokenizer (then texts are compared as is)."""
+    while model is not None and getattr(model, "tokenizer", None) is None:
+        model = getattr(model, "model", None)
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        return None
+    return _TokenKey(tokenizer)
+
+
+class _TokenKey:
+    """``text -> tuple(token ids)`` without special tokens (a named callable, for the run's repr)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __repr__(self) -> str:
+        return f"token_ids({getattr(self.tokenizer, 'name_or_path', type(self.tokenizer).__name__)})"
+
+    def __call__(self, text: str) -> Hashable:
+        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 class MixturePerturber:
     """Exactly K validated draws per input from a weighted mixture of families (module doc).
 
@@ -86,7 +111,10 @@ class MixturePerturber:
     from ``model``, ``protect`` and ``to_model_input``). ``weights``: name -> weight (default
     :data:`DEFAULT_WEIGHTS`); weighted families missing from ``families`` drop out and the rest
     are renormalised. ``constraints``: checks every proposal must pass (default
-    :func:`~sua.perturb.constraints.default_constraints`).
+    :func:`~sua.perturb.constraints.default_constraints`). ``distinct_key``: what makes two
+    draws distinct (default: :func:`model_input_key` of ``model`` when one is given, so a
+    mixture built for a model, e.g. SUA-TR's training Q_x, counts draws as the model sees them;
+    else the text).
 
     :meth:`acceptance_rates` reports, per family, valid proposals / proposals seen so far.
     """
@@ -120,6 +148,8 @@ class MixturePerturber:
         self.weights: dict[str, float] = {f: w / total for f, w in kept.items()}
         self.families = {f: families[f] for f in self.weights}
         self.constraints = list(default_constraints(protect) if constraints is None else constraints)
+        if distinct_key is None and model is not None:
+            distinct_key = model_input_key(model)
         self.distinct_key = distinct_key
         self._seen = dict.fromkeys(self.families, 0)
         self._valid = dict.fromkeys(self.families, 0)

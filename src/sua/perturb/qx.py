@@ -10,7 +10,7 @@ model, so it is built per model and never cached across models; a model without 
 probabilities (an extractive-QA span model) has no adversarial family, and the mixture says so in
 its ``dropped``.
 
-Draws are distinct *as the model sees them* (:func:`model_input_key`): two rewrites that
+Draws are distinct *as the model sees them* (:func:`~sua.perturb.mixture.model_input_key`): two rewrites that
 tokenize alike (a casing change under an uncased backbone) count once, and a rewrite that
 tokenizes like the input is no rewrite.
 """
@@ -18,7 +18,7 @@ tokenizes like the input is no rewrite.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,37 +27,13 @@ from sua.inputs import ModelInput
 from sua.perturb.adversarial import AdversarialPerturber
 from sua.perturb.cache import CachedPerturber, default_cache_dir
 from sua.perturb.constraints import default_constraints, default_embedder
-from sua.perturb.mixture import DEFAULT_TOKEN_KINDS, DEFAULT_WEIGHTS, MixturePerturber
+from sua.perturb.mixture import DEFAULT_TOKEN_KINDS, DEFAULT_WEIGHTS, MixturePerturber, model_input_key
 from sua.perturb.paraphrase import ParaphrasePerturber
 from sua.perturb.token import TokenPerturber
 from sua.tasks import input_builder
 
 #: The Q_x settings :func:`model_qx` builds.
 SETTINGS = ("mixture", "token", "paraphrase", "adversarial")
-
-
-def model_input_key(model: Any) -> Callable[[str], Hashable] | None:
-    """``text -> token ids`` of the model's tokenizer (looked up on ``model`` or the adapter it
-    wraps), or ``None`` when the model exposes no tokenizer (then texts are compared as is)."""
-    while model is not None and getattr(model, "tokenizer", None) is None:
-        model = getattr(model, "model", None)
-    tokenizer = getattr(model, "tokenizer", None)
-    if tokenizer is None:
-        return None
-    return _TokenKey(tokenizer)
-
-
-class _TokenKey:
-    """``text -> tuple(token ids)`` without special tokens (a named callable, for the run's repr)."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-
-    def __repr__(self) -> str:
-        return f"token_ids({getattr(self.tokenizer, 'name_or_path', type(self.tokenizer).__name__)})"
-
-    def __call__(self, text: str) -> Hashable:
-        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def model_qx(setting: str, model: Any, *, cache_dir: str | os.PathLike[str] | None = None,
