@@ -131,6 +131,22 @@ def test_rerun_resumes_without_work(evidence_run, data_dir) -> None:
     assert main(["evidence", "unit", "nli:standard", "--run", str(run)]) == 2
 
 
+def test_train_only_trains_and_scores_nothing(data_dir, tmp_path) -> None:
+    # what a GPU machine runs: the unit folder is then copied back beside the run's others and
+    # scored there (the model is found, not retrained)
+    profile = tmp_path / "micro.toml"
+    profile.write_text(MICRO, encoding="utf-8")
+    run = tmp_path / "run"
+    args = ["nli:standard:0", "--run", str(run), "--profile", str(profile), "--data-dir", str(data_dir),
+            "--quiet"]
+    assert main(["evidence", "unit", *args, "--train-only"]) == 0
+    unit = run / "units/nli/standard-n32/seed0"
+    assert (unit / "model/model.safetensors").exists()
+    assert len((unit / "train_log.jsonl").read_text().splitlines()) > 1
+    assert not list(unit.glob("scores/*"))
+    assert main(["evidence", "unit", *args, "--train-only", "--split", "validation"]) == 2
+
+
 def test_a_score_file_cut_off_mid_split_resumes_from_its_last_record(evidence_run, data_dir,
                                                                      tmp_path) -> None:
     """The runner scores through ``score_file``: a split interrupted after 5 of 12 inputs (and half

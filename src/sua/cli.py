@@ -262,7 +262,10 @@ def _evidence(args: argparse.Namespace) -> None:
     if args.evidence_command == "unit":
         _quiet_transformers()
         units = list(dict.fromkeys(_unit(unit) for unit in args.units))  # one task per unit folder
-        evidence.run_units(args.run, args.profile, units, data_dir=args.data_dir, splits=args.split,
+        if args.train_only and args.split:
+            raise SUAInputError("--train-only scores no split, so --split has nothing to choose: drop one")
+        splits = [] if args.train_only else args.split
+        evidence.run_units(args.run, args.profile, units, data_dir=args.data_dir, splits=splits,
                            progress=not args.quiet, engine=_unit_engine(args))
     elif args.evidence_command == "export":
         print(f"{len(evidence.export_run(args.run, args.out))} files written under {args.out}")
@@ -560,6 +563,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="score only this split (repeatable; default: every split but train), e.g. "
                            "--split validation for a grid point, which a tuned row is selected on, or "
                            "--split validation --split test for a Table 3 ablation")
+    unit.add_argument("--train-only", action="store_true",
+                      help="train (or resume) the models and score nothing, e.g. on a GPU machine whose "
+                           "run folder is then copied back and scored here")
     unit.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_engine_options(unit, UNITS_AT_ONCE)
     export = evidence_sub.add_parser("export", help="pack a run's score files and learning curves")

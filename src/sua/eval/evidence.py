@@ -64,11 +64,13 @@ def run_unit(run: ExperimentRun, task: str, preset: str, seed: int,
              splits: Sequence[str] | None = None) -> None:
     """Train (or resume) one unit and score it on every split of its task but ``train``
     (validation and the in-domain test first), or only on ``splits`` (a grid point is scored on
-    ``validation``, where its tuned row is selected, :meth:`Results.resolve`), under the profile's
-    Q_x and its ``second_qx``, with the MC-dropout agreement; everything is cached in the run
-    folder, so a rerun resumes."""
+    ``validation``, where its tuned row is selected, :meth:`Results.resolve`; none: the model is
+    trained and the unit folder can move with the run folder, e.g. from a GPU machine, to be
+    scored where it lands), under the profile's Q_x and its ``second_qx``, with the MC-dropout
+    agreement; everything is cached in the run folder, so a rerun resumes."""
     spec = run.task(task)
-    chosen = [spec.split(name) for name in splits] if splits else spec.splits.values()
+    run.model_dir(task, preset, seed)
+    chosen = spec.splits.values() if splits is None else [spec.split(name) for name in splits]
     order = sorted((s for s in chosen if s.role != "train"),
                    key=lambda s: (s.role not in ("validation", "in-domain"), s.role != "validation"))
     second = run.profile.get("second_qx")
@@ -85,9 +87,10 @@ def run_units(run_dir: str | os.PathLike[str], profile: str | os.PathLike[str],
               splits: Sequence[str] | None = None, progress: bool = True,
               engine: UnitEngine | None = None, log: Callable[[str], None] = print) -> None:
     """``sua evidence unit``: :func:`run_unit` for each ``(task, preset, seed)`` of ``units`` (on
-    ``splits`` only, when given) in the run folder ``run_dir`` pinned to ``profile`` (a name or
-    TOML file; another profile on the same folder is an error), in this process (one ``log`` line
-    per finished unit) or on ``engine`` (e.g. :class:`sua.distributed.RayUnitEngine`)."""
+    ``splits`` only, when given; an empty ``splits`` trains and scores nothing) in the run folder
+    ``run_dir`` pinned to ``profile`` (a name or TOML file; another profile on the same folder is
+    an error), in this process (one ``log`` line per finished unit) or on ``engine`` (e.g.
+    :class:`sua.distributed.RayUnitEngine`)."""
     config = load_profile(profile)
     run = ExperimentRun(pin_profile(run_dir, config), config, data_dir=data_dir, progress=progress, log=log)
     work = partial(run_unit, splits=splits)
