@@ -10,9 +10,9 @@ model, so it is built per model and never cached across models; a model without 
 probabilities (an extractive-QA span model) has no adversarial family, and the mixture says so in
 its ``dropped``.
 
-Draws are distinct *as the model sees them* (:func:`~sua.perturb.mixture.model_input_key`): two rewrites that
-tokenize alike (a casing change under an uncased backbone) count once, and a rewrite that
-tokenizes like the input is no rewrite.
+Draws are distinct *as the model sees them* (:func:`~sua.perturb.mixture.model_input_key`): two
+rewrites that tokenize alike (a casing change under an uncased backbone) count once, and a
+rewrite that tokenizes like the input is no rewrite.
 """
 
 from __future__ import annotations
