@@ -448,6 +448,9 @@ class _RecordingRun:
     def task(self, name: str):
         return self.spec
 
+    def model_dir(self, task, preset, seed):
+        self.calls.append(("model",))
+
     def scores(self, task, preset, seed, split, qx=None):
         self.calls.append(("scores", split, qx))
 
@@ -466,10 +469,15 @@ def test_run_unit_scores_validation_first_and_only_the_splits_asked_for() -> Non
     assert sorted(scored) == sorted(s for s in every.spec.splits if s != "train")
     grid = _RecordingRun()
     run_unit(grid, "nli", "sua-tr@alpha=10", 0, splits=["validation"])
-    assert grid.calls == [("scores", "validation", None), ("scores", "validation", "token"),
+    assert grid.calls == [("model",), ("scores", "validation", None), ("scores", "validation", "token"),
                           ("agreement", "validation")]
+    train_only = _RecordingRun()
+    run_unit(train_only, "nli", "standard", 0, splits=[])
+    assert train_only.calls == [("model",)]
+    misspelt = _RecordingRun()
     with pytest.raises(SUAInputError, match="no split 'tset'"):
-        run_unit(_RecordingRun(), "nli", "standard", 0, splits=["tset"])
+        run_unit(misspelt, "nli", "standard", 0, splits=["tset"])
+    assert misspelt.calls == []  # refused before any training
 
 
 def test_coverage_counts_a_unit_landed_only_with_every_pack_of_its_scope(tmp_path) -> None:

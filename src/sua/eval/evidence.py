@@ -69,8 +69,8 @@ def run_unit(run: ExperimentRun, task: str, preset: str, seed: int,
     scored where it lands), under the profile's Q_x and its ``second_qx``, with the MC-dropout
     agreement; everything is cached in the run folder, so a rerun resumes."""
     spec = run.task(task)
-    run.model_dir(task, preset, seed)
     chosen = spec.splits.values() if splits is None else [spec.split(name) for name in splits]
+    run.model_dir(task, preset, seed)
     order = sorted((s for s in chosen if s.role != "train"),
                    key=lambda s: (s.role not in ("validation", "in-domain"), s.role != "validation"))
     second = run.profile.get("second_qx")
